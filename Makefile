@@ -1,0 +1,116 @@
+# flexiroam-lua: build, test and tooling. Every target is idempotent and
+# installs the Debian packages it needs when they are missing (as root).
+
+LUA          ?= lua5.4
+BUSTED       ?= /usr/bin/busted
+CC           ?= cc
+CFLAGS       ?= -O2 -g
+WARNINGS     := -Wall -Wextra -Werror
+CORE_CFLAGS   = -std=gnu99 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS)
+
+SOURCES      := $(sort $(wildcard src/*.c))
+HEADERS      := $(wildcard src/*.h)
+SPECS        ?= spec
+JSON_SPECS   := $(wildcard spec/json*_spec.lua)
+
+BUILD_54     := build/5.4/flexiroam/core.so
+BUILD_JIT    := build/luajit/flexiroam/core.so
+BUILD_ASAN   := build/asan/flexiroam/core.so
+
+PKGS_BASE    := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev pkg-config \
+                gcc make lua-socket openssl curl
+PKGS_LUAJIT  := luajit2 libluajit2-5.1-dev
+PKGS_ROCK    := luarocks
+PKGS_FUZZ    := clang libclang-rt-14-dev
+PKGS_LINT    := lua-check cppcheck
+PKGS_CHECK   := valgrind
+PKGS_BENCH   := nginx-light
+
+# Installs whichever of the named packages are missing; silent when none are.
+define ensure_packages
+@missing=""; for p in $(1); do \
+  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)" >&2; exit 1; fi; \
+  echo "installing:$$missing"; \
+  apt-get update -q >/dev/null && \
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing >/dev/null || exit 1; \
+fi
+endef
+
+BUSTED_PATHS = --lpath='./lua/?.lua;./lua/?/init.lua' --cpath='./$(dir $(1))../?.so'
+
+.PHONY: all build deps test luajit rock asan valgrind lint fuzz bench demo clean
+
+all: build
+build: $(BUILD_54)
+
+deps:
+	$(call ensure_packages,$(PKGS_BASE))
+
+$(BUILD_54): $(SOURCES) $(HEADERS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 libcurl) -shared -o $@ $(SOURCES) $$(pkg-config --libs libcurl)
+
+$(BUILD_JIT): $(SOURCES) $(HEADERS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags luajit libcurl) -shared -o $@ $(SOURCES) $$(pkg-config --libs libcurl)
+
+$(BUILD_ASAN): $(SOURCES) $(HEADERS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	  $$(pkg-config --cflags lua5.4 libcurl) -shared -o $@ $(SOURCES) $$(pkg-config --libs libcurl)
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@.ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) $(SPECS)
+
+# The JSON specs under LuaJIT: numbers there are doubles (see README).
+luajit: deps
+	$(call ensure_packages,$(PKGS_LUAJIT))
+	@$(MAKE) --no-print-directory $(BUILD_JIT)
+	@.ci/busted luajit $(call BUSTED_PATHS,$(BUILD_JIT)) $(JSON_SPECS)
+
+# luarocks make of the rockspec into build/rock, offline, then a require from that tree.
+rock: deps
+	$(call ensure_packages,$(PKGS_ROCK))
+	luarocks --lua-version=5.4 make --tree=build/rock --deps-mode=none rockspec/flexiroam-scm-1.rockspec
+	eval "$$(luarocks --lua-version=5.4 path --tree=build/rock)" && cd /tmp && \
+	  $(LUA) -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); print("rock ok: flexiroam " .. f.VERSION .. " from " .. package.searchpath("flexiroam", package.path))'
+
+# Specs under AddressSanitizer + UndefinedBehaviorSanitizer (stock lua5.4 needs the runtimes preloaded).
+asan: deps
+	@$(MAKE) --no-print-directory $(BUILD_ASAN)
+	@LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  .ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_ASAN)) $(SPECS)
+
+valgrind: deps
+	$(call ensure_packages,$(PKGS_CHECK))
+	@$(MAKE) --no-print-directory build
+	@FLEXIROAM_UNDER_VALGRIND=1 .ci/busted "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite $(LUA)" \
+	  $(call BUSTED_PATHS,$(BUILD_54)) $(SPECS)
+
+lint: deps
+	$(call ensure_packages,$(PKGS_LINT))
+	luacheck -q lua spec bench examples bin
+	cppcheck -q --error-exitcode=1 --enable=warning,portability,performance --inline-suppr \
+	  --suppress=missingIncludeSystem $$(pkg-config --cflags-only-I lua5.4) src fuzz
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(call ensure_packages,$(PKGS_FUZZ))
+	@.ci/fuzz $(FUZZ_SECONDS)
+
+bench: deps
+	$(call ensure_packages,$(PKGS_BENCH))
+	@$(MAKE) --no-print-directory build
+	@for b in bench/*_bench.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@.ci/demo
+
+clean:
+	rm -rf build fuzz/corpus-tmp

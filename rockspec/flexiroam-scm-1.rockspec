@@ -1,0 +1,31 @@
+rockspec_format = "3.0"
+package = "flexiroam"
+version = "scm-1"
+source = { url = "git+https://example.invalid/flexiroam-lua.git" }
+description = {
+  summary = "Lua SDK for the Flexiroam Solutions API V3 (eSIMs, data plans, subscriptions)",
+  detailed = "A C core (libcurl HTTP, a JSON codec that keeps integers exact) under a thin Lua layer.",
+  license = "MIT",
+}
+dependencies = { "lua >= 5.1" }
+external_dependencies = {
+  -- Only the library: Debian keeps curl.h under a multiarch directory that
+  -- luarocks does not search, while the compiler finds it on its own.
+  CURL = { library = "curl" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["flexiroam.core"] = {
+      sources = {
+        "src/buffer.c", "src/core.c", "src/error.c", "src/json.c",
+        "src/json_decode.c", "src/json_encode.c", "src/session.c",
+      },
+      libraries = { "curl" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+    },
+    ["flexiroam"] = "lua/flexiroam/init.lua",
+    ["flexiroam.json"] = "lua/flexiroam/json.lua",
+  },
+}

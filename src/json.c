@@ -1,0 +1,56 @@
+#include "json.h"
+
+const char fx_json_empty_array_tag = 0;
+
+/* json.array([t]) marks t (or a new table) as a JSON array, so it encodes
+ * as [] even when empty. */
+static int json_array(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    } else {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_settop(L, 1);
+    }
+    luaL_getmetatable(L, FX_JSON_ARRAY_MT);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+static int json_is_array(lua_State *L)
+{
+    int yes = 0;
+    if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
+        luaL_getmetatable(L, FX_JSON_ARRAY_MT);
+        yes = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    lua_pushboolean(L, yes);
+    return 1;
+}
+
+void fx_json_open(lua_State *L)
+{
+    int module;
+    if (luaL_newmetatable(L, FX_JSON_ARRAY_MT)) {
+        lua_pushliteral(L, "array");
+        lua_setfield(L, -2, "__jsontype");
+    }
+    lua_pop(L, 1);
+
+    lua_createtable(L, 0, 8);
+    module = lua_gettop(L);
+    fx_json_decode_register(L, module);
+    fx_json_encode_register(L, module);
+    lua_pushcfunction(L, json_array);
+    lua_setfield(L, module, "array");
+    lua_pushcfunction(L, json_is_array);
+    lua_setfield(L, module, "is_array");
+    luaL_getmetatable(L, FX_JSON_ARRAY_MT);
+    lua_setfield(L, module, "array_mt");
+    fx_json_pushnull(L);
+    lua_setfield(L, module, "null");
+    fx_json_push_empty_array(L);
+    lua_setfield(L, module, "empty_array");
+}
