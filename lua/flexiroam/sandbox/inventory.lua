@@ -31,7 +31,8 @@ local function rng(seed)
   local state = (seed or 1) & 0x7fffffff
   return function(n)
     state = (state * 1103515245 + 12345) & 0x7fffffff
-    return state % n
+    -- the low bits of this LCG cycle quickly; the high ones do not
+    return (state >> 16) % n
   end
 end
 
