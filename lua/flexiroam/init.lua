@@ -1,10 +1,13 @@
 --- flexiroam: the Lua SDK for the Flexiroam Solutions API V3.
+--   local flexiroam = require "flexiroam"
+--   local client = flexiroam.new { api_key = "...", base_url = "..." }
 local core = require "flexiroam.core"
+local Client = require "flexiroam.client"
 
-local flexiroam = {
-  VERSION = "0.1.0",
+return {
+  VERSION = core.VERSION,
+  new = Client.new,
   json = require "flexiroam.json",
-  error_mt = core.error_mt,
+  errors = require "flexiroam.errors",
+  operations = require "flexiroam.operations",
 }
-
-return flexiroam

@@ -1,0 +1,87 @@
+--- Turns a transport response into decoded data or an error object: where
+-- statuses, bodies that are not JSON and error envelopes are told apart.
+local json = require "flexiroam.json"
+local errors = require "flexiroam.errors"
+
+local response = {}
+
+local NULL = json.null
+
+-- The human message of an error body, which servers put under one of
+-- several names, as a string or as an object with its own message.
+local function message_of(body)
+  for _, name in ipairs { "message", "msg", "error" } do
+    local v = body[name]
+    if type(v) == "string" and v ~= "" then return v end
+    if type(v) == "table" and type(v.message) == "string" then return v.message end
+  end
+  return nil
+end
+
+local function retry_after_seconds(value)
+  if value == nil then return nil end
+  local n = tonumber(value:match("^%s*(%d+)%s*$"))
+  return n
+end
+
+local function base_fields(res, ctx)
+  return {
+    status = res.status,
+    method = ctx.method,
+    path = ctx.path,
+    request_id = res.headers and res.headers["x-request-id"] or nil,
+  }
+end
+
+local function http_error(res, ctx)
+  local fields = base_fields(res, ctx)
+  local kind = errors.kind_for_status(res.status)
+  local body, message = nil, nil
+  if res.body ~= "" then
+    local decoded = json.decode(res.body)
+    if type(decoded) == "table" then body = decoded end
+  end
+  if body then
+    message = message_of(body)
+    if type(body.code) == "string" or math.type(body.code) == "integer" then fields.code = body.code end
+    if type(body.fields) == "table" then fields.fields = body.fields end
+  else
+    fields.body_excerpt = ctx.redact(errors.excerpt(res.body))
+  end
+  if kind == "rate_limited" then
+    fields.retry_after = retry_after_seconds(res.headers and res.headers["retry-after"])
+  end
+  message = message or string.format("HTTP %d%s", res.status,
+    body and "" or (res.body == "" and " with an empty body" or " with a body that is not JSON"))
+  return errors.new(kind, ctx.redact(message), fields)
+end
+
+--- response.decode(res, ctx) -> table | nil, err
+-- ctx: {method=, path=, redact=} (redact(text) hides the API key in text
+-- a server or a proxy echoed back).
+function response.decode(res, ctx)
+  if res.status < 200 or res.status > 299 then
+    return nil, http_error(res, ctx)
+  end
+  local data, derr = json.decode(res.body)
+  if data == nil then
+    local fields = base_fields(res, ctx)
+    fields.body_excerpt = ctx.redact(errors.excerpt(res.body))
+    fields.offset = derr and derr.offset
+    local why = res.body == "" and "the response body is empty" or
+      ("the response body is not valid JSON (" .. tostring(derr and derr.message) .. ")")
+    return nil, errors.new("decode", why, fields)
+  end
+  if type(data) ~= "table" then
+    return nil, errors.new("decode", "the response body is JSON but not an object", base_fields(res, ctx))
+  end
+  -- The older Flexiroam API answers failures as 200 {"success": false, "msg": ...}.
+  if data.success == false then
+    local fields = base_fields(res, ctx)
+    if data.code ~= nil and data.code ~= NULL then fields.code = data.code end
+    return nil, errors.new("api", ctx.redact(message_of(data) or "the API reported a failure"), fields)
+  end
+  return data
+end
+
+return response

@@ -1,0 +1,56 @@
+--- URL pieces: percent-encoding and query strings in a fixed parameter order.
+local url = {}
+
+local function encode_byte(c)
+  return string.format("%%%02X", c:byte())
+end
+
+--- Percent-encodes everything but RFC 3986's unreserved characters.
+function url.encode(value)
+  return (value:gsub("[^%w%-%._~]", encode_byte))
+end
+
+local function to_query_value(name, value)
+  local t = math.type(value)
+  if t == "integer" then return tostring(value) end
+  if t == "float" then
+    if value == math.floor(value) and value >= -2^53 and value <= 2^53 then
+      return string.format("%d", value)
+    end
+    return string.format("%.17g", value)
+  end
+  if type(value) == "string" then return value end
+  if type(value) == "boolean" then return value and "true" or "false" end
+  error(string.format("parameter '%s' must be a string, number or boolean (got %s)", name, type(value)), 4)
+end
+
+--- query(names, params): "a=1&b=2" with the parameters in the order `names`
+-- lists them, skipping absent ones; "" when none is present.
+function url.query(names, params)
+  local parts = {}
+  for _, name in ipairs(names) do
+    local value = params[name]
+    if value ~= nil then
+      parts[#parts + 1] = url.encode(name) .. "=" .. url.encode(to_query_value(name, value))
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+--- Splits "scheme://host[:port]/prefix" into scheme, host and the rest;
+-- nil when it is not an http(s) URL.
+function url.split(base)
+  local scheme, authority, rest = base:match("^(%a[%w+.-]*)://([^/?#]+)(.*)$")
+  if not scheme then return nil end
+  scheme = scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then return nil end
+  local host = authority:match("^%[(.-)%]") or authority:match("^([^:]+)")
+  return scheme, host and host:lower(), rest
+end
+
+--- Whether a host name or literal address is this machine.
+function url.is_loopback(host)
+  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+return url
