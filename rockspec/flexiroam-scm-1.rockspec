@@ -26,6 +26,12 @@ build = {
       libdirs = { "$(CURL_LIBDIR)" },
     },
     ["flexiroam"] = "lua/flexiroam/init.lua",
+    ["flexiroam.client"] = "lua/flexiroam/client.lua",
+    ["flexiroam.errors"] = "lua/flexiroam/errors.lua",
     ["flexiroam.json"] = "lua/flexiroam/json.lua",
+    ["flexiroam.operations"] = "lua/flexiroam/operations.lua",
+    ["flexiroam.response"] = "lua/flexiroam/response.lua",
+    ["flexiroam.url"] = "lua/flexiroam/url.lua",
+    ["flexiroam.sandbox.inventory"] = "lua/flexiroam/sandbox/inventory.lua",
   },
 }
