@@ -108,9 +108,16 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@for b in bench/*_bench.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
 
+# The quickstart against a sandbox on a free port, stopped afterwards.
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@.ci/demo
+	@out=$$(mktemp); bin/flexiroam-sandbox --port 0 > "$$out" & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; rm -f "$$out"' EXIT; \
+	for i in $$(seq 100); do grep -q '^listening ' "$$out" && break; sleep 0.05; done; \
+	url=$$(sed -n 's/^listening //p' "$$out"); \
+	[ -n "$$url" ] || { echo "the sandbox did not start" >&2; exit 1; }; \
+	echo "sandbox at $$url"; \
+	FLEXIROAM_BASE_URL="$$url" FLEXIROAM_API_KEY=sandbox-key $(LUA) examples/quickstart.lua
 
 clean:
 	rm -rf build fuzz/corpus-tmp
