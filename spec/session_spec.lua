@@ -31,6 +31,13 @@ local function assert_clean_error(err)
   assert_no_secret(err.message)
 end
 
+-- A proxy set in the environment must not capture requests to 127.0.0.1.
+local function new_session(opts)
+  opts = opts or {}
+  if opts.proxy == nil then opts.proxy = "" end
+  return core.session(opts)
+end
+
 local function raises(pattern, fn, ...)
   local ok, msg = pcall(fn, ...)
   assert.is_false(ok, "expected an error matching " .. pattern)
@@ -65,7 +72,7 @@ describe("core.session", function()
 
   describe("requests on the wire", function()
     it("sends the method, path and query, custom headers, no Expect and a binary body", function()
-      local s = core.session()
+      local s = new_session()
       local body = "a\0b\r\nc\255" .. ("\0"):rep(5)
       local r = assert(s:request {
         method = "POST",
@@ -89,7 +96,7 @@ describe("core.session", function()
     end)
 
     it("sends a large body whole without waiting for 100 Continue", function()
-      local s = core.session { timeout_ms = 20000 }
+      local s = new_session { timeout_ms = 20000 }
       local body = ("0123456789\0"):rep(120000)
       local r = assert(s:request { method = "PUT", url = base .. "/echo", body = body,
         headers = { ["Content-Type"] = "application/octet-stream" } })
@@ -103,13 +110,14 @@ describe("core.session", function()
     end)
 
     it("resets the method and body between requests on the reused handle", function()
-      local s = core.session()
+      local s = new_session()
       local function request(method, body)
         local r = assert(s:request { method = method, url = base .. "/echo", body = body })
         return split_request(r.body)
       end
       local line, headers, body = request("POST", "one")
       assert.are.equal("POST /echo HTTP/1.1", line)
+      assert.are.equal("3", headers["content-length"])
       assert.are.equal("one", body)
       line, headers, body = request("GET")
       assert.are.equal("GET /echo HTTP/1.1", line)
@@ -117,12 +125,14 @@ describe("core.session", function()
       assert.are.equal("", body)
       line, headers, body = request("PATCH", '{"a":1}')
       assert.are.equal("PATCH /echo HTTP/1.1", line)
+      assert.are.equal("7", headers["content-length"])
       assert.are.equal('{"a":1}', body)
       line, headers = request("DELETE")
       assert.are.equal("DELETE /echo HTTP/1.1", line)
       assert.is_nil(headers["content-length"])
       line, headers, body = request("DELETE", "why")
       assert.are.equal("DELETE /echo HTTP/1.1", line)
+      assert.are.equal("3", headers["content-length"])
       assert.are.equal("why", body)
       line, headers = request("POST")
       assert.are.equal("POST /echo HTTP/1.1", line)
@@ -136,7 +146,7 @@ describe("core.session", function()
     end)
 
     it("sends each request's own headers only", function()
-      local s = core.session()
+      local s = new_session()
       assert(s:request { url = base .. "/echo", headers = { ["X-First"] = "1" } })
       local r = assert(s:request { url = base .. "/echo", headers = { ["X-Second"] = "2" } })
       local _, headers = split_request(r.body)
@@ -149,7 +159,7 @@ describe("core.session", function()
   describe("responses", function()
     for _, code in ipairs { 200, 404, 500 } do
       it("returns status, lowercased and joined headers and body for " .. code, function()
-        local s = core.session()
+        local s = new_session()
         local r, err = s:request { url = base .. "/status/" .. code .. "?x=1" }
         assert.is_nil(err)
         assert.are.equal(code, r.status)
@@ -174,7 +184,7 @@ describe("core.session", function()
     end
 
     it("answers HEAD with headers and no body, even past max_response_bytes", function()
-      local s = core.session { max_response_bytes = 100 }
+      local s = new_session { max_response_bytes = 100 }
       local r = assert(s:request { method = "HEAD", url = base .. "/big?size=5000" })
       assert.are.equal(200, r.status)
       assert.are.equal("", r.body)
@@ -183,7 +193,7 @@ describe("core.session", function()
     end)
 
     it("reports only the final response's headers after a 1xx", function()
-      local s = core.session()
+      local s = new_session()
       local r = assert(s:request { url = base .. "/interim" })
       assert.are.equal(200, r.status)
       assert.are.equal("yes", r.headers["x-final"])
@@ -194,7 +204,7 @@ describe("core.session", function()
     end)
 
     it("never follows a redirect", function()
-      local s = core.session()
+      local s = new_session()
       local r = assert(s:request { url = base .. "/redirect", headers = { ["X-Api-Key"] = SECRET } })
       assert.are.equal(302, r.status)
       assert.are.equal(base .. "/echo", r.headers["location"])
@@ -204,9 +214,21 @@ describe("core.session", function()
     end)
   end)
 
+  describe("proxy", function()
+    it("sends absolute-form requests through the given proxy", function()
+      local s = core.session { proxy = base }
+      local r = assert(s:request { url = "http://flexiroam.invalid/echo?a=1" })
+      assert.are.equal(200, r.status)
+      local line, headers = split_request(r.body)
+      assert.are.equal("GET http://flexiroam.invalid/echo?a=1 HTTP/1.1", line)
+      assert.are.equal("flexiroam.invalid", headers["host"])
+      s:close()
+    end)
+  end)
+
   describe("keep-alive", function()
     it("reuses one connection across requests", function()
-      local s = core.session()
+      local s = new_session()
       local first = assert(s:request { url = base .. "/status/200" })
       assert.is_false(first.reused)
       for _ = 2, 5 do
@@ -216,7 +238,7 @@ describe("core.session", function()
         assert.are.equal(first.headers["x-accepted"], r.headers["x-accepted"])
       end
       s:close()
-      local other = core.session()
+      local other = new_session()
       local r = assert(other:request { url = base .. "/status/200" })
       assert.is_false(r.reused)
       assert.are_not.equal(first.headers["x-conn"], r.headers["x-conn"])
@@ -234,7 +256,7 @@ describe("core.session", function()
 
     it("returns a network error, not sent, when the connection is refused", function()
       local port = procs.free_port()
-      local s = core.session()
+      local s = new_session()
       local r, err = s:request { method = "POST", body = "x", headers = { ["X-Api-Key"] = SECRET },
         url = ("http://127.0.0.1:%d/v1/orders?key=%s#frag"):format(port, QUERY_SECRET) }
       assert.is_nil(r)
@@ -252,7 +274,7 @@ describe("core.session", function()
 
     it("strips user info from the reported url", function()
       local port = procs.free_port()
-      local s = core.session()
+      local s = new_session()
       local _, err = s:request { url = ("http://user:%s@127.0.0.1:%d/p?q=1"):format(SECRET, port) }
       assert.are.equal(("http://127.0.0.1:%d/p"):format(port), err.url)
       assert_clean_error(err)
@@ -260,7 +282,7 @@ describe("core.session", function()
     end)
 
     it("times out on a server that accepts and stalls", function()
-      local s = core.session { timeout_ms = 30000 }
+      local s = new_session { timeout_ms = 30000 }
       local t0 = socket.gettime()
       local r, err = secret_request(s, "/stall", { timeout_ms = 300 })
       local elapsed = socket.gettime() - t0
@@ -277,7 +299,7 @@ describe("core.session", function()
     end)
 
     it("aborts a transfer that drips below the low-speed limit", function()
-      local s = core.session { low_speed_bytes = 1000, low_speed_ms = 1000, timeout_ms = 60000 }
+      local s = new_session { low_speed_bytes = 1000, low_speed_ms = 1000, timeout_ms = 60000 }
       local t0 = socket.gettime()
       local r, err = secret_request(s, "/drip?n=200&every=0.1")
       local elapsed = socket.gettime() - t0
@@ -291,7 +313,7 @@ describe("core.session", function()
     end)
 
     it("refuses a body over max_response_bytes announced by Content-Length", function()
-      local s = core.session { max_response_bytes = 1000 }
+      local s = new_session { max_response_bytes = 1000 }
       local r, err = secret_request(s, "/big?size=5000")
       assert.is_nil(r)
       assert.are.equal("too_large", err.kind)
@@ -304,7 +326,7 @@ describe("core.session", function()
     end)
 
     it("refuses a chunked body that grows past max_response_bytes", function()
-      local s = core.session { max_response_bytes = 100000 }
+      local s = new_session { max_response_bytes = 100000 }
       local r, err = secret_request(s, "/big?size=300000&chunked=1")
       assert.is_nil(r)
       assert.are.equal("too_large", err.kind)
@@ -316,8 +338,19 @@ describe("core.session", function()
       s:close()
     end)
 
+    it("decodes gzip, and caps the decoded size rather than the compressed one", function()
+      local s = new_session { max_response_bytes = 100000 }
+      local r = assert(s:request { url = base .. "/gzip?size=50000" })
+      assert.are.equal(("x"):rep(50000), r.body)
+      assert.is_true(tonumber(r.headers["content-length"]) < 1000)
+      local _, err = secret_request(s, "/gzip?size=1000000")
+      assert.are.equal("too_large", err.kind)
+      assert_clean_error(err)
+      s:close()
+    end)
+
     it("serves a large body and keeps working after it", function()
-      local s = core.session()
+      local s = new_session()
       local r = assert(s:request { url = base .. "/big?size=3000000&chunked=1" })
       assert.are.equal(3000000, #r.body)
       r = assert(s:request { url = base .. "/status/200" })
@@ -326,7 +359,7 @@ describe("core.session", function()
     end)
 
     it("returns a network error, sent, when the server resets mid-response", function()
-      local s = core.session()
+      local s = new_session()
       local r, err = secret_request(s, "/reset")
       assert.is_nil(r)
       assert.are.equal("network", err.kind)
@@ -338,7 +371,7 @@ describe("core.session", function()
     end)
 
     it("returns a network error for a name that does not resolve", function()
-      local s = core.session { connect_timeout_ms = 5000 }
+      local s = new_session { connect_timeout_ms = 5000 }
       local _, err = s:request { url = "http://name.invalid/x", headers = { ["X-Api-Key"] = SECRET } }
       assert.are.equal("network", err.kind)
       assert.is_false(err.sent)
@@ -369,7 +402,7 @@ describe("core.session", function()
 
     it("rejects a self-signed certificate by default", function()
       if not tls then return pending("openssl not installed") end
-      local s = core.session()
+      local s = new_session()
       local r, err = s:request { url = url(), headers = { ["X-Api-Key"] = SECRET } }
       assert.is_nil(r)
       assert.are.equal("tls", err.kind)
@@ -380,7 +413,7 @@ describe("core.session", function()
 
     it("accepts it when given as ca_file", function()
       if not tls then return pending("openssl not installed") end
-      local s = core.session { ca_file = cert }
+      local s = new_session { ca_file = cert }
       local r = assert(s:request { url = url() })
       assert.are.equal(200, r.status)
       assert.truthy(r.body:find("s_server", 1, true))
@@ -390,7 +423,7 @@ describe("core.session", function()
 
     it("accepts it with verify = false", function()
       if not tls then return pending("openssl not installed") end
-      local s = core.session { verify = false }
+      local s = new_session { verify = false }
       local r = assert(s:request { url = url() })
       assert.are.equal(200, r.status)
       s:close()
@@ -418,7 +451,7 @@ describe("core.session", function()
     end)
 
     it("raises on invalid requests without revealing header values", function()
-      local s = core.session()
+      local s = new_session()
       local url = base .. "/echo"
       raises("table expected", s.request, s, url)
       raises("method must be one of", s.request, s, { url = url, method = "get" })
@@ -454,7 +487,7 @@ describe("core.session", function()
 
   describe("lifetime", function()
     it("closes idempotently and refuses use afterwards", function()
-      local s = core.session()
+      local s = new_session()
       assert.matches("^flexiroam%.session: 0x%x+ %(open%)$", tostring(s))
       assert(s:request { url = base .. "/status/200" })
       s:close()
@@ -465,7 +498,7 @@ describe("core.session", function()
 
     it("is released by the garbage collector without close", function()
       for _ = 1, 3 do
-        local s = core.session()
+        local s = new_session()
         assert(s:request { url = base .. "/status/200" })
       end
       collectgarbage()
@@ -478,7 +511,7 @@ describe("core.session", function()
         local core, url = ...
         local kept
         do
-          local s <close> = core.session()
+          local s <close> = core.session { proxy = "" }
           assert(s:request { url = url })
           kept = s
         end
@@ -490,7 +523,7 @@ describe("core.session", function()
     end)
 
     it("rejects other values as self", function()
-      local s = core.session()
+      local s = new_session()
       raises("flexiroam.session expected", s.request, {}, { url = base })
       raises("flexiroam.session expected", s.close, io.stdout)
       s:close()

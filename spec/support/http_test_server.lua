@@ -7,10 +7,12 @@
 -- Routes (every response carries X-Conn, the connection's number, and
 -- X-Accepted, how many connections the server has accepted so far):
 --   /echo             200, body = the raw request bytes (head and body)
+-- Absolute-form targets (as sent to a proxy) are routed by their path.
 --   /status/<code>    <code>, body "status <code>", single, repeated and mixed-case headers
 --   /interim          a 103 Early Hints response, then the final 200
 --   /redirect         302 to /echo (the client must not follow it)
 --   /big?size=N[&chunked=1]  N bytes of "x", with Content-Length or chunked
+--   /gzip?size=N      N bytes of "x", gzip-compressed (Content-Encoding: gzip)
 --   /stall            reads the request, never answers
 --   /drip?n=N&every=S Content-Length N, then one byte every S seconds
 --   /reset            a partial body, then a TCP reset
@@ -94,7 +96,9 @@ local function read_request(conn)
   req.body = conn.buf:sub(1, length)
   conn.buf = conn.buf:sub(length + 1)
   req.raw = head .. req.body
-  req.path, req.query = target:match("^([^?]*)%??(.*)$")
+  -- a proxy sees absolute-form targets: route them by their path
+  local origin_form = target:match("^https?://[^/]*(/.*)$") or target
+  req.path, req.query = origin_form:match("^([^?]*)%??(.*)$")
   req.args = {}
   for k, v in req.query:gmatch("([^&=]+)=([^&]*)") do req.args[k] = v end
   return req
@@ -147,6 +151,14 @@ routes["/big"] = function(conn, req)
     left = left - n
   end
   return send(conn, "0\r\n\r\n")
+end
+
+routes["/gzip"] = function(conn, req)
+  local size = math.floor(tonumber(req.args.size))
+  local p = assert(io.popen(("head -c %d /dev/zero | tr '\\0' x | gzip -c"):format(size), "r"))
+  local gz = p:read("*a")
+  p:close()
+  return respond(conn, req, 200, { { "Content-Encoding", "gzip" } }, gz)
 end
 
 routes["/stall"] = function(conn)
