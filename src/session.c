@@ -1,13 +1,460 @@
-/* PLACEHOLDER until the session branch lands: raises when called. */
-#include "session.h"
+/* core.session(opts): one libcurl easy handle, reused so its connection
+ * stays alive, with a share handle (DNS cache, TLS sessions, connections)
+ * attached; both owned by a userdata that releases them on close, __gc and
+ * __close alike. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
-static int not_yet(lua_State *L)
+#include "curl_global.h"
+#include "session.h"
+#include "session_internal.h"
+#include "version.h"
+
+#define SESSION_MT "flexiroam.session"
+#define MAX_OPTION 0x7fffffffL        /* every integer option: fits a long and a LuaJIT string */
+#define KEPT_CAPACITY (256 * 1024)    /* buffer memory kept between requests */
+
+typedef struct session_opts {
+    long connect_timeout_ms, timeout_ms, low_speed_bytes, low_speed_ms, max_response;
+    int verify;
+    const char *ca_file, *ca_path, *proxy, *user_agent;
+} session_opts;
+
+static const char *const session_keys[] = {
+    "connect_timeout_ms", "timeout_ms", "low_speed_bytes", "low_speed_ms", "max_response_bytes",
+    "verify", "ca_file", "ca_path", "proxy", "user_agent", NULL,
+};
+
+static const char *const request_keys[] = {"method", "url", "headers", "body", "timeout_ms", NULL};
+
+/* Unknown keys raise: a misspelt `timeout` would otherwise be silently ignored. */
+static void check_keys(lua_State *L, int arg, const char *const known[])
 {
-    return luaL_error(L, "session: not implemented yet");
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        const char *key;
+        int i;
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_argerror(L, arg, "field names must be strings");
+        key = lua_tostring(L, -1);
+        for (i = 0; known[i] != NULL && strcmp(known[i], key) != 0; i++)
+            ;
+        if (known[i] == NULL)
+            luaL_argerror(L, arg, lua_pushfstring(L, "unknown field '%s'", key));
+    }
 }
+
+/* An integer field in [min, MAX_OPTION]. Timeouts start at 1: libcurl reads
+ * 0 as "no timeout", which is never what a caller of an API means. */
+static long int_field(lua_State *L, int arg, const char *field, long def, long min)
+{
+    lua_Number d;
+    lua_getfield(L, arg, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return def;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "%s must be an integer, got %s", field, luaL_typename(L, -1)));
+    d = lua_tonumber(L, -1);
+    if (!(d >= (lua_Number)min && d <= (lua_Number)MAX_OPTION) || (lua_Number)(long)d != d)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "%s must be an integer from %d to %d, got %s", field, (int)min,
+                                      (int)MAX_OPTION, lua_tostring(L, -1)));
+    lua_pop(L, 1);
+    return (long)d;
+}
+
+/* A string field without NUL bytes (libcurl takes C strings); the string
+ * stays referenced by the options table, which is on the stack. */
+static const char *string_field(lua_State *L, int arg, const char *field)
+{
+    const char *s;
+    size_t len;
+    lua_getfield(L, arg, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a string, got %s", field, luaL_typename(L, -1)));
+    s = lua_tolstring(L, -1, &len);
+    if (strlen(s) != len)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s must not contain NUL bytes", field));
+    lua_pop(L, 1);
+    return s;
+}
+
+static void read_session_opts(lua_State *L, session_opts *o)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    check_keys(L, 1, session_keys);
+    o->connect_timeout_ms = int_field(L, 1, "connect_timeout_ms", 10000, 1);
+    o->timeout_ms = int_field(L, 1, "timeout_ms", 60000, 1);
+    o->low_speed_bytes = int_field(L, 1, "low_speed_bytes", 1, 0);
+    o->low_speed_ms = int_field(L, 1, "low_speed_ms", 30000, 1);
+    o->max_response = int_field(L, 1, "max_response_bytes", 32L * 1024 * 1024, 1);
+    o->ca_file = string_field(L, 1, "ca_file");
+    o->ca_path = string_field(L, 1, "ca_path");
+    o->proxy = string_field(L, 1, "proxy");
+    o->user_agent = string_field(L, 1, "user_agent");
+    lua_getfield(L, 1, "verify");
+    if (lua_isnil(L, -1))
+        o->verify = 1;
+    else if (lua_isboolean(L, -1))
+        o->verify = lua_toboolean(L, -1);
+    else
+        luaL_argerror(L, 1, lua_pushfstring(L, "verify must be a boolean, got %s", luaL_typename(L, -1)));
+    lua_pop(L, 1);
+}
+
+static void check_setopt(lua_State *L, CURLcode rc, const char *name)
+{
+    if (rc != CURLE_OK)
+        luaL_error(L, "session: cannot set %s: %s", name, curl_easy_strerror(rc));
+}
+
+#define SETOPT(L, s, opt, value) check_setopt((L), curl_easy_setopt((s)->easy, opt, value), #opt)
+
+/* Idempotent: close, __gc and __close all land here. The easy handle goes
+ * before the share handle, which refuses to go while still attached. */
+static void release(fx_session *s)
+{
+    if (s->easy != NULL) {
+        curl_easy_cleanup(s->easy);
+        s->easy = NULL;
+    }
+    if (s->share != NULL) {
+        curl_share_cleanup(s->share);
+        s->share = NULL;
+    }
+    curl_slist_free_all(s->headers);
+    s->headers = NULL;
+    free(s->body.data);
+    free(s->head.data);
+    memset(&s->body, 0, sizeof s->body);
+    memset(&s->head, 0, sizeof s->head);
+}
+
+static void configure(lua_State *L, fx_session *s, const session_opts *o)
+{
+    CURLSHcode sc = CURLSHE_OK;
+    if (sc == CURLSHE_OK)
+        sc = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    if (sc == CURLSHE_OK)
+        sc = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    if (sc == CURLSHE_OK)
+        sc = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    if (sc != CURLSHE_OK)
+        luaL_error(L, "session: cannot configure the share handle: %s", curl_share_strerror(sc));
+
+    SETOPT(L, s, CURLOPT_SHARE, s->share);
+    /* Signals would be process-wide and clash with the host's; the threaded
+     * resolver still bounds DNS time without them. */
+    SETOPT(L, s, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(L, s, CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(L, s, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    /* A redirect would re-send the API key to wherever Location points. */
+    SETOPT(L, s, CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(L, s, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    SETOPT(L, s, CURLOPT_LOW_SPEED_LIMIT, o->low_speed_bytes);
+    SETOPT(L, s, CURLOPT_LOW_SPEED_TIME, (o->low_speed_ms + 999) / 1000);
+    if (o->ca_file != NULL)
+        SETOPT(L, s, CURLOPT_CAINFO, o->ca_file);
+    if (o->ca_path != NULL)
+        SETOPT(L, s, CURLOPT_CAPATH, o->ca_path);
+    if (o->proxy != NULL)
+        SETOPT(L, s, CURLOPT_PROXY, o->proxy);
+    SETOPT(L, s, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : "flexiroam-lua/" FX_VERSION);
+    SETOPT(L, s, CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
+    SETOPT(L, s, CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
+    SETOPT(L, s, CURLOPT_ACCEPT_ENCODING, "");
+    /* Fails only on a libcurl without HTTP/2, which then speaks 1.1. */
+    (void)curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    SETOPT(L, s, CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(L, s, CURLOPT_ERRORBUFFER, s->errbuf);
+    SETOPT(L, s, CURLOPT_WRITEFUNCTION, fx_session_on_body);
+    SETOPT(L, s, CURLOPT_WRITEDATA, (void *)s);
+    SETOPT(L, s, CURLOPT_HEADERFUNCTION, fx_session_on_header);
+    SETOPT(L, s, CURLOPT_HEADERDATA, (void *)s);
+}
+
+static int session_new(lua_State *L)
+{
+    session_opts o;
+    fx_session *s;
+    read_session_opts(L, &o);
+    fx_curl_global_init(L);
+    /* The userdata (and its __gc) exists before any handle, so a raise while
+     * configuring still frees whatever was created. */
+    s = (fx_session *)fx_newuserdata(L, sizeof *s);
+    memset(s, 0, sizeof *s);
+    luaL_getmetatable(L, SESSION_MT);
+    lua_setmetatable(L, -2);
+    s->max_response = (size_t)o.max_response;
+    s->timeout_ms = o.timeout_ms;
+    s->easy = curl_easy_init();
+    s->share = curl_share_init();
+    if (s->easy == NULL || s->share == NULL) {
+        release(s);
+        return luaL_error(L, "session: libcurl could not create its handles");
+    }
+    configure(L, s, &o);
+    return 1;
+}
+
+static fx_session *check_open(lua_State *L)
+{
+    fx_session *s = (fx_session *)luaL_checkudata(L, 1, SESSION_MT);
+    if (s->easy == NULL)
+        luaL_error(L, "session is closed");
+    return s;
+}
+
+enum method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_HEAD };
+static const char *const method_names[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", NULL};
+
+static int is_token_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Drops the previous request's header list; the handle lets go of it first
+ * so it never points at freed memory. */
+static void drop_headers(fx_session *s)
+{
+    (void)curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    curl_slist_free_all(s->headers);
+    s->headers = NULL;
+}
+
+/* The list lives in the session, not on the C stack, so a raise half-way
+ * through building it (bad header, no memory) leaks nothing. */
+static void add_header_line(lua_State *L, fx_session *s, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(s->headers, line);
+    if (l == NULL)
+        luaL_error(L, "not enough memory");
+    s->headers = l;
+}
+
+/* Header values are never quoted in messages: they carry the API key. */
+static void build_headers(lua_State *L, fx_session *s, int headers, int has_body)
+{
+    int expect = 0, content_type = 0;
+    drop_headers(s);
+    if (!lua_isnil(L, headers)) {
+        lua_pushnil(L);
+        while (lua_next(L, headers)) {
+            const char *name, *value;
+            size_t name_len, value_len, i;
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                luaL_argerror(L, 2, "headers must map string names to string values");
+            name = lua_tolstring(L, -2, &name_len);
+            value = lua_tolstring(L, -1, &value_len);
+            if (name_len == 0)
+                luaL_argerror(L, 2, "header name must not be empty");
+            for (i = 0; i < name_len; i++)
+                if (!is_token_char((unsigned char)name[i]))
+                    luaL_argerror(L, 2, "header name is not a valid HTTP token");
+            for (i = 0; i < value_len; i++) {
+                unsigned char c = (unsigned char)value[i];
+                if ((c < 0x20 && c != '\t') || c == 0x7f)
+                    luaL_argerror(L, 2, lua_pushfstring(L, "header '%s' value contains CR, LF or another "
+                                                           "control character", name));
+            }
+            expect = expect || strcasecmp(name, "Expect") == 0;
+            content_type = content_type || strcasecmp(name, "Content-Type") == 0;
+            /* "Name;" is libcurl's spelling of a header sent with an empty
+             * value ("Name:" would remove it instead). */
+            if (value_len == 0)
+                lua_pushfstring(L, "%s;", name);
+            else
+                lua_pushfstring(L, "%s: %s", name, value);
+            add_header_line(L, s, lua_tostring(L, -1));
+            lua_pop(L, 2);
+        }
+    }
+    /* Without these libcurl would wait for a 100 Continue on larger bodies,
+     * and label every body as a urlencoded form. */
+    if (!expect)
+        add_header_line(L, s, "Expect:");
+    if (has_body && !content_type)
+        add_header_line(L, s, "Content-Type:");
+}
+
+static const char *check_url(lua_State *L, int idx)
+{
+    size_t len, i;
+    const char *url;
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_argerror(L, 2, lua_pushfstring(L, "url must be a string, got %s", luaL_typename(L, idx)));
+    url = lua_tolstring(L, idx, &len);
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+        luaL_argerror(L, 2, "url must start with http:// or https://");
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c <= 0x20 || c == 0x7f)
+            luaL_argerror(L, 2, "url must not contain spaces or control characters");
+    }
+    return url;
+}
+
+/* Every per-request option is set on every request: the handle is reused
+ * and would otherwise keep the previous request's method or body. */
+static void set_method(lua_State *L, fx_session *s, enum method m, const char *body, size_t body_len)
+{
+    SETOPT(L, s, CURLOPT_POSTFIELDS, (char *)NULL);
+    SETOPT(L, s, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    SETOPT(L, s, CURLOPT_NOBODY, 0L);
+    SETOPT(L, s, CURLOPT_CUSTOMREQUEST,
+           (m == M_PUT || m == M_PATCH || m == M_DELETE) ? method_names[m] : (const char *)NULL);
+    if (body != NULL) {
+        /* POSTFIELDS with an explicit size: binary-safe, and never falls
+         * back to reading the body from stdin. */
+        SETOPT(L, s, CURLOPT_POST, 1L);
+        SETOPT(L, s, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        SETOPT(L, s, CURLOPT_POSTFIELDS, body);
+    } else {
+        SETOPT(L, s, CURLOPT_HTTPGET, 1L);
+        if (m == M_HEAD)
+            SETOPT(L, s, CURLOPT_NOBODY, 1L);
+    }
+    /* A HEAD reply's Content-Length describes a body that never comes. */
+    SETOPT(L, s, CURLOPT_MAXFILESIZE_LARGE, m == M_HEAD ? (curl_off_t)0 : (curl_off_t)s->max_response);
+}
+
+static void reset_buffers(fx_session *s)
+{
+    s->body.len = 0;
+    s->head.len = 0;
+    if (s->body.cap > KEPT_CAPACITY)
+        fx_buffer_shrink(&s->body, KEPT_CAPACITY);
+    if (s->head.cap > KEPT_CAPACITY)
+        fx_buffer_shrink(&s->head, KEPT_CAPACITY);
+}
+
+/* Stack: 1 session, 2 request table, 3 method, 4 url, 5 body, 6 headers. */
+static int session_request(lua_State *L)
+{
+    fx_session *s = check_open(L);
+    enum method m = M_GET;
+    const char *url, *body = NULL;
+    size_t body_len = 0;
+    long timeout_ms;
+    CURLcode code;
+    int has_body;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    check_keys(L, 2, request_keys);
+    lua_getfield(L, 2, "method");
+    if (!lua_isnil(L, 3)) {
+        int i;
+        const char *name;
+        if (lua_type(L, 3) != LUA_TSTRING)
+            luaL_argerror(L, 2, lua_pushfstring(L, "method must be a string, got %s", luaL_typename(L, 3)));
+        name = lua_tostring(L, 3);
+        for (i = 0; method_names[i] != NULL && strcmp(method_names[i], name) != 0; i++)
+            ;
+        if (method_names[i] == NULL)
+            luaL_argerror(L, 2, "method must be one of GET, POST, PUT, PATCH, DELETE, HEAD");
+        m = (enum method)i;
+    }
+    lua_getfield(L, 2, "url");
+    url = check_url(L, 4);
+    lua_getfield(L, 2, "body");
+    if (!lua_isnil(L, 5)) {
+        if (lua_type(L, 5) != LUA_TSTRING)
+            luaL_argerror(L, 2, lua_pushfstring(L, "body must be a string, got %s", luaL_typename(L, 5)));
+        if (m == M_GET || m == M_HEAD)
+            luaL_argerror(L, 2, "a GET or HEAD request cannot carry a body");
+        body = lua_tolstring(L, 5, &body_len);
+    } else if (m == M_POST || m == M_PUT || m == M_PATCH) {
+        body = "";
+    }
+    has_body = body != NULL;
+    lua_getfield(L, 2, "headers");
+    if (!lua_isnil(L, 6) && !lua_istable(L, 6))
+        luaL_argerror(L, 2, lua_pushfstring(L, "headers must be a table, got %s", luaL_typename(L, 6)));
+    timeout_ms = int_field(L, 2, "timeout_ms", s->timeout_ms, 1);
+    lua_settop(L, 6);
+
+    build_headers(L, s, 6, has_body);
+    SETOPT(L, s, CURLOPT_URL, url);
+    SETOPT(L, s, CURLOPT_HTTPHEADER, s->headers);
+    SETOPT(L, s, CURLOPT_TIMEOUT_MS, timeout_ms);
+    set_method(L, s, m, body, body_len);
+
+    s->errbuf[0] = '\0';
+    s->too_large = 0;
+    s->out_of_memory = 0;
+    s->body.len = 0;
+    s->head.len = 0;
+    code = curl_easy_perform(s->easy);
+    drop_headers(s);
+
+    if (s->out_of_memory || code == CURLE_OUT_OF_MEMORY) {
+        reset_buffers(s);
+        return luaL_error(L, "not enough memory");
+    }
+    if (code == CURLE_OK)
+        fx_session_push_response(L, s);
+    else
+        fx_session_return_error(L, s, code, method_names[m], url);
+    reset_buffers(s);
+    return code == CURLE_OK ? 1 : 2;
+}
+
+static int session_close(lua_State *L)
+{
+    release((fx_session *)luaL_checkudata(L, 1, SESSION_MT));
+    return 0;
+}
+
+static int session_tostring(lua_State *L)
+{
+    fx_session *s = (fx_session *)luaL_checkudata(L, 1, SESSION_MT);
+    lua_pushfstring(L, "flexiroam.session: %p (%s)", (void *)s, s->easy ? "open" : "closed");
+    return 1;
+}
+
+static const luaL_Reg session_methods[] = {
+    {"request", session_request},
+    {"close", session_close},
+    {NULL, NULL},
+};
 
 void fx_session_register(lua_State *L, int module)
 {
-    lua_pushcfunction(L, not_yet);
+    if (luaL_newmetatable(L, SESSION_MT)) {
+        luaL_newlib(L, session_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, session_close);
+        lua_setfield(L, -2, "__gc");
+#if LUA_VERSION_NUM >= 504
+        lua_pushcfunction(L, session_close);
+        lua_setfield(L, -2, "__close");
+#endif
+        lua_pushcfunction(L, session_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushliteral(L, SESSION_MT);
+        lua_setfield(L, -2, "__name");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, session_new);
     lua_setfield(L, module, "session");
+    lua_pushcfunction(L, fx_curl_version);
+    lua_setfield(L, module, "curl_version");
+    lua_pushcfunction(L, fx_curl_features);
+    lua_setfield(L, module, "curl_features");
 }

@@ -5,7 +5,8 @@
 
 #include "compat.h"
 
-/* Sets `session` (the constructor) and `curl_version` into the table at `module`. */
+/* Sets `session` (the constructor), `curl_version` and `curl_features` into
+ * the table at `module`. */
 void fx_session_register(lua_State *L, int module);
 
 #endif

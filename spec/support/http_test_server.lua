@@ -1,0 +1,252 @@
+-- A small HTTP/1.1 server for the session specs, run as its own process:
+--   lua5.4 spec/support/http_test_server.lua
+-- It binds 127.0.0.1 on a free port, prints that port as its first line and
+-- serves until killed. Connections are served concurrently (coroutines over
+-- socket.select) so a stalled or kept-alive connection never blocks another.
+--
+-- Routes (every response carries X-Conn, the connection's number, and
+-- X-Accepted, how many connections the server has accepted so far):
+--   /echo             200, body = the raw request bytes (head and body)
+-- Absolute-form targets (as sent to a proxy) are routed by their path.
+--   /status/<code>    <code>, body "status <code>", single, repeated and mixed-case headers
+--   /interim          a 103 Early Hints response, then the final 200
+--   /redirect         302 to /echo (the client must not follow it)
+--   /big?size=N[&chunked=1]  N bytes of "x", with Content-Length or chunked
+--   /gzip?size=N      N bytes of "x", gzip-compressed (Content-Encoding: gzip)
+--   /stall            reads the request, never answers
+--   /drip?n=N&every=S Content-Length N, then one byte every S seconds
+--   /reset            a partial body, then a TCP reset
+local socket = require "socket"
+
+local server = assert(socket.bind("127.0.0.1", 0))
+server:settimeout(0)
+local _, port = server:getsockname()
+io.stdout:write(port, "\n")
+io.stdout:flush()
+
+local accepted = 0
+local waiting = {} -- coroutine -> { mode = "read" | "write" | "sleep", arg = socket or wake time }
+
+local function resume(co)
+  local ok, mode, arg = coroutine.resume(co)
+  if not ok then
+    io.stderr:write("http_test_server: ", tostring(mode), "\n")
+  elseif coroutine.status(co) ~= "dead" then
+    waiting[co] = { mode = mode, arg = arg }
+  end
+end
+
+local function sleep(seconds)
+  coroutine.yield("sleep", socket.gettime() + seconds)
+end
+
+-- Next chunk of bytes from the connection, or nil once the peer is gone.
+local function recv(conn)
+  if conn.closed then return nil end
+  while true do
+    local data, err, partial = conn.sock:receive(8192)
+    if data then return data end
+    if err == "closed" then
+      conn.closed = true
+      if partial and #partial > 0 then return partial end
+      return nil
+    end
+    if partial and #partial > 0 then return partial end
+    if err ~= "timeout" then conn.closed = true; return nil end
+    coroutine.yield("read", conn.sock)
+  end
+end
+
+local function send(conn, data)
+  local i = 1
+  while i <= #data do
+    local last, err, partial = conn.sock:send(data, i)
+    if last then
+      i = last + 1
+    elseif err == "timeout" then
+      i = partial + 1
+      coroutine.yield("write", conn.sock)
+    else
+      return false
+    end
+  end
+  return true
+end
+
+local function read_request(conn)
+  while not conn.buf:find("\r\n\r\n", 1, true) do
+    local data = recv(conn)
+    if not data then return nil end
+    conn.buf = conn.buf .. data
+  end
+  local head_end = conn.buf:find("\r\n\r\n", 1, true) + 3
+  local head = conn.buf:sub(1, head_end)
+  conn.buf = conn.buf:sub(head_end + 1)
+  local method, target = head:match("^(%S+) (%S+) HTTP/1%.%d\r\n")
+  local req = { method = method, target = target, headers = {} }
+  for name, value in head:gmatch("\r\n([^:\r\n]+):[ \t]*([^\r\n]*)") do
+    req.headers[name:lower()] = value
+  end
+  local length = tonumber(req.headers["content-length"] or "0")
+  while #conn.buf < length do
+    local data = recv(conn)
+    if not data then return nil end
+    conn.buf = conn.buf .. data
+  end
+  req.body = conn.buf:sub(1, length)
+  conn.buf = conn.buf:sub(length + 1)
+  req.raw = head .. req.body
+  -- a proxy sees absolute-form targets: route them by their path
+  local origin_form = target:match("^https?://[^/]*(/.*)$") or target
+  req.path, req.query = origin_form:match("^([^?]*)%??(.*)$")
+  req.args = {}
+  for k, v in req.query:gmatch("([^&=]+)=([^&]*)") do req.args[k] = v end
+  return req
+end
+
+local REASONS = { [200] = "OK", [302] = "Found", [404] = "Not Found", [500] = "Internal Server Error" }
+
+local function head_of(conn, status, headers)
+  local lines = { ("HTTP/1.1 %d %s\r\n"):format(status, REASONS[status] or "Status") }
+  for _, h in ipairs(headers) do lines[#lines + 1] = h[1] .. ": " .. h[2] .. "\r\n" end
+  lines[#lines + 1] = "X-Conn: " .. conn.id .. "\r\n"
+  lines[#lines + 1] = "X-Accepted: " .. accepted .. "\r\n\r\n"
+  return table.concat(lines)
+end
+
+local function respond(conn, req, status, headers, body)
+  headers[#headers + 1] = { "Content-Length", tostring(#body) }
+  local data = head_of(conn, status, headers)
+  if req.method ~= "HEAD" then data = data .. body end
+  return send(conn, data)
+end
+
+local routes = {}
+
+routes["/echo"] = function(conn, req)
+  return respond(conn, req, 200, { { "Content-Type", "application/octet-stream" } }, req.raw)
+end
+
+routes["/interim"] = function(conn, req)
+  send(conn, "HTTP/1.1 103 Early Hints\r\nX-Interim: yes\r\nLink: </a.css>; rel=preload\r\n\r\n")
+  return respond(conn, req, 200, { { "X-Final", "yes" } }, "final")
+end
+
+routes["/redirect"] = function(conn, req)
+  local to = ("http://127.0.0.1:%d/echo"):format(port)
+  return respond(conn, req, 302, { { "Location", to } }, "moved")
+end
+
+routes["/big"] = function(conn, req)
+  local size = tonumber(req.args.size)
+  if req.args.chunked ~= "1" then
+    return respond(conn, req, 200, {}, ("x"):rep(size))
+  end
+  if not send(conn, head_of(conn, 200, { { "Transfer-Encoding", "chunked" } })) then return false end
+  local chunk = ("x"):rep(65536)
+  local left = size
+  while left > 0 do
+    local n = math.min(left, #chunk)
+    if not send(conn, ("%x\r\n%s\r\n"):format(n, chunk:sub(1, n))) then return false end
+    left = left - n
+  end
+  return send(conn, "0\r\n\r\n")
+end
+
+routes["/gzip"] = function(conn, req)
+  local size = math.floor(tonumber(req.args.size))
+  local p = assert(io.popen(("head -c %d /dev/zero | tr '\\0' x | gzip -c"):format(size), "r"))
+  local gz = p:read("*a")
+  p:close()
+  return respond(conn, req, 200, { { "Content-Encoding", "gzip" } }, gz)
+end
+
+routes["/stall"] = function(conn)
+  while recv(conn) do end
+  return false
+end
+
+routes["/drip"] = function(conn, req)
+  local n, every = tonumber(req.args.n), tonumber(req.args.every)
+  if not send(conn, head_of(conn, 200, { { "Content-Length", tostring(n) } })) then return false end
+  for _ = 1, n do
+    sleep(every)
+    if not send(conn, "x") then return false end
+  end
+  return true
+end
+
+routes["/reset"] = function(conn)
+  send(conn, head_of(conn, 200, { { "Content-Length", "100000" } }) .. ("x"):rep(10))
+  sleep(0.05)
+  -- SO_LINGER with a zero timeout turns close() into a reset.
+  conn.sock:setoption("linger", { on = true, timeout = 0 })
+  return false
+end
+
+local function status_route(conn, req, code)
+  return respond(conn, req, code, {
+    { "X-Single", "one" },
+    { "X-Multi", "a" },
+    { "X-Multi", "b" },
+    { "X-Mixed-Case", "Yes" },
+    { "Set-Cookie", "c1=1" },
+    { "Set-Cookie", "c2=2" },
+  }, "status " .. code)
+end
+
+local function serve(conn)
+  while true do
+    local req = read_request(conn)
+    if not req then break end
+    local route = routes[req.path]
+    local code = req.path:match("^/status/(%d%d%d)$")
+    local keep
+    if route then
+      keep = route(conn, req)
+    elseif code then
+      keep = status_route(conn, req, tonumber(code))
+    else
+      keep = respond(conn, req, 404, {}, "no route")
+    end
+    if not keep then break end
+  end
+  conn.sock:close()
+end
+
+while true do
+  local readers, writers, timeout = { server }, {}, nil
+  local now = socket.gettime()
+  for _, w in pairs(waiting) do
+    if w.mode == "read" then
+      readers[#readers + 1] = w.arg
+    elseif w.mode == "write" then
+      writers[#writers + 1] = w.arg
+    else
+      local left = math.max(0, w.arg - now)
+      timeout = timeout and math.min(timeout, left) or left
+    end
+  end
+  local readable, writable = socket.select(readers, writers, timeout)
+  if readable[server] then
+    local sock = server:accept()
+    if sock then
+      accepted = accepted + 1
+      sock:settimeout(0)
+      local conn = { sock = sock, id = accepted, buf = "" }
+      resume(coroutine.create(function() serve(conn) end))
+    end
+  end
+  now = socket.gettime()
+  local ready = {}
+  for co, w in pairs(waiting) do
+    if (w.mode == "read" and readable[w.arg]) or (w.mode == "write" and writable[w.arg])
+        or (w.mode == "sleep" and now >= w.arg) then
+      ready[#ready + 1] = co
+    end
+  end
+  for _, co in ipairs(ready) do
+    waiting[co] = nil
+    resume(co)
+  end
+end

@@ -1,0 +1,107 @@
+-- Helpers for specs that need real servers: start a process that prints its
+-- port, start `openssl s_server`, stop them, make a throwaway certificate.
+-- Children run without LD_PRELOAD so `make asan` sanitizes only the module.
+local socket = require "socket"
+
+local M = {}
+
+-- os.execute: true on 5.2+, 0 on 5.1/LuaJIT when the command succeeded.
+local function succeeded(r)
+  return r == true or r == 0
+end
+
+local function quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- `sh -c` prints its own pid and then execs the command, so the pid we read
+-- is the server's and `kill` reaches it.
+local function spawn(command)
+  local handle = assert(io.popen("echo $$; exec env -u LD_PRELOAD " .. command, "r"))
+  local pid = tonumber(handle:read("*l"))
+  assert(pid, "could not start: " .. command)
+  return { handle = handle, pid = pid }
+end
+
+function M.stop(proc)
+  if proc and proc.pid then
+    os.execute("kill " .. proc.pid .. " 2>/dev/null")
+    proc.handle:close()
+    proc.pid = nil
+  end
+end
+
+-- The HTTP test server: prints its port as its first line.
+function M.http_server()
+  local proc = spawn("lua5.4 spec/support/http_test_server.lua")
+  proc.port = tonumber(proc.handle:read("*l"))
+  if not proc.port then
+    M.stop(proc)
+    error("http_test_server did not print its port")
+  end
+  return proc
+end
+
+-- A port nothing listens on right now (bound, read, released).
+function M.free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+local function wait_listening(port, seconds)
+  local deadline = socket.gettime() + seconds
+  while socket.gettime() < deadline do
+    local c = socket.tcp()
+    c:settimeout(0.2)
+    if c:connect("127.0.0.1", port) then
+      c:close()
+      return true
+    end
+    c:close()
+    socket.sleep(0.05)
+  end
+  return false
+end
+
+function M.tmpdir()
+  local p = io.popen("mktemp -d")
+  local dir = p:read("*l")
+  p:close()
+  assert(dir and dir ~= "", "mktemp -d failed")
+  return dir
+end
+
+function M.rmdir(dir)
+  if dir and dir:match("^/tmp/") then os.execute("rm -rf " .. quote(dir)) end
+end
+
+function M.have(command)
+  return succeeded(os.execute("command -v " .. command .. " >/dev/null 2>&1"))
+end
+
+-- A self-signed certificate for 127.0.0.1, valid for a day; returns cert, key paths.
+function M.self_signed_cert(dir)
+  local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
+  local ok = succeeded(os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    .. " -keyout %s -out %s -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
+    .. " >/dev/null 2>&1"):format(quote(key), quote(cert))))
+  assert(ok, "openssl req failed")
+  return cert, key
+end
+
+-- `openssl s_server -www` on a free port with that certificate.
+function M.tls_server(cert, key)
+  local port = M.free_port()
+  local proc = spawn(("openssl s_server -www -accept 127.0.0.1:%d -cert %s -key %s >/dev/null 2>&1")
+    :format(port, quote(cert), quote(key)))
+  proc.port = port
+  if not wait_listening(port, 10) then
+    M.stop(proc)
+    error("openssl s_server did not start listening")
+  end
+  return proc
+end
+
+return M

@@ -1,0 +1,124 @@
+#include <pthread.h>
+
+#include "curl_global.h"
+
+/* curl_global_init is not guaranteed safe to race with itself, and several
+ * Lua states (threads of a host program, nginx workers) may load the module.
+ * curl_global_cleanup is never called: another state, or the host itself,
+ * may still be using libcurl when one Lua state closes. */
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_result = CURLE_FAILED_INIT;
+
+static void global_init(void)
+{
+    global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void fx_curl_global_init(lua_State *L)
+{
+    if (pthread_once(&global_once, global_init) != 0)
+        luaL_error(L, "libcurl global init could not run");
+    if (global_result != CURLE_OK)
+        luaL_error(L, "libcurl global init failed: %s", curl_easy_strerror(global_result));
+}
+
+#define NAME(c) \
+    case CURLE_##c: \
+        return #c
+
+const char *fx_curl_code_name(CURLcode code)
+{
+    switch (code) {
+        NAME(OK);
+        NAME(UNSUPPORTED_PROTOCOL);
+        NAME(FAILED_INIT);
+        NAME(URL_MALFORMAT);
+        NAME(NOT_BUILT_IN);
+        NAME(COULDNT_RESOLVE_PROXY);
+        NAME(COULDNT_RESOLVE_HOST);
+        NAME(COULDNT_CONNECT);
+        NAME(WEIRD_SERVER_REPLY);
+        NAME(REMOTE_ACCESS_DENIED);
+        NAME(HTTP2);
+        NAME(PARTIAL_FILE);
+        NAME(HTTP_RETURNED_ERROR);
+        NAME(WRITE_ERROR);
+        NAME(UPLOAD_FAILED);
+        NAME(READ_ERROR);
+        NAME(OUT_OF_MEMORY);
+        NAME(OPERATION_TIMEDOUT);
+        NAME(RANGE_ERROR);
+        NAME(HTTP_POST_ERROR);
+        NAME(SSL_CONNECT_ERROR);
+        NAME(BAD_DOWNLOAD_RESUME);
+        NAME(FILE_COULDNT_READ_FILE);
+        NAME(ABORTED_BY_CALLBACK);
+        NAME(BAD_FUNCTION_ARGUMENT);
+        NAME(INTERFACE_FAILED);
+        NAME(TOO_MANY_REDIRECTS);
+        NAME(UNKNOWN_OPTION);
+        NAME(SETOPT_OPTION_SYNTAX);
+        NAME(GOT_NOTHING);
+        NAME(SSL_ENGINE_NOTFOUND);
+        NAME(SSL_ENGINE_SETFAILED);
+        NAME(SEND_ERROR);
+        NAME(RECV_ERROR);
+        NAME(SSL_CERTPROBLEM);
+        NAME(SSL_CIPHER);
+        NAME(PEER_FAILED_VERIFICATION);
+        NAME(BAD_CONTENT_ENCODING);
+        NAME(FILESIZE_EXCEEDED);
+        NAME(USE_SSL_FAILED);
+        NAME(SEND_FAIL_REWIND);
+        NAME(SSL_ENGINE_INITFAILED);
+        NAME(LOGIN_DENIED);
+        NAME(SSL_CACERT_BADFILE);
+        NAME(SSL_SHUTDOWN_FAILED);
+        NAME(AGAIN);
+        NAME(SSL_CRL_BADFILE);
+        NAME(SSL_ISSUER_ERROR);
+        NAME(CHUNK_FAILED);
+        NAME(NO_CONNECTION_AVAILABLE);
+        NAME(SSL_PINNEDPUBKEYNOTMATCH);
+        NAME(SSL_INVALIDCERTSTATUS);
+        NAME(HTTP2_STREAM);
+        NAME(RECURSIVE_API_CALL);
+        NAME(AUTH_ERROR);
+        NAME(HTTP3);
+        NAME(QUIC_CONNECT_ERROR);
+        NAME(PROXY);
+        NAME(SSL_CLIENTCERT);
+        NAME(UNRECOVERABLE_POLL);
+    default:
+        return "UNKNOWN";
+    }
+}
+
+#undef NAME
+
+int fx_curl_version(lua_State *L)
+{
+    const curl_version_info_data *info;
+    fx_curl_global_init(L);
+    info = curl_version_info(CURLVERSION_NOW);
+    lua_pushstring(L, info->version);
+    return 1;
+}
+
+int fx_curl_features(lua_State *L)
+{
+    const curl_version_info_data *info;
+    fx_curl_global_init(L);
+    info = curl_version_info(CURLVERSION_NOW);
+    lua_createtable(L, 0, 3);
+    lua_pushboolean(L, (info->features & CURL_VERSION_HTTP2) != 0);
+    lua_setfield(L, -2, "http2");
+    if (info->ssl_version != NULL)
+        lua_pushstring(L, info->ssl_version);
+    else
+        lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "ssl");
+    lua_pushboolean(L, info->libz_version != NULL);
+    lua_setfield(L, -2, "libz");
+    return 1;
+}
