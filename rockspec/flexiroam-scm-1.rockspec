@@ -18,8 +18,9 @@ build = {
   modules = {
     ["flexiroam.core"] = {
       sources = {
-        "src/buffer.c", "src/core.c", "src/error.c", "src/json.c",
+        "src/buffer.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/json.c",
         "src/json_decode.c", "src/json_encode.c", "src/session.c",
+        "src/session_response.c",
       },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },

@@ -10,8 +10,13 @@
 #define FX_LUA_51 1
 #define lua_rawlen(L, i) lua_objlen((L), (i))
 #define luaL_setfuncs(L, l, nup) fx_compat_setfuncs((L), (l), (nup))
+/* LuaJIT 2.1's lauxlib.h already has these two. */
+#ifndef luaL_newlibtable
 #define luaL_newlibtable(L, l) lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0])) - 1)
+#endif
+#ifndef luaL_newlib
 #define luaL_newlib(L, l) (luaL_newlibtable(L, l), luaL_setfuncs(L, l, 0))
+#endif
 #define luaL_testudata(L, i, tname) fx_compat_testudata((L), (i), (tname))
 
 /* 5.1 has luaL_register, which also touches package.loaded; this is the

@@ -55,7 +55,11 @@ static int error_tostring(lua_State *L)
     n += push_detail(L, 1, "status", " [status ", "]");
     n += push_detail(L, 1, "code", " [code ", "]");
     n += push_detail(L, 1, "method", " ", "");
-    n += push_detail(L, 1, "path", " ", "");
+    {
+        /* The client names the API path; a bare session error has the URL. */
+        int with_path = push_detail(L, 1, "path", " ", "");
+        n += with_path ? with_path : push_detail(L, 1, "url", " ", "");
+    }
     n += push_detail(L, 1, "offset", " at byte ", "");
     lua_concat(L, n);
     return 1;
