@@ -303,7 +303,8 @@ describe("json.encode", function()
       assert.equal("{}", enc({}))
       assert.equal("[]", enc(json.array()))
       assert.equal("[]", enc(json.array({})))
-      assert.equal('{"a":[],"b":{},"c":[]}', enc({ a = json.array(), b = {}, c = json.empty_array }, { sort_keys = true }))
+      local value = { a = json.array(), b = {}, c = json.empty_array }
+      assert.equal('{"a":[],"b":{},"c":[]}', enc(value, { sort_keys = true }))
     end)
 
     it("encodes sequences as arrays and string-keyed tables as objects", function()

@@ -34,6 +34,16 @@
 
 #define ENC_FAIL (-1)
 
+/* Failure paths stay out of line: their message buffers must not weigh on
+ * every level of the recursion. */
+#if defined(__GNUC__)
+#define ENC_COLD __attribute__((noinline, cold))
+#define ENC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define ENC_COLD
+#define ENC_PRINTF(f, a)
+#endif
+
 typedef struct enc {
     lua_State *L;
     fx_buffer *out;
@@ -106,7 +116,7 @@ static inline uint64_t special_bytes(uint64_t w)
 
 /* ---- failure and path ----------------------------------------------------- */
 
-static int fail(enc *e, const char *fmt, ...)
+static ENC_COLD ENC_PRINTF(2, 3) int fail(enc *e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -116,7 +126,7 @@ static int fail(enc *e, const char *fmt, ...)
     return ENC_FAIL;
 }
 
-static void add_reversed(enc *e, const char *s, size_t n)
+static ENC_COLD void add_reversed(enc *e, const char *s, size_t n)
 {
     fx_buffer *b = e->out;
     fx_buffer_reserve(e->L, b, n);
@@ -124,7 +134,7 @@ static void add_reversed(enc *e, const char *s, size_t n)
         b->data[b->len++] = s[--n];
 }
 
-static int path_index(enc *e, long long i)
+static ENC_COLD int path_index(enc *e, long long i)
 {
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "[%lld]", i);
@@ -146,7 +156,7 @@ static int is_identifier(const char *s, size_t n)
 }
 
 /* `.key`, or `["key"]` (JSON-escaped) when the key is not identifier-like. */
-static int path_key(enc *e, const char *k, size_t n)
+static ENC_COLD int path_key(enc *e, const char *k, size_t n)
 {
     if (is_identifier(k, n)) {
         add_reversed(e, k, n);
@@ -215,6 +225,17 @@ static const char *describe_key(lua_State *L, int idx, char *buf, size_t cap)
         snprintf(buf, cap, "%s key", lua_typename(L, lua_type(L, idx)));
         return buf;
     }
+}
+
+/* A failure about the key at `idx`: "<before><key><after>", plus the byte
+ * offset when `byte` is not 0. */
+static ENC_COLD int fail_key(enc *e, int idx, const char *before, const char *after, unsigned long byte)
+{
+    char what[96];
+    describe_key(e->L, idx, what, sizeof what);
+    if (byte)
+        return fail(e, "%s%s%s (byte %lu)", before, what, after, byte);
+    return fail(e, "%s%s%s", before, what, after);
 }
 
 /* ---- scalars ---------------------------------------------------------------- */
@@ -412,13 +433,9 @@ static int put_string(enc *e, const char *s, size_t len, int is_key)
     return 0;
 
 bad_utf8:
-    if (is_key) {
-        char what[96];
-        lua_State *L = e->L;
-        /* the key is the one at -2 (from lua_next) in both object loops */
-        return fail(e, "invalid UTF-8 in %s (byte %lu)", describe_key(L, -2, what, sizeof what),
-                    (unsigned long)i + 1);
-    }
+    /* a key is the one at -2 (from lua_next) in both object loops */
+    if (is_key)
+        return fail_key(e, -2, "invalid UTF-8 in ", "", (unsigned long)i + 1);
     return fail(e, "invalid UTF-8 in string (byte %lu)", (unsigned long)i + 1);
 }
 
@@ -485,11 +502,9 @@ static int enc_plain_array(enc *e, int t)
         lua_pop(L, 1);
         k = array_index(L, -1);
         if (k == 0) {
-            char what[96];
-            describe_key(L, -1, what, sizeof what);
             if (lua_type(L, -1) == LUA_TSTRING)
-                return fail(e, "mixed keys: %s in a table with array indices", what);
-            return fail(e, "%s is neither a string nor an array index", what);
+                return fail_key(e, -1, "mixed keys: ", " in a table with array indices", 0);
+            return fail_key(e, -1, "", " is neither a string nor an array index", 0);
         }
         count++;
         if (k > max)
@@ -511,8 +526,7 @@ static int enc_plain_array(enc *e, int t)
 
 static int mixed_key(enc *e)
 {
-    char what[96];
-    return fail(e, "mixed keys: %s in a table with string keys", describe_key(e->L, -2, what, sizeof what));
+    return fail_key(e, -2, "mixed keys: ", " in a table with string keys", 0);
 }
 
 /* Called with the first key/value pair (string key) on the stack. */
@@ -595,7 +609,8 @@ static int enc_object_sorted(enc *e, int t)
         *p++ = ',';
     }
     p[-1] = '}';
-    memcpy(b->data + start, tail, (size_t)(p - tail));
+    /* the members gained commas, so the copy back reaches into the tail */
+    memmove(b->data + start, tail, (size_t)(p - tail));
     b->len = start + (size_t)(p - tail);
     sb->len = base;
     return 0;
