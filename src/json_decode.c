@@ -263,6 +263,9 @@ static const uchar *string_escaped(decoder *d, const uchar *open, const uchar *r
     fx_buffer *b = d->scratch;
     int bad = 0;
     b->len = 0;
+    /* reserve first: the buffer may never have been allocated, and adding
+     * 0 bytes to a NULL buffer is undefined behaviour */
+    fx_buffer_reserve(L, b, (size_t)(p - run) + 16);
     fx_buffer_add(L, b, (const char *)run, (size_t)(p - run));
     for (;;) {
         if (*p == '"') {
