@@ -289,6 +289,7 @@ static int put_float(enc *e, double d)
     if (d > DBL_MAX || d < -DBL_MAX)
         return fail(e, "cannot encode %s", d > 0 ? "inf" : "-inf");
     if (d == 0) {
+        /* -0 keeps its sign through a decode in either form */
 #if FX_HAS_INTEGERS
         put_lit(e, signbit(d) ? "-0.0" : "0.0", signbit(d) ? 4 : 3);
 #else
