@@ -354,30 +354,30 @@ static int put_string(enc *e, const char *s, size_t len, int is_key)
     out = b->data + b->len;
     end = b->data + b->cap;
     *out++ = '"';
-    while (i < len) {
+    for (;;) {
         unsigned c;
 #if ENC_SWAR
-        if (len - i >= 8) {
+        while (len - i >= 8) {
             uint64_t w, m;
             memcpy(&w, s + i, 8);
             memcpy(out, &w, 8);
             m = special_bytes(w);
-            if (m == 0) {
-                out += 8;
-                i += 8;
-                continue;
+            if (m != 0) {
+                m = (uint64_t)__builtin_ctzll(m) >> 3;
+                out += m;
+                i += m;
+                break;
             }
-            m = (uint64_t)__builtin_ctzll(m) >> 3;
-            out += m;
-            i += m;
+            out += 8;
+            i += 8;
         }
 #endif
+        while (i < len && byte_class[u[i]] == C_PLAIN)
+            *out++ = (char)u[i++];
+        if (i == len)
+            break;
         c = u[i];
         switch (byte_class[c]) {
-        case C_PLAIN:
-            *out++ = (char)c;
-            i++;
-            break;
         case C_ESC:
             if ((size_t)(end - out) < len - i + 7) {
                 b->len = (size_t)(out - b->data);
