@@ -29,6 +29,18 @@ local function is_decode_error(err)
 end
 
 describe("jsontestsuite", function()
+  -- A handful in the suite's spirit, so this file tests something without it.
+  it("answers hand-written y_/n_ cases, never raising", function()
+    for _, text in ipairs({'[]', '{}', '[null]', '{"a":[1,-0.5e+2,"\\u00e9"]}', ' 0 ', '"\\ud834\\udd1e"'}) do
+      local done, value, err = pcall(json.decode, text)
+      assert(done and value ~= nil and err == nil, "y: " .. text)
+    end
+    for _, text in ipairs({'[', '[1,]', '{"a"}', '[01]', '["\\x"]', '"\1"', '[1] [2]', 'nulL', '\239\187\191{}'}) do
+      local done, value, err = pcall(json.decode, text)
+      assert(done and value == nil and is_decode_error(err), "n: " .. text)
+    end
+  end)
+
   local cases = list_cases()
   if not cases then
     it("test_parsing", function()

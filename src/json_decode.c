@@ -11,7 +11,22 @@
  * It leans on Lua's guarantee that a string is followed by a NUL byte: every
  * scanning loop stops on a byte it does not expect, and the NUL after the
  * input is such a byte, so the hot loops need no separate bounds check. An
- * embedded NUL is told apart from that sentinel by comparing with `end`. */
+ * embedded NUL is told apart from that sentinel by comparing with `end`.
+ *
+ * Options (opts table, all optional):
+ *   max_depth    positive integer, default FX_JSON_DEFAULT_MAX_DEPTH; a text
+ *                nested deeper is a decode error. Past what the Lua stack
+ *                allows (about 8000 slots on LuaJIT) it is a decode error too.
+ *   null_as_nil  boolean: null decodes as nil instead of json.null. Arrays
+ *                then have holes (t[i] == nil, so #t is unreliable), object
+ *                members that are null are absent, and a top-level null
+ *                returns a lone nil (no error).
+ *   big_integers "float" (default), "string" or "error": what becomes of an
+ *                integer literal Lua cannot hold exactly (past int64 on 5.3+,
+ *                past +-2^53 on 5.1/LuaJIT): the nearest float, the literal's
+ *                exact digits as a string, or a decode error.
+ * Integer literals Lua can hold exactly become integers (5.3+); "-0" and
+ * every literal with a fraction or an exponent become floats. */
 #include <float.h>
 #include <limits.h>
 #include <locale.h>
@@ -337,7 +352,7 @@ static const uchar *number_strtod(decoder *d, const uchar *start, const uchar *s
     const char *dp = localeconv()->decimal_point;
     size_t dplen = (dp && *dp) ? strlen(dp) : 1;
     size_t n = (size_t)(stop - start);
-    char small[64];
+    char small[64] = {0};
     char *buf = small, *o, *endp;
     const uchar *q;
     if (n + dplen + 1 > sizeof small) {
