@@ -33,6 +33,8 @@ static inline void fx_buffer_reserve(lua_State *L, fx_buffer *b, size_t extra)
 
 static inline void fx_buffer_add(lua_State *L, fx_buffer *b, const char *s, size_t n)
 {
+    if (n == 0) /* memcpy into a never-allocated buffer is UB even for 0 bytes */
+        return;
     fx_buffer_reserve(L, b, n);
     memcpy(b->data + b->len, s, n);
     b->len += n;
