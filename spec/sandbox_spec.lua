@@ -1,3 +1,4 @@
+-- luacheck: std +busted
 -- The sandbox: its transport-independent handler (no sockets), then the real
 -- server as a subprocess, spoken to in raw HTTP over 127.0.0.1. Answers are
 -- decoded with lua-cjson so that these specs do not lean on the SDK's codec.

@@ -58,7 +58,10 @@ function sandbox.start(opts)
   end
   -- `exec` keeps the shell's pid, so the pid echoed is the server's; its
   -- output goes to files so that waiting for the first line can time out.
-  local script = "echo $$; exec " .. command .. " >" .. quote(out) .. " 2>" .. quote(err)
+  -- The script finds the checkout's modules itself; the specs' own paths
+  -- (busted's --lpath/--cpath) come after them, e.g. for a build elsewhere.
+  local env = "LUA_PATH_5_4=" .. quote(package.path .. ";;") .. " LUA_CPATH_5_4=" .. quote(package.cpath .. ";;")
+  local script = "echo $$; " .. env .. " exec " .. command .. " >" .. quote(out) .. " 2>" .. quote(err)
   local proc = assert(io.popen(script)) -- io.popen runs it with sh -c
   local pid = tonumber(proc:read("l"))
   local self = setmetatable({ pid = pid, proc = proc, out_path = out, err_path = err }, Sandbox)
