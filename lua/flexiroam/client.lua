@@ -7,6 +7,8 @@ local errors = require "flexiroam.errors"
 local url = require "flexiroam.url"
 local response = require "flexiroam.response"
 local default_operations = require "flexiroam.operations"
+local models = require "flexiroam.models"
+local esim = require "flexiroam.esim"
 
 local Client = {}
 
@@ -97,6 +99,7 @@ function Client.new(opts)
     base_url = base,
     _transport = transport,
     _operations = merge_operations(opts.operations),
+    _check_iccid = opts.check_iccid ~= false,
     -- The key lives only in these closures: a client printed, serialised
     -- or dumped field by field shows no key.
     _headers = function()
@@ -158,11 +161,17 @@ end
 
 --- client:call(name, params) -> page | item | nil, err
 -- A list answers a page {items = {...}, page_key = cursor or nil}; an item
--- answers the object itself.
+-- answers the object itself; items are model objects when the operation
+-- names one (flexiroam.models). An `iccid` that is not one (19-20 digits,
+-- Luhn) answers nil and a validation error before anything is sent.
 function Client:call(name, params)
   local op = self._operations[name]
   if not op then error("unknown operation '" .. tostring(name) .. "'", 2) end
   params = check_params(name, op, params)
+  if self._check_iccid then
+    local invalid = esim.check_params(name, op, params)
+    if invalid then return nil, invalid end
+  end
   local query, body
   if op.method == "GET" or op.method == "DELETE" then
     query = url.query(op.params or {}, params)
@@ -180,10 +189,10 @@ function Client:call(name, params)
     if page_key ~= nil and type(page_key) ~= "string" then
       return nil, shape_error(name, "page_key is not a string")
     end
-    return { items = items, page_key = page_key }
+    return models.wrap(self, op, { items = items, page_key = page_key })
   end
   if type(data.item) ~= "table" then return nil, shape_error(name, "no item object") end
-  return data.item
+  return models.wrap(self, op, data.item)
 end
 
 --- client:request(method, path, {query = {...}, json = value}) -> data | nil, err
@@ -252,6 +261,57 @@ function Client:inventory(params, opts)
   return self:each("list_inventory", params, opts)
 end
 
+--- for plan in client:plans{type = "one_time", country = "FRA"} do ... end
+function Client:plans(params, opts)
+  return self:each("list_plans", params, opts)
+end
+
+--- for order in client:orders{iccid = ...} do ... end
+function Client:orders(params, opts)
+  return self:each("list_orders", params, opts)
+end
+
+--- for sub in client:subscriptions{status = "active"} do ... end
+function Client:subscriptions(params, opts)
+  return self:each("list_subscriptions", params, opts)
+end
+
+--- client:collect(name, params [, {max_items =, max_pages =, ...}]) -> items | nil, err
+-- Every item of a list operation in one array, bounded by max_items and
+-- max_pages (other options go to each page's call, as with each). A
+-- failure half-way answers nil and the error, with the items gathered
+-- before it in err.items: a short list is never mistaken for the whole.
+function Client:collect(name, params, opts)
+  local max_items, each_opts = nil, nil
+  if opts ~= nil then
+    if type(opts) ~= "table" then error("collect: options must be a table", 2) end
+    for k, v in pairs(opts) do
+      if k == "max_items" then
+        max_items = v
+      else
+        each_opts = each_opts or {}
+        each_opts[k] = v
+      end
+    end
+    if max_items ~= nil and (math.type(max_items) ~= "integer" or max_items < 0) then
+      error("collect: max_items must be an integer >= 0", 2)
+    end
+  end
+  local items = json.array()
+  if max_items == 0 then return items end
+  local next_item = self:each(name, params, each_opts) -- misuse raises here, before any request
+  local ok, err = pcall(function()
+    for item in next_item do
+      items[#items + 1] = item
+      if max_items and #items >= max_items then return end
+    end
+  end)
+  if ok then return items end
+  if not errors.is_error(err) then error(err, 0) end
+  err.items = items
+  return nil, err
+end
+
 function Client:close()
   if self._transport.close then self._transport:close() end
 end
@@ -269,7 +329,7 @@ function Client.__index(self, name)
   if method ~= nil then return method end
   local ops = rawget(self, "_operations")
   if ops and ops[name] then
-    return function(client, params) return client:call(name, params) end
+    return function(client, params, opts) return client:call(name, params, opts) end
   end
   return nil
 end
