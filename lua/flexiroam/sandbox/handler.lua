@@ -7,10 +7,13 @@
 -- a comma-separated string), routes (extra "METHOD /path" = fn entries),
 -- log (function(message) for internal errors; default: stderr).
 --
--- State lives in handler.state (sims, by_iccid, by_sku). A route that changes
--- a SIM must call handler:sim_changed(sim): answers reuse each SIM's JSON.
+-- State lives in handler.state: the inventory (sims, by_iccid, by_sku) and
+-- what ledger.init adds (plans, orders, subscriptions, usage, charges, the
+-- clock). A route that changes a SIM must call handler:sim_changed(sim):
+-- answers reuse each SIM's JSON.
 local json = require "flexiroam.json"
 local inventory = require "flexiroam.sandbox.inventory"
+local ledger = require "flexiroam.sandbox.ledger"
 local query = require "flexiroam.sandbox.query"
 local routes = require "flexiroam.sandbox.routes"
 
@@ -47,7 +50,7 @@ local function new_state(opts)
     by_iccid[sim.iccid] = pos
     by_sku[sim.sku] = pos
   end
-  return { sims = sims, by_iccid = by_iccid, by_sku = by_sku }
+  return ledger.init({ sims = sims, by_iccid = by_iccid, by_sku = by_sku }, opts)
 end
 
 function handler.new(opts)
