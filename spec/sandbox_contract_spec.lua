@@ -898,6 +898,11 @@ describe("sandbox in-process transport", function()
         ["GET /__sandbox/drop"] = faulty { action = "reset" },
         ["GET /__sandbox/cut"] = faulty { action = "truncate" },
         ["GET /__sandbox/late"] = faulty { action = "delay", delay_ms = 5 },
+        ["GET /__sandbox/slow"] = function(hh)
+          local r = hh:json(200, { ok = true })
+          r.latency_ms = 7
+          return r
+        end,
       },
     }
     local slept = {}
@@ -913,6 +918,8 @@ describe("sandbox in-process transport", function()
     res = assert(t:request { method = "GET", url = "http://x/__sandbox/late" })
     assert.equals(200, res.status)
     assert.same({ 5 }, slept)
+    assert.equals(200, assert(t:request { method = "GET", url = "http://x/__sandbox/slow" }).status)
+    assert.same({ 5, 7 }, slept)
   end)
 end)
 

@@ -8,7 +8,8 @@
 -- new(opts): opts are the handler's (sims, seed, keys, ...), or
 -- opts.handler, an existing handler to share; opts.remote_addr is the
 -- caller's address the handler sees ("127.0.0.1"); opts.sleep(ms), when
--- given, is called for the latency a fault asks for (default: none).
+-- given, is called for the latency an answer asks for (res.latency_ms, a
+-- fault's delay_ms); without it nothing waits.
 --
 -- :request{method=, url=, headers=, body=, timeout_ms=} answers as the C
 -- session does: {status=, headers= (lowercase names), body=, http_version=,
@@ -73,6 +74,7 @@ function Transport:request(req)
     remote_addr = self.remote_addr,
   }
 
+  if res.latency_ms and self.sleep then self.sleep(res.latency_ms) end
   local fault = res.fault
   if type(fault) == "table" then
     if fault.delay_ms and self.sleep then self.sleep(fault.delay_ms) end
