@@ -256,6 +256,13 @@ describe("sandbox fault queue", function()
     assert.is_nil(call(h, "GET", LIST).fault)
   end)
 
+  it("forgets queued faults on POST /__sandbox/reset", function()
+    queue { path = LIST, fault = "reset", times = 3 }
+    assert.equals(200, call(h, "POST", "/__sandbox/reset").status)
+    assert.same({}, pending_faults())
+    assert.is_nil(call(h, "GET", LIST).fault)
+  end)
+
   it("refuses bad queue requests: 400 for a body or fault it cannot read, 422 for bad fields", function()
     assert_error(call(h, "POST", FAULTS, {}, "{nope"), 400, "bad_request")
     assert_error(call(h, "POST", FAULTS, {}, "[1]"), 400, "bad_request")

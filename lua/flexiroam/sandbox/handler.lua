@@ -86,6 +86,7 @@ end
 function Handler:reset()
   self.state = new_state(self.opts)
   self.sim_cache = {}
+  self:clear_faults()
 end
 
 --- A SIM's JSON text, encoded once until sim_changed(sim).
