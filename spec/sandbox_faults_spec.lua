@@ -596,6 +596,33 @@ describe("sandbox server faults (raw HTTP)", function()
     assert.same({ { path = "/v1/after-commit", fault = "reset", remaining = 4 } }, listed)
   end)
 
+  it("after_commit on a real purchase: the order and its one charge exist, the answer never came", function()
+    local key = { ["x-api-key"] = KEY }
+    local sims = cjson.decode(once(sb, "GET", LIST .. "?chip_type=esim&search_by=availability&search=free&limit=2",
+      key).body).items
+    local plans = cjson.decode(once(sb, "GET", "/v1/public-v2/list-plans?type=one_time&limit=1", key).body).items
+    for i, fault in ipairs { "after_commit=reset", "after_commit=500" } do
+      local reference = "after-commit-purchase-" .. i
+      local body = cjson.encode { iccid = sims[i].iccid, plan_id = plans[1].id, reference = reference }
+      local c = connect(sb)
+      assert(c:send(request_text("POST", "/v1/public-v2/purchase-plan",
+        { ["x-api-key"] = KEY, ["x-sandbox-fault"] = fault, ["Content-Type"] = "application/json" }, body)))
+      local res, err = read_response(c)
+      c:close()
+      if fault == "after_commit=reset" then
+        assert.is_nil(res)
+        assert.is_true(err == "closed" or err == "connection reset by peer", err)
+      else
+        assert.equals(500, res.status)
+      end
+      local orders = cjson.decode(once(sb, "GET", "/v1/public-v2/list-orders?reference=" .. reference, key).body)
+      assert.equals(1, #orders.items)
+      assert.equals(sims[i].iccid, orders.items[1].iccid)
+      local stats = cjson.decode(once(sb, "GET", "/__sandbox/stats").body)
+      assert.equals(1, stats.charges[reference])
+    end
+  end)
+
   it("applies a queued fault to exactly N requests, then serves normally", function()
     local res = once(sb, "POST", FAULTS, {}, cjson.encode { path = LIST, fault = "status=503", times = 2 })
     assert.equals(201, res.status)
