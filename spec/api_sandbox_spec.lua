@@ -244,7 +244,7 @@ describe("pagination against the sandbox", function()
       n = n + 1
       if n == 3 then req.headers["x-sandbox-fault"] = "status=503" end
     end
-    local items, err = client:collect("list_inventory", { limit = 5 })
+    local items, err = client:collect("list_inventory", { limit = 5 }, { retries = 0 })
     assert.is_nil(items)
     assert.equals("server", err.kind)
     assert.equals(503, err.status)
