@@ -16,6 +16,8 @@ local function client_with(responses, opts)
   opts.api_key = opts.api_key or KEY
   opts.base_url = opts.base_url or "https://api.example.test"
   opts.transport = transport
+  -- One scripted answer per request here; retries have their own spec.
+  if opts.retries == nil then opts.retries = 0 end
   return flexiroam.new(opts), transport
 end
 
