@@ -89,12 +89,22 @@ function errors.scrub(err, redact, seen)
   seen = seen or {}
   if seen[err] then return err end
   seen[err] = true
+  local renamed
   for k, v in pairs(err) do
     if type(v) == "string" then
       err[k] = redact(v)
     elseif type(v) == "table" then
       errors.scrub(v, redact, seen)
     end
+    if type(k) == "string" and redact(k) ~= k then
+      renamed = renamed or {}
+      renamed[k] = redact(k)
+    end
+  end
+  -- Keys too (a 422's `fields` names what the server echoes), changed
+  -- after the walk: next() forbids adding keys while it runs.
+  for old, new in pairs(renamed or {}) do
+    err[new], err[old] = err[old], nil
   end
   return err
 end
