@@ -98,7 +98,7 @@ asan: deps
 valgrind: deps
 	$(call ensure_packages,$(PKGS_CHECK))
 	@$(MAKE) --no-print-directory build $(LOCALE_DIR)/de_DE.UTF-8
-	@$(SPEC_ENV) FLEXIROAM_UNDER_VALGRIND=1 .ci/busted "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite $(LUA)" \
+	@$(SPEC_ENV) FLEXIROAM_UNDER_VALGRIND=1 .ci/busted "valgrind -q --error-exitcode=99 --suppressions=.ci/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite $(LUA)" \
 	  $(call BUSTED_PATHS,$(BUILD_54)) $(SPECS)
 
 lint: deps

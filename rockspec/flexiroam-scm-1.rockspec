@@ -34,5 +34,15 @@ build = {
     ["flexiroam.response"] = "lua/flexiroam/response.lua",
     ["flexiroam.url"] = "lua/flexiroam/url.lua",
     ["flexiroam.sandbox.inventory"] = "lua/flexiroam/sandbox/inventory.lua",
+    ["flexiroam.sandbox.cursor"] = "lua/flexiroam/sandbox/cursor.lua",
+    ["flexiroam.sandbox.handler"] = "lua/flexiroam/sandbox/handler.lua",
+    ["flexiroam.sandbox.http1"] = "lua/flexiroam/sandbox/http1.lua",
+    ["flexiroam.sandbox.list_inventory"] = "lua/flexiroam/sandbox/list_inventory.lua",
+    ["flexiroam.sandbox.query"] = "lua/flexiroam/sandbox/query.lua",
+    ["flexiroam.sandbox.routes"] = "lua/flexiroam/sandbox/routes.lua",
+    ["flexiroam.sandbox.server"] = "lua/flexiroam/sandbox/server.lua",
   },
+  -- The sandbox also needs luasocket at run time (Debian: lua-socket), which,
+  -- like lua-cjson, no offline luarocks manifest knows about.
+  install = { bin = { ["flexiroam-sandbox"] = "bin/flexiroam-sandbox" } },
 }

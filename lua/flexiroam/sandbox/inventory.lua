@@ -38,8 +38,11 @@ end
 
 local function uuid(next_int)
   local hex = {}
-  for i = 1, 32 do hex[i] = string.format("%x", next_int(16)) end
-  hex[13] = "4"
+  for i = 1, 32 do hex[i] = next_int(16) end
+  -- a version-4 UUID: version nibble 4, variant bits 10
+  hex[13] = 4
+  hex[17] = 8 + hex[17] % 4
+  for i = 1, 32 do hex[i] = string.format("%x", hex[i]) end
   local s = table.concat(hex)
   return string.format("%s-%s-%s-%s-%s", s:sub(1, 8), s:sub(9, 12), s:sub(13, 16), s:sub(17, 20), s:sub(21, 32))
 end

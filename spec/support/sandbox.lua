@@ -1,0 +1,116 @@
+--- Runs bin/flexiroam-sandbox as a subprocess for specs:
+--   local sb = require("spec.support.sandbox").start{sims =, seed =, keys =}
+--   sb.url  -- "http://127.0.0.1:PORT";  sb:stop() -> how, code (as io.close gives them)
+-- Start fails with the server's stderr when no "listening" line comes within
+-- `timeout` seconds (5); it never waits longer. Run from the repository root.
+local socket = require "socket"
+
+local sandbox = {}
+
+local Sandbox = {}
+Sandbox.__index = Sandbox
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local text = f:read("a") or ""
+  f:close()
+  return text
+end
+
+-- Running, as opposed to exited (a zombie until io.close reaps it) or gone.
+local function alive(pid)
+  local stat = slurp("/proc/" .. pid .. "/stat")
+  local state = stat:match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+local function signal(pid, name)
+  os.execute("kill -" .. name .. " " .. pid .. " 2>/dev/null")
+end
+
+--- start{sims=, seed=, keys= (string or list), host=, lua= ("lua5.4"),
+-- timeout= (5), command= (a whole shell command instead of the script, for
+-- testing this helper)} -> sandbox
+function sandbox.start(opts)
+  opts = opts or {}
+  local out, err = os.tmpname(), os.tmpname()
+  local command = opts.command
+  if not command then
+    local args = { opts.lua or "lua5.4", "bin/flexiroam-sandbox", "--port", "0" }
+    local function add(flag, value)
+      if value ~= nil then
+        if type(value) == "table" then value = table.concat(value, ",") end
+        args[#args + 1] = flag
+        args[#args + 1] = tostring(value)
+      end
+    end
+    add("--host", opts.host)
+    add("--sims", opts.sims)
+    add("--seed", opts.seed)
+    add("--keys", opts.keys)
+    for i, a in ipairs(args) do args[i] = quote(a) end
+    command = table.concat(args, " ")
+  end
+  -- `exec` keeps the shell's pid, so the pid echoed is the server's; its
+  -- output goes to files so that waiting for the first line can time out.
+  -- The script finds the checkout's modules itself; the specs' own paths
+  -- (busted's --lpath/--cpath) come after them, e.g. for a build elsewhere.
+  local env = "LUA_PATH_5_4=" .. quote(package.path .. ";;") .. " LUA_CPATH_5_4=" .. quote(package.cpath .. ";;")
+  local script = "echo $$; " .. env .. " exec " .. command .. " >" .. quote(out) .. " 2>" .. quote(err)
+  local proc = assert(io.popen(script)) -- io.popen runs it with sh -c
+  local pid = tonumber(proc:read("l"))
+  local self = setmetatable({ pid = pid, proc = proc, out_path = out, err_path = err }, Sandbox)
+  if not pid then
+    self:stop()
+    error("sandbox: could not start " .. command)
+  end
+
+  local deadline = socket.gettime() + (opts.timeout or 5)
+  while true do
+    local first = slurp(out):match("^([^\n]*)\n")
+    if first then
+      self.first_line = first
+      self.url = first:match("^listening (http://%S+)$")
+      if not self.url then
+        self:stop()
+        error("sandbox: unexpected first line " .. string.format("%q", first))
+      end
+      self.host, self.port = self.url:match("^http://(.+):(%d+)$")
+      self.port = tonumber(self.port)
+      return self
+    end
+    local exited = not alive(pid)
+    if exited or socket.gettime() > deadline then
+      local stderr = slurp(err)
+      self:stop()
+      error(string.format("sandbox: %s before printing its listening line; stderr: %s",
+        exited and "exited" or "no answer within " .. (opts.timeout or 5) .. " s", stderr), 2)
+    end
+    socket.sleep(0.02)
+  end
+end
+
+--- Sends `sig` (default TERM), waits up to 3 s, then KILLs; reaps the process
+-- and removes its files. Returns how it ended ("exit"/"signal") and the code.
+function Sandbox:stop(sig)
+  if self.how then return self.how, self.code end
+  if alive(self.pid) then
+    signal(self.pid, sig or "TERM")
+    local deadline = socket.gettime() + 3
+    while alive(self.pid) and socket.gettime() < deadline do socket.sleep(0.02) end
+    if alive(self.pid) then signal(self.pid, "KILL") end
+  end
+  local _, how, code = self.proc:close()
+  self.how, self.code = how, code
+  self.stderr = slurp(self.err_path)
+  os.remove(self.out_path)
+  os.remove(self.err_path)
+  return how, code
+end
+
+return sandbox
