@@ -215,7 +215,7 @@ describe("redaction", function()
       local routes = { "/echo", "/status/500", "/status/429", "/reset", "/stall" }
       for _, route in ipairs(routes) do
         run_everywhere(sink, function()
-          return { base_url = base, timeout_ms = 300, retries = 1, retry_base_ms = 10,
+          return { base_url = base, timeout_ms = 300, retries = 1, retry_base_ms = 10, proxy = "",
             operations = { list_inventory = { path = route }, purchase_plan = { path = route },
               list_orders = { path = route } } }
         end, {
@@ -224,7 +224,7 @@ describe("redaction", function()
           function(c) return c:request("POST", route, { json = { k = 1 } }) end,
         })
       end
-      run_everywhere(sink, function() return { base_url = refused, retries = 1, retry_base_ms = 10 } end, {
+      run_everywhere(sink, function() return { base_url = refused, retries = 1, retry_base_ms = 10, proxy = "" } end, {
         function(c) return c:list_inventory() end,
       })
       sink:assert_clean()
@@ -235,6 +235,7 @@ describe("redaction", function()
         package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
         package.cpath = "./build/5.4/?.so;" .. package.cpath
         local c = require("flexiroam").new { base_url = "http://127.0.0.1:%d", retries = 1, retry_base_ms = 10,
+          proxy = "",
           operations = { list_inventory = { path = "/echo" }, purchase_plan = { path = "/status/503" },
             list_orders = { path = "/status/500" } } }
         c:list_inventory()
