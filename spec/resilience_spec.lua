@@ -712,6 +712,22 @@ describe("the default clock", function()
   end)
 end)
 
+describe("core.sleep and core.monotonic", function()
+  local core = require "flexiroam.core"
+  it("sleep at least the time asked, and not at all for 0, negative or NaN", function()
+    if not core.sleep then return pending("this core does not register src/clock.c yet") end
+    local socket = require "socket"
+    local t0, m0 = socket.gettime(), core.monotonic()
+    core.sleep(0.05)
+    assert.is_true(socket.gettime() - t0 >= 0.045)
+    assert.is_true(core.monotonic() - m0 >= 0.045)
+    core.sleep(0)
+    core.sleep(-1)
+    core.sleep(0 / 0)
+    assert.has_error(function() core.sleep("1") end)
+  end)
+end)
+
 describe("references", function()
   it("are distinct version 4 UUIDs", function()
     local seen = {}
