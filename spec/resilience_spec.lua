@@ -724,7 +724,7 @@ describe("core.sleep and core.monotonic", function()
     core.sleep(0)
     core.sleep(-1)
     core.sleep(0 / 0)
-    assert.has_error(function() core.sleep("1") end)
+    assert.has_error(function() core.sleep({}) end)
   end)
 end)
 

@@ -281,7 +281,12 @@ function Client:_send(method, path, query, body, call)
     if decision == "reconcile" then
       local found, outcome, lookup_err = self:_reconcile(call)
       observer:emit(nil, "info", event_of(call, attempt, { event = "reconcile", outcome = outcome, reason = reason }))
-      if outcome == "found" then return found end
+      if outcome == "found" then
+        observer:emit("on_error", "debug", event_of(call, attempt, {
+          event = "error", error = err, kind = err.kind, status = err.status, reason = reason, final = false,
+          outcome = "found", elapsed = elapsed }))
+        return found
+      end
       if outcome ~= "absent" then
         local final = lookup_err
         if outcome == "unknown" then
