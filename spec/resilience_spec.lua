@@ -493,6 +493,20 @@ describe("purchase_plan", function()
     assert.is_true(err.safe_to_retry)
   end)
 
+  it("ends indeterminate when an attempt timed out, even if later lookups found nothing", function()
+    -- The timed-out request may still be in process on the server: nothing
+    -- found yet is no proof it will not land.
+    local client, t = setup({ E("timeout", { sent = true }), page({}), status(500), page({}) }, { retries = 1 })
+    local _, err = buy(client)
+    assert.equals(4, #t.requests)
+    assert.equals("indeterminate", err.kind)
+    assert.equals("server", err.cause.kind)
+    assert.equals(2, err.attempts)
+    assert.is_true(err.safe_to_retry)
+    assert.matches("may still be in process", err.message)
+    assert.matches(err.reference, tostring(err), 1, true)
+  end)
+
   it("reports a conflict when the reference names another SIM's order", function()
     local client, t = setup({ status(500), function(_, tr)
       local o = order(body_of(tr.requests[1]).reference)

@@ -254,6 +254,36 @@ local function deadline_error(call)
     tostring(call.policy.deadline_ms)), { sent = false })
 end
 
+-- A reference write whose outcome the SDK could not settle. The reference
+-- is in the message too, so tostring(err) alone tells the caller what to
+-- send again.
+local function indeterminate(call, cause, lookup_err)
+  local why
+  if lookup_err then
+    why = string.format("looking it up failed (%s: %s)", tostring(lookup_err.kind), tostring(lookup_err.message))
+  else
+    why = "nothing is recorded under it yet, but an attempt that timed out or was cut may still be in process"
+  end
+  return errors.new("indeterminate", string.format(
+    "%s may or may not have been done under reference %s (%s: %s); %s; calling again with the same reference" ..
+    " is safe", tostring(call.name), tostring(call.reference), tostring(cause.kind), tostring(cause.message), why),
+    { cause = cause, safe_to_retry = true })
+end
+
+-- Ends a call with `err`: the final on_error, then the error as the caller
+-- gets it. A reference write that had an attempt in flight when it failed
+-- ends indeterminate whatever came after: that attempt may still land.
+function Client:_fail(call, attempt, err, why, elapsed)
+  if call.in_doubt and call.mode == "reference" and err.kind ~= "indeterminate" then
+    err = indeterminate(call, err)
+  end
+  self._observe:emit("on_error", "info", event_of(call, attempt, {
+    event = "error", error = err, kind = err.kind, status = err.status, reason = why, final = true,
+    elapsed = elapsed,
+  }))
+  return nil, self:_finish(err, call, attempt)
+end
+
 --- Sends a request until it succeeds or may not be sent again; decodes
 -- its answer: data, or nil and an error. `call` (from _new_call) may be
 -- omitted for a plain read.
@@ -269,9 +299,7 @@ function Client:_send(method, path, query, body, call)
   local attempt, last_err = 0, nil
   while true do
     local timeout_ms = retry.attempt_timeout(policy.timeout_ms, DEFAULT_TIMEOUT_MS, call.deadline, clock.now())
-    if timeout_ms == 0 then
-      return nil, self:_finish(last_err or deadline_error(call), call, attempt)
-    end
+    if timeout_ms == 0 then return self:_fail(call, attempt, last_err or deadline_error(call), "deadline") end
     attempt = attempt + 1
     local data, err, elapsed = self:_attempt(call, attempt, timeout_ms)
     if data ~= nil then return data end
@@ -279,6 +307,8 @@ function Client:_send(method, path, query, body, call)
 
     local decision, reason = retry.classify(call.mode, err)
     if decision == "reconcile" then
+      -- No answer at all: the server may still be working on it.
+      if err.status == nil then call.in_doubt = true end
       local found, outcome, lookup_err = self:_reconcile(call)
       observer:emit(nil, "info", event_of(call, attempt, { event = "reconcile", outcome = outcome, reason = reason }))
       if outcome == "found" then
@@ -287,19 +317,10 @@ function Client:_send(method, path, query, body, call)
           outcome = "found", elapsed = elapsed }))
         return found
       end
-      if outcome ~= "absent" then
-        local final = lookup_err
-        if outcome == "unknown" then
-          final = errors.new("indeterminate", string.format(
-            "%s may or may not have been done (%s) and looking up reference %s failed (%s: %s);" ..
-            " calling again with the same reference is safe", call.name, reason, tostring(call.reference),
-            tostring(lookup_err.kind), tostring(lookup_err.message)),
-            { cause = err, safe_to_retry = true })
-        end
-        observer:emit("on_error", "info", event_of(call, attempt, {
-          event = "error", error = final, kind = final.kind, reason = reason, final = true, elapsed = elapsed }))
-        return nil, self:_finish(final, call, attempt)
+      if outcome == "unknown" then
+        return self:_fail(call, attempt, indeterminate(call, err, lookup_err), reason, elapsed)
       end
+      if outcome == "mismatch" then return self:_fail(call, attempt, lookup_err, reason, elapsed) end
       decision = "retry" -- proven absent: the same reference may go again
     end
 
@@ -315,11 +336,11 @@ function Client:_send(method, path, query, body, call)
         end
       end
     end
+    if delay == nil then return self:_fail(call, attempt, err, why, elapsed) end
     observer:emit("on_error", "info", event_of(call, attempt, {
-      event = "error", error = err, kind = err.kind, status = err.status, reason = why, final = delay == nil,
+      event = "error", error = err, kind = err.kind, status = err.status, reason = why, final = false,
       elapsed = elapsed,
     }))
-    if delay == nil then return nil, self:_finish(err, call, attempt) end
     observer:emit("on_retry", "info", event_of(call, attempt, {
       event = "retry", reason = reason, delay = delay, kind = err.kind, status = err.status,
       next_attempt = attempt + 1,
