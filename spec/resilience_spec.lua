@@ -363,7 +363,8 @@ describe("purchase_plan", function()
   local function lookup_finds(req, t)
     local ref = body_of(t.requests[1]).reference
     assert.equals("GET", req.method)
-    assert.equals("https://api.example.test" .. P .. "list-orders?reference=" .. ref, req.url)
+    assert.equals("https://api.example.test" .. P .. "list-orders?iccid=8910&reference=" .. ref .. "&limit=100",
+      req.url)
     return page({ order(ref) })
   end
   local function buy(client, extra, opts)
@@ -542,7 +543,8 @@ describe("create_subscription", function()
   it("reconciles through list_subscriptions by reference", function()
     local client, t = setup({ status(504), function(req, tr)
       local ref = body_of(tr.requests[1]).reference
-      assert.equals("https://api.example.test" .. P .. "list-subscriptions?reference=" .. ref, req.url)
+      assert.equals("https://api.example.test" .. P .. "list-subscriptions?iccid=8910&reference=" .. ref ..
+        "&limit=100", req.url)
       return page({ { id = "s1", reference = ref, iccid = "8910", plan_id = "r1", status = "active" } })
     end })
     local sub = assert(client:create_subscription { iccid = "8910", plan_id = "r1" })

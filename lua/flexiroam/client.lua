@@ -18,6 +18,7 @@ local DEFAULT_BASE_URL = "https://solutions-api.flexiroam.com"
 local DEFAULT_TIMEOUT_MS = 60000 -- the session's own default (src/session.c)
 local DEFAULT_CORRELATION_HEADER = "x-correlation-id"
 local MAX_LOOKUP_PAGES = 10
+local LOOKUP_PAGE_SIZE = 100 -- the contract's largest `limit`
 local NULL = json.null
 
 local function lua_name()
@@ -391,7 +392,11 @@ function Client:_reconcile(call)
       name = call.lookup, purpose = "reconcile", mode = "read", policy = call.policy, deadline = call.deadline,
       correlation_id = call.correlation_id, reference = call.reference, shape = list_shape(call.lookup),
     }
-    local query = url.query({ "reference", "page_key" }, { reference = call.reference, page_key = page_key })
+    -- By iccid too: a list that does not filter by reference (the
+    -- contract's list_subscriptions) still narrows to the SIM's few records,
+    -- and every item is matched on its reference here anyway.
+    local query = url.query({ "iccid", "reference", "page_key", "limit" },
+      { iccid = call.params.iccid, reference = call.reference, page_key = page_key, limit = LOOKUP_PAGE_SIZE })
     local page, err = self:_send(op.method, op.path, query, nil, lookup)
     if not page then return nil, "unknown", err end
     for _, item in ipairs(page.items) do
