@@ -470,6 +470,13 @@ describe("purchase_plan", function()
     assert.equals(err.reference, body_of(t.requests[3]).reference)
   end)
 
+  it("the lookup retries an unreadable or enveloped answer too", function()
+    local client, t = setup({ status(500), status(200, "<html>"), status(200, '{"success":false}'), lookup_finds })
+    local o = assert(buy(client))
+    assert.equals("o1", o.id)
+    assert.equals(4, #t.requests)
+  end)
+
   it("the lookup is a read: it retries within the same budget", function()
     local client, t = setup({ status(500), status(503), lookup_finds })
     local o = assert(buy(client))
@@ -775,6 +782,10 @@ describe("retry.classify", function()
       { "reference", e("decode", { status = 201 }), "reconcile" },
       { "read", e("decode", { status = 200 }), "stop" },
       { "reference", e("api", { status = 200 }), "stop" },
+      { "lookup", e("api", { status = 200 }), "retry" },
+      { "lookup", e("decode", { status = 200 }), "retry" },
+      { "lookup", e("server", { status = 503 }), "retry" },
+      { "lookup", e("auth", { status = 401 }), "stop" },
     }
     for i, case in ipairs(cases) do
       assert.equals(case[3], (retry.classify(case[1], case[2])), "case " .. i)

@@ -389,7 +389,7 @@ function Client:_reconcile(call)
   local page_key
   for _ = 1, MAX_LOOKUP_PAGES do
     local lookup = {
-      name = call.lookup, purpose = "reconcile", mode = "read", policy = call.policy, deadline = call.deadline,
+      name = call.lookup, purpose = "reconcile", mode = "lookup", policy = call.policy, deadline = call.deadline,
       correlation_id = call.correlation_id, reference = call.reference, shape = list_shape(call.lookup),
     }
     -- By iccid too: a list that does not filter by reference (the

@@ -57,8 +57,11 @@ function retry.mode(name, op)
   return mode, lookup
 end
 
+-- "lookup" is the read that settles a reference write: an outcome left
+-- unknown costs the caller most, so it also tries again after a 2xx it
+-- could not read or an error envelope.
 local function repeatable(mode)
-  return mode == "read" or mode == "idempotent"
+  return mode == "read" or mode == "idempotent" or mode == "lookup"
 end
 
 --- retry.classify(mode, err) -> "retry" | "reconcile" | "stop", reason
@@ -86,6 +89,9 @@ function retry.classify(mode, err)
   -- order it made is unknown.
   if status >= 200 and status < 300 and kind == "decode" and mode == "reference" then
     return "reconcile", "unreadable " .. status
+  end
+  if status >= 200 and status < 300 and mode == "lookup" and (kind == "decode" or kind == "api") then
+    return "retry", kind
   end
   return "stop", reason
 end
