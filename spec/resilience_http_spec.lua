@@ -19,13 +19,16 @@ describe("resilience over HTTP", function()
 
   -- A client counting its attempts; proxy = "" keeps an environment proxy out.
   local function new_client(opts)
-    local counts = { requests = 0, retries = 0 }
+    local counts = { requests = 0, retries = 0, paths = {} }
     opts = opts or {}
     opts.api_key = KEY
     opts.base_url = opts.base_url or base
     opts.proxy = ""
     opts.retry_base_ms = opts.retry_base_ms or 20
-    opts.on_request = function() counts.requests = counts.requests + 1 end
+    opts.on_request = function(e)
+      counts.requests = counts.requests + 1
+      counts.paths[#counts.paths + 1] = e.method .. " " .. e.path
+    end
     opts.on_retry = function() counts.retries = counts.retries + 1 end
     return flexiroam.new(opts), counts
   end
@@ -56,6 +59,39 @@ describe("resilience over HTTP", function()
     assert.is_false(err.sent)
     assert.is_true(err.safe_to_retry)
     assert.equals(3, counts.requests)
+    client:close()
+  end)
+
+  -- A listener that never accepts, its backlog filled: the kernel drops
+  -- further SYNs, so a connect times out having sent nothing.
+  local function full_backlog()
+    local listener = assert(socket.tcp())
+    assert(listener:bind("127.0.0.1", 0))
+    assert(listener:listen(0))
+    local _, port = listener:getsockname()
+    local fillers = {}
+    for i = 1, 3 do
+      fillers[i] = socket.tcp()
+      fillers[i]:settimeout(0.2)
+      fillers[i]:connect("127.0.0.1", port)
+    end
+    return ("http://127.0.0.1:%d"):format(port), function()
+      for _, f in ipairs(fillers) do f:close() end
+      listener:close()
+    end
+  end
+
+  it("times out connecting as not sent, so even a purchase is sent again without a lookup", function()
+    local url, close = full_backlog()
+    local client, counts = new_client { base_url = url, connect_timeout_ms = 200 }
+    local _, err = client:purchase_plan { iccid = "8910", plan_id = "p1" }
+    close()
+    assert.equals("timeout", err.kind)
+    assert.is_false(err.sent)
+    assert.equals(3, err.attempts)
+    assert.equals(3, counts.requests)
+    for _, p in ipairs(counts.paths) do assert.equals("POST /v1/public-v2/purchase-plan", p) end
+    assert.is_string(err.reference)
     client:close()
   end)
 
