@@ -465,8 +465,8 @@ function Client:call(name, params, opts)
     if params.reference == nil then
       params = shallow_copy(params)
       params.reference = reference.uuid4()
-    elseif type(params.reference) ~= "string" then
-      error(name .. ": reference must be a string", 3)
+    elseif type(params.reference) ~= "string" or params.reference == "" then
+      error(name .. ": reference must be a non-empty string", 3)
     end
     call.reference, call.params = params.reference, params
   end

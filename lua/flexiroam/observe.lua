@@ -59,8 +59,9 @@ local LINE_FIELDS = {
 
 local function show(value)
   if type(value) == "number" then
-    if value ~= math.floor(value) then return string.format("%.3f", value) end
-    return string.format("%d", value)
+    if value ~= value or value == math.huge or value == -math.huge then return tostring(value) end
+    if value == math.floor(value) and math.abs(value) < 2 ^ 53 then return string.format("%d", value) end
+    return string.format("%.3f", value)
   end
   local s = tostring(value):gsub("[%c]", " ")
   if s:find("[%s\"=]") then s = string.format("%q", s) end
