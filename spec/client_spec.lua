@@ -278,3 +278,14 @@ describe("client lifetime", function()
     assert.is_true(t2.closed)
   end)
 end)
+
+describe("tostring of an error", function()
+  it("names retries and the reference, and stays quiet about a single attempt", function()
+    local many = flexiroam.errors.new("indeterminate", "purchase may have happened",
+      { attempts = 3, reference = "ref-42", method = "POST", path = "/v1/public-v2/purchase-plan" })
+    assert.equals("flexiroam: indeterminate: purchase may have happened POST /v1/public-v2/purchase-plan" ..
+      " after 3 attempts [reference ref-42]", tostring(many))
+    local once = flexiroam.errors.new("server", "boom", { attempts = 1, status = 500 })
+    assert.equals("flexiroam: server: boom [status 500]", tostring(once))
+  end)
+end)
