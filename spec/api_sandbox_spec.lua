@@ -373,7 +373,7 @@ describe("client:sell_plan against the sandbox", function()
     transport.before = function(req)
       if req.url:find("/get%-activation") then req.headers["x-sandbox-fault"] = "status=503" end
     end
-    local sale, err = client:sell_plan { plan_id = "FRA-3GB-7D", reference = "shop-1006" }
+    local sale, err = client:sell_plan({ plan_id = "FRA-3GB-7D", reference = "shop-1006" }, { retries = 0 })
     assert.is_nil(sale)
     assert.equals("server", err.kind)
     assert.equals("shop-1006", err.order.reference)
@@ -412,6 +412,29 @@ describe("client:sell_plan against the sandbox", function()
     assert.equals("sim_taken", err2.code)
     local other = assert(client:sell_plan { plan_id = "FRA-3GB-7D", reference = "shop-1007b" })
     assert.are_not.equal(err.order.iccid, other.sim.iccid)
+  end)
+
+  it("without a reference, the pipeline makes one up for the purchase", function()
+    local client = new_sandbox()
+    local sale = assert(client:sell_plan { plan_id = "FRA-1GB-7D" })
+    assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+$", sale.order.reference)
+    assert.equals(1, stats(client).charges[sale.order.reference])
+  end)
+
+  it("a purchase whose answer is lost after it landed is found, not bought twice", function()
+    local client, transport = new_sandbox()
+    transport.before = function(req)
+      if req.url:find("/purchase%-plan") then
+        transport.before = nil
+        req.headers["x-sandbox-fault"] = "after_commit=500"
+      end
+    end
+    local sale = assert(client:sell_plan { plan_id = "FRA-3GB-7D", reference = "shop-1008" })
+    assert.equals("shop-1008", sale.order.reference)
+    assert.equals("Order", models.kind(sale.order))
+    local s = stats(client)
+    assert.equals(1, s.charges["shop-1008"])
+    assert.equals(1, s.orders)
   end)
 
   it("answers out_of_stock when no free eSIM is left", function()
@@ -494,7 +517,7 @@ describe("client:low_data against the sandbox", function()
     transport.before = function(req)
       if req.url:find("/get%-usage") then req.headers["x-sandbox-fault"] = "status=500" end
     end
-    local ok, err = pcall(function() for _ in client:low_data { below_percent = 10 } do end end)
+    local ok, err = pcall(function() for _ in client:low_data({ below_percent = 10 }, { retries = 0 }) do end end)
     assert.is_false(ok)
     assert.equals("server", err.kind)
   end)
