@@ -10,6 +10,7 @@ local response = require "flexiroam.response"
 local retry = require "flexiroam.retry"
 local observe = require "flexiroam.observe"
 local reference = require "flexiroam.reference"
+local limiter = require "flexiroam.limiter"
 local default_operations = require "flexiroam.operations"
 local models = require "flexiroam.models"
 local esim = require "flexiroam.esim"
@@ -129,9 +130,12 @@ function Client.new(opts)
     emitter:warn("TLS certificate verification is OFF for " .. base .. ": anyone on the path can read the API key")
   end
 
-  local transport = opts.transport
+  local limiters
+  if opts.rate_limit ~= nil then limiters = { limiter.new(opts.rate_limit, nil, "flexiroam.new: rate_limit") } end
+
+  local transport, session_opts = opts.transport, nil
   if transport == nil then
-    local session_opts = {}
+    session_opts = {}
     for _, name in ipairs(SESSION_OPTIONS) do session_opts[name] = opts[name] end
     transport = core.session(session_opts)
   end
@@ -140,6 +144,8 @@ function Client.new(opts)
   local self = setmetatable({
     base_url = base,
     _transport = transport,
+    _session_opts = session_opts, -- a batch opens a core.multi with them
+    _limiters = limiters,
     _operations = merge_operations(opts.operations),
     _check_iccid = opts.check_iccid ~= false,
     _policy = policy_from(opts),
@@ -302,6 +308,7 @@ function Client:_send(method, path, query, body, call)
   end
   local attempt, last_err = 0, nil
   while true do
+    self:_throttle()
     local timeout_ms = retry.attempt_timeout(policy.timeout_ms, DEFAULT_TIMEOUT_MS, call.deadline, clock.now())
     if timeout_ms == 0 then return self:_fail(call, attempt, last_err or deadline_error(call), "deadline") end
     attempt = attempt + 1
@@ -350,6 +357,17 @@ function Client:_send(method, path, query, body, call)
       next_attempt = attempt + 1,
     }))
     if delay > 0 then clock.sleep(delay) end
+  end
+end
+
+-- Waits for a token of every rate limiter (the client's, a batch's): each
+-- attempt and each lookup is a request the API counts.
+function Client:_throttle()
+  local limiters, clock = self._limiters, self._clock
+  if not limiters then return end
+  for i = 1, #limiters do
+    local wait = limiters[i]:take(clock.now())
+    if wait > 0 and clock.sleep then clock.sleep(wait) end
   end
 end
 
@@ -620,6 +638,29 @@ function Client:collect(name, params, opts)
   if not errors.is_error(err) then error(err, 0) end
   err.items = items
   return nil, err
+end
+
+--- Raises, as client:call would, when `name`, `params` or `opts` are
+-- misuse; sends nothing. A batch checks every item before its first request.
+function Client:_validate(name, params, opts)
+  local op = self._operations[name]
+  if not op then error("unknown operation '" .. tostring(name) .. "'", 2) end
+  check_params(name, op, params)
+  self:_new_call(name, op, opts, nil, 2)
+  return op
+end
+
+--- A copy of this client with some fields replaced (flexiroam.batch runs
+-- each item through one whose transport and clock yield to its scheduler).
+function Client:_with(fields)
+  local view = shallow_copy(self)
+  for k, v in pairs(fields) do view[k] = v end
+  return setmetatable(view, Client)
+end
+
+-- Many calls at once (flexiroam.batch), loaded on first use.
+for _, name in ipairs { "batch", "map", "usage_many", "purchase_many", "auto_topup_many" } do
+  Client[name] = function(self, ...) return require("flexiroam.batch")[name](self, ...) end
 end
 
 function Client:close()
