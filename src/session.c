@@ -7,19 +7,15 @@
 #include <strings.h>
 
 #include "curl_global.h"
+#include "multi.h"
 #include "session.h"
 #include "session_internal.h"
+#include "terminal.h"
 #include "version.h"
 
 #define SESSION_MT "flexiroam.session"
 #define MAX_OPTION 0x7fffffffL        /* every integer option: fits a long and a LuaJIT string */
 #define KEPT_CAPACITY (256 * 1024)    /* buffer memory kept between requests */
-
-typedef struct session_opts {
-    long connect_timeout_ms, timeout_ms, low_speed_bytes, low_speed_ms, max_response;
-    int verify;
-    const char *ca_file, *ca_path, *proxy, *user_agent;
-} session_opts;
 
 static const char *const session_keys[] = {
     "connect_timeout_ms", "timeout_ms", "low_speed_bytes", "low_speed_ms", "max_response_bytes",
@@ -88,7 +84,7 @@ static const char *string_field(lua_State *L, int arg, const char *field)
     return s;
 }
 
-static void read_session_opts(lua_State *L, session_opts *o)
+void fx_session_read_opts(lua_State *L, fx_session_opts *o)
 {
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);
@@ -144,19 +140,30 @@ static void release(fx_session *s)
     memset(&s->head, 0, sizeof s->head);
 }
 
-static void configure(lua_State *L, fx_session *s, const session_opts *o)
+static void share_everything(lua_State *L, CURLSH *share)
 {
     CURLSHcode sc = CURLSHE_OK;
     if (sc == CURLSHE_OK)
-        sc = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        sc = curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     if (sc == CURLSHE_OK)
-        sc = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        sc = curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     if (sc == CURLSHE_OK)
-        sc = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        sc = curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     if (sc != CURLSHE_OK)
         luaL_error(L, "session: cannot configure the share handle: %s", curl_share_strerror(sc));
+}
 
-    SETOPT(L, s, CURLOPT_SHARE, s->share);
+void fx_session_bind(lua_State *L, fx_session *s)
+{
+    SETOPT(L, s, CURLOPT_ERRORBUFFER, s->errbuf);
+    SETOPT(L, s, CURLOPT_WRITEDATA, (void *)s);
+    SETOPT(L, s, CURLOPT_HEADERDATA, (void *)s);
+}
+
+void fx_session_configure(lua_State *L, fx_session *s, const fx_session_opts *o)
+{
+    if (s->share != NULL)
+        SETOPT(L, s, CURLOPT_SHARE, s->share);
     /* Signals would be process-wide and clash with the host's; the threaded
      * resolver still bounds DNS time without them. */
     SETOPT(L, s, CURLOPT_NOSIGNAL, 1L);
@@ -180,18 +187,16 @@ static void configure(lua_State *L, fx_session *s, const session_opts *o)
     /* Fails only on a libcurl without HTTP/2, which then speaks 1.1. */
     (void)curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     SETOPT(L, s, CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(L, s, CURLOPT_ERRORBUFFER, s->errbuf);
     SETOPT(L, s, CURLOPT_WRITEFUNCTION, fx_session_on_body);
-    SETOPT(L, s, CURLOPT_WRITEDATA, (void *)s);
     SETOPT(L, s, CURLOPT_HEADERFUNCTION, fx_session_on_header);
-    SETOPT(L, s, CURLOPT_HEADERDATA, (void *)s);
+    fx_session_bind(L, s);
 }
 
 static int session_new(lua_State *L)
 {
-    session_opts o;
+    fx_session_opts o;
     fx_session *s;
-    read_session_opts(L, &o);
+    fx_session_read_opts(L, &o);
     fx_curl_global_init(L);
     /* The userdata (and its __gc) exists before any handle, so a raise while
      * configuring still frees whatever was created. */
@@ -207,7 +212,8 @@ static int session_new(lua_State *L)
         release(s);
         return luaL_error(L, "session: libcurl could not create its handles");
     }
-    configure(L, s, &o);
+    share_everything(L, s->share);
+    fx_session_configure(L, s, &o);
     return 1;
 }
 
@@ -230,7 +236,7 @@ static int is_token_char(unsigned char c)
 
 /* Drops the previous request's header list; the handle lets go of it first
  * so it never points at freed memory. */
-static void drop_headers(fx_session *s)
+void fx_session_drop_headers(fx_session *s)
 {
     (void)curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     curl_slist_free_all(s->headers);
@@ -251,7 +257,7 @@ static void add_header_line(lua_State *L, fx_session *s, const char *line)
 static void build_headers(lua_State *L, fx_session *s, int headers, int has_body)
 {
     int expect = 0, content_type = 0;
-    drop_headers(s);
+    fx_session_drop_headers(s);
     if (!lua_isnil(L, headers)) {
         lua_pushnil(L);
         while (lua_next(L, headers)) {
@@ -333,7 +339,7 @@ static void set_method(lua_State *L, fx_session *s, enum method m, const char *b
     SETOPT(L, s, CURLOPT_MAXFILESIZE_LARGE, m == M_HEAD ? (curl_off_t)0 : (curl_off_t)s->max_response);
 }
 
-static void reset_buffers(fx_session *s)
+void fx_session_reset_buffers(fx_session *s)
 {
     s->body.len = 0;
     s->head.len = 0;
@@ -343,15 +349,19 @@ static void reset_buffers(fx_session *s)
         fx_buffer_shrink(&s->head, KEPT_CAPACITY);
 }
 
-/* Stack: 1 session, 2 request table, 3 method, 4 url, 5 body, 6 headers. */
-static int session_request(lua_State *L)
+const char *fx_session_method_name(int method)
 {
-    fx_session *s = check_open(L);
+    return method_names[method];
+}
+
+/* Stack: 1 session (or multi), 2 request table; leaves 3 method, 4 url,
+ * 5 body, 6 headers. */
+int fx_session_prepare(lua_State *L, fx_session *s)
+{
     enum method m = M_GET;
     const char *url, *body = NULL;
     size_t body_len = 0;
     long timeout_ms;
-    CURLcode code;
     int has_body;
 
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -400,18 +410,28 @@ static int session_request(lua_State *L)
     s->out_of_memory = 0;
     s->body.len = 0;
     s->head.len = 0;
+    return (int)m;
+}
+
+static int session_request(lua_State *L)
+{
+    fx_session *s = check_open(L);
+    int m;
+    CURLcode code;
+
+    m = fx_session_prepare(L, s);
     code = curl_easy_perform(s->easy);
-    drop_headers(s);
+    fx_session_drop_headers(s);
 
     if (s->out_of_memory || code == CURLE_OUT_OF_MEMORY) {
-        reset_buffers(s);
+        fx_session_reset_buffers(s);
         return luaL_error(L, "not enough memory");
     }
     if (code == CURLE_OK)
         fx_session_push_response(L, s);
     else
-        fx_session_return_error(L, s, code, method_names[m], url);
-    reset_buffers(s);
+        fx_session_return_error(L, s, code, method_names[m], lua_tostring(L, 4));
+    fx_session_reset_buffers(s);
     return code == CURLE_OK ? 1 : 2;
 }
 
@@ -457,4 +477,7 @@ void fx_session_register(lua_State *L, int module)
     lua_setfield(L, module, "curl_version");
     lua_pushcfunction(L, fx_curl_features);
     lua_setfield(L, module, "curl_features");
+    /* Belong in core.c's list; here until that file can take them. */
+    fx_multi_register(L, module);
+    fx_terminal_register(L, module);
 }

@@ -21,6 +21,37 @@ typedef struct fx_session {
     char errbuf[CURL_ERROR_SIZE];
 } fx_session;
 
+/* The options core.session and core.multi take (strings stay owned by the
+ * options table on the stack). */
+typedef struct fx_session_opts {
+    long connect_timeout_ms, timeout_ms, low_speed_bytes, low_speed_ms, max_response;
+    int verify;
+    const char *ca_file, *ca_path, *proxy, *user_agent;
+} fx_session_opts;
+
+/* Reads the options table at stack index 1 (none: defaults); raises on
+ * unknown keys and bad values. Leaves the table at 1, alone on the stack. */
+void fx_session_read_opts(lua_State *L, fx_session_opts *o);
+
+/* Sets every handle-wide option on s->easy (and s->share, when set). */
+void fx_session_configure(lua_State *L, fx_session *s, const fx_session_opts *o);
+
+/* Points the handle's callbacks and error buffer at s: after configure, and
+ * again for a handle duplicated from another (curl_easy_duphandle). */
+void fx_session_bind(lua_State *L, fx_session *s);
+
+/* Reads the request table at stack index 2 and sets it on s->easy, ready
+ * to perform; raises on misuse. Leaves 3 method, 4 url, 5 body, 6 headers
+ * on the stack; returns the method (fx_session_method_name). */
+int fx_session_prepare(lua_State *L, fx_session *s);
+
+const char *fx_session_method_name(int method);
+
+/* After a transfer: frees its header list, and buffer memory above what is
+ * kept for the next one. */
+void fx_session_drop_headers(fx_session *s);
+void fx_session_reset_buffers(fx_session *s);
+
 /* CURLOPT_WRITEFUNCTION / CURLOPT_HEADERFUNCTION, with the session as data.
  * They never call into Lua: a raise there would unwind through libcurl. */
 size_t fx_session_on_body(char *ptr, size_t size, size_t nmemb, void *data);
