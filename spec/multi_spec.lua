@@ -1,0 +1,284 @@
+-- core.multi over real sockets on 127.0.0.1, against the session specs'
+-- test server (spec/support/http_test_server.lua).
+local core = require "flexiroam.core"
+local procs = require "spec.support.test_processes"
+local socket = require "socket"
+
+-- Elapsed-time bounds only catch a hang; under valgrind everything is slower.
+local MARGIN = os.getenv("FLEXIROAM_UNDER_VALGRIND") and 15 or 3
+
+local function new_multi(opts)
+  opts = opts or {}
+  if opts.proxy == nil then opts.proxy = "" end
+  return core.multi(opts)
+end
+
+-- Everything the multi answers for `n` transfers, by id; fails past `seconds`.
+local function collect(m, n, seconds)
+  local out, got = {}, 0
+  local deadline = socket.gettime() + (seconds or 10)
+  while got < n do
+    assert(socket.gettime() < deadline, "transfers did not finish in time")
+    for _, r in ipairs(m:perform(200)) do
+      assert.is_nil(out[r.id], "answered twice: " .. r.id)
+      out[r.id] = r
+      got = got + 1
+    end
+  end
+  return out
+end
+
+local function raises(pattern, fn, ...)
+  local ok, msg = pcall(fn, ...)
+  assert.is_false(ok, "expected an error matching " .. pattern)
+  assert.matches(pattern, tostring(msg))
+end
+
+describe("core.multi", function()
+  local server, base
+
+  setup(function()
+    server = procs.http_server()
+    base = ("http://127.0.0.1:%d"):format(server.port)
+  end)
+
+  teardown(function()
+    procs.stop(server)
+  end)
+
+  it("answers each transfer with the session's response table, under its own id", function()
+    local m = new_multi()
+    local ids, codes = {}, { 200, 201, 202, 404, 503 }
+    for i, code in ipairs(codes) do ids[i] = m:add { url = base .. "/status/" .. code } end
+    for i = 2, 5 do assert.is_true(ids[i] > ids[i - 1]) end
+    assert.equals(5, m:pending())
+    local out = collect(m, 5)
+    for i, code in ipairs(codes) do
+      local res = assert(out[ids[i]].res, tostring(out[ids[i]].err))
+      assert.is_nil(out[ids[i]].err)
+      assert.equals(code, res.status)
+      assert.equals("status " .. code, res.body)
+      assert.is_string(res.headers["x-conn"])
+      assert.equals("1.1", res.http_version)
+      assert.is_boolean(res.reused)
+      assert.is_number(res.timings.total)
+      assert.equals(base .. "/status/" .. code, res.url)
+    end
+    assert.equals(0, m:pending())
+    m:close()
+  end)
+
+  it("sends a POST body it copied, after the caller's string is gone", function()
+    local m = new_multi()
+    local id
+    do
+      local body = ("payload-%d-"):format(42) .. ("x"):rep(3000) .. "\0end"
+      id = m:add { method = "POST", url = base .. "/echo", body = body, headers = { ["Content-Type"] = "text/plain" } }
+    end
+    collectgarbage()
+    collectgarbage()
+    local res = assert(collect(m, 1)[id].res)
+    assert.matches("^POST /echo HTTP/1.1\r\n", res.body)
+    assert.is_truthy(res.body:find("payload-42-" .. ("x"):rep(3000) .. "\0end", 1, true))
+    m:close()
+  end)
+
+  it("runs transfers side by side: a stalled one does not hold up the others", function()
+    local m = new_multi()
+    local stalled = m:add { url = base .. "/stall", timeout_ms = 1000 }
+    local quick = {}
+    for i = 1, 4 do quick[i] = m:add { url = base .. "/status/200" } end
+    local first = {}
+    local deadline = socket.gettime() + MARGIN
+    while #first < 4 and socket.gettime() < deadline do
+      for _, r in ipairs(m:perform(100)) do first[#first + 1] = r.id end
+    end
+    table.sort(first)
+    assert.same(quick, first)
+    local out = collect(m, 1)
+    local err = out[stalled].err
+    assert.equals("timeout", err.kind)
+    assert.is_true(err.sent)
+    assert.equals("GET", err.method)
+    m:close()
+  end)
+
+  it("reports a refused connection as a network error that was not sent", function()
+    local m = new_multi()
+    local id = m:add { method = "POST", url = ("http://127.0.0.1:%d/x?secret=1"):format(procs.free_port()),
+      body = "{}" }
+    local r = collect(m, 1)[id]
+    assert.is_nil(r.res)
+    assert.equals(core.error_mt, getmetatable(r.err))
+    assert.equals("network", r.err.kind)
+    assert.is_false(r.err.sent)
+    assert.equals("COULDNT_CONNECT", r.err.curl_error)
+    assert.equals("POST", r.err.method)
+    assert.not_matches("secret", r.err.url)
+    m:close()
+  end)
+
+  it("waits up to timeout_ms when nothing finishes, and not at all with nothing in flight", function()
+    local m = new_multi()
+    local t0 = socket.gettime()
+    assert.same({}, m:perform(5000))
+    assert.is_true(socket.gettime() - t0 < 1)
+    local id = m:add { url = base .. "/stall", timeout_ms = 2000 }
+    t0 = socket.gettime()
+    assert.same({}, m:perform(300))
+    local waited = socket.gettime() - t0
+    assert.is_true(waited >= 0.25 and waited < 0.3 + MARGIN, "waited " .. waited)
+    assert.same({}, m:perform())
+    assert.equals(1, m:pending())
+    m:close() -- abandons the stalled transfer
+    assert.is_number(id)
+  end)
+
+  it("opens at most max_connections, and reuses them", function()
+    local m = new_multi { max_connections = 2 }
+    local ids = {}
+    for i = 1, 10 do ids[i] = m:add { url = base .. "/status/200" } end
+    local out = collect(m, 10)
+    local conns = {}
+    for _, id in ipairs(ids) do conns[out[id].res.headers["x-conn"]] = true end
+    local n = 0
+    for _ in pairs(conns) do n = n + 1 end
+    assert.is_true(n <= 2, n .. " connections")
+    local again = m:add { url = base .. "/status/200" }
+    local r = collect(m, 1)[again].res
+    assert.is_true(r.reused)
+    assert.is_true(conns[r.headers["x-conn"]])
+    m:close()
+  end)
+
+  it("takes the session's options and checks them the same way", function()
+    raises("unknown field 'timeout'", core.multi, { timeout = 5 })
+    raises("timeout_ms must be an integer", core.multi, { timeout_ms = 0 })
+    raises("max_connections must be an integer from 1 to 4096", core.multi, { max_connections = 0 })
+    raises("max_connections", core.multi, { max_connections = 1.5 })
+    raises("max_connections", core.multi, { max_connections = "8" })
+    raises("table expected", core.multi, 5)
+    local m = core.multi()
+    assert.matches("^flexiroam.multi: .*open, 0 in flight", tostring(m))
+    m:close()
+  end)
+
+  it("raises on a bad request as the session does, and stays usable", function()
+    local m = new_multi()
+    raises("url must start with http", m.add, m, { url = "ftp://x/" })
+    raises("cannot carry a body", m.add, m, { url = base .. "/echo", body = "x" })
+    raises("unknown field 'verb'", m.add, m, { verb = "GET", url = base })
+    raises("header name is not a valid HTTP token", m.add, m, { url = base, headers = { ["a b"] = "x" } })
+    raises("table expected", m.add, m, "http://x/")
+    raises("timeout_ms must be from 0", m.perform, m, -1)
+    assert.equals(0, m:pending())
+    local id = m:add { url = base .. "/status/204" }
+    assert.equals(204, collect(m, 1)[id].res.status)
+    m:close()
+  end)
+
+  it("closes idempotently, abandons what is in flight, and refuses use afterwards", function()
+    local m = new_multi()
+    m:add { url = base .. "/stall", timeout_ms = 5000 }
+    m:close()
+    m:close()
+    assert.matches("closed", tostring(m))
+    raises("multi is closed", m.add, m, { url = base })
+    raises("multi is closed", m.perform, m)
+    raises("multi is closed", m.pending, m)
+    raises("flexiroam.multi expected", m.add, {}, { url = base })
+  end)
+
+  it("is released by the garbage collector, transfers in flight or not", function()
+    for _ = 1, 3 do
+      local m = new_multi()
+      m:add { url = base .. "/stall", timeout_ms = 5000 }
+      m:add { url = base .. "/status/200" }
+      m:perform(50)
+    end
+    collectgarbage()
+    collectgarbage()
+  end)
+
+  it("closes through <close> in Lua 5.4", function()
+    if _VERSION ~= "Lua 5.4" then return pending("Lua 5.4 only") end
+    local chunk = assert(load([[
+      local core, base = ...
+      local kept
+      do
+        local m <close> = core.multi { proxy = "" }
+        kept = m
+        m:add { url = base .. "/stall", timeout_ms = 5000 }
+      end
+      return kept
+    ]]))
+    local m = chunk(core, base)
+    assert.matches("closed", tostring(m))
+  end)
+
+  -- A collector that never pauses runs finalizers from the allocations
+  -- perform itself makes (large bodies: many), which these two specs need.
+  local function eager_gc(fn)
+    collectgarbage("setpause", 0)
+    local ok, why = pcall(fn)
+    collectgarbage("setpause", 200)
+    collectgarbage()
+    if not ok then error(why, 0) end
+  end
+
+  it("survives a finalizer that closes it while perform builds its answers", function()
+    local m = new_multi()
+    for _ = 1, 40 do m:add { url = base .. "/big?size=100000" } end
+    local inside, closed_inside, got = false, false, 0
+    eager_gc(function()
+      local deadline = socket.gettime() + 10
+      while not closed_inside and m:pending() > 0 and socket.gettime() < deadline do
+        for _ = 1, 50 do
+          setmetatable({}, { __gc = function()
+            if inside and not closed_inside then
+              closed_inside = true
+              m:close()
+            end
+          end })
+        end
+        inside = true
+        local out = m:perform(100)
+        inside = false
+        got = got + #out
+        for _, r in ipairs(out) do assert.equals(100000, #r.res.body) end
+      end
+    end)
+    assert.is_true(closed_inside, "no finalizer ran inside perform")
+    assert.matches("closed", tostring(m))
+    raises("multi is closed", m.perform, m)
+  end)
+
+  it("refuses add and perform from inside perform", function()
+    local m = new_multi()
+    for _ = 1, 40 do m:add { url = base .. "/big?size=100000" } end
+    local inside, refused, got = false, {}, 0
+    eager_gc(function()
+      local deadline = socket.gettime() + 10
+      while got < 40 and socket.gettime() < deadline do
+        for _ = 1, 50 do
+          setmetatable({}, { __gc = function()
+            if inside then
+              local ok, why = pcall(m.perform, m, 0)
+              if not ok then refused[#refused + 1] = why end
+              ok, why = pcall(m.add, m, { url = base })
+              if not ok then refused[#refused + 1] = why end
+            end
+          end })
+        end
+        inside = true
+        got = got + #m:perform(100)
+        inside = false
+      end
+    end)
+    assert.equals(40, got)
+    assert.is_true(#refused > 0, "no finalizer ran inside perform")
+    for _, why in ipairs(refused) do assert.matches("busy", why) end
+    assert.equals(0, m:pending())
+    m:close()
+  end)
+end)
