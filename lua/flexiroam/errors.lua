@@ -27,6 +27,7 @@ errors.KINDS = {
   decode = "a 2xx whose body is not the JSON expected",
   api = "an error envelope inside a 200 ({success: false})",
   indeterminate = "a write may or may not have happened and the SDK could not find out",
+  cancelled = "a batch call that never started: on_progress stopped the batch, or its journal failed",
 }
 
 local KIND_BY_STATUS = {
