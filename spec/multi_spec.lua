@@ -291,3 +291,76 @@ describe("core.multi", function()
     assert.equals(2 * tonumber(hits), tonumber(refused))
   end)
 end)
+
+-- HTTP/2 over TLS: nginx (started here on 127.0.0.1 with a throwaway
+-- certificate) offers h2 by ALPN, and the multi runs its transfers as
+-- streams of one connection rather than opening one each.
+describe("core.multi over HTTP/2", function()
+  local dir, port, cert
+
+  local function have_nginx()
+    return procs.have("nginx") and core.curl_features().http2
+  end
+
+  setup(function()
+    if not have_nginx() then return end
+    dir = procs.tmpdir()
+    local key
+    cert, key = procs.self_signed_cert(dir)
+    port = procs.free_port()
+    os.execute("mkdir -p " .. dir .. "/logs " .. dir .. "/tmp " .. dir .. "/www")
+    local f = assert(io.open(dir .. "/www/usage.json", "wb"))
+    f:write('{"item":{"iccid":"1"}}')
+    f:close()
+    f = assert(io.open(dir .. "/nginx.conf", "wb"))
+    f:write(([[
+      worker_processes 1;
+      error_log logs/error.log warn;
+      pid logs/nginx.pid;
+      events { worker_connections 64; }
+      http {
+        access_log off;
+        client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi;
+        uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+        server {
+          listen 127.0.0.1:%d ssl http2;
+          ssl_certificate %s;
+          ssl_certificate_key %s;
+          root %s/www;
+          default_type application/json;
+          add_header X-Conn $connection always;
+        }
+      }
+    ]]):format(port, cert, key, dir))
+    f:close()
+    os.execute("chmod -R a+rX " .. dir)
+    assert(os.execute("env -u LD_PRELOAD nginx -p " .. dir .. " -c nginx.conf"), "nginx did not start")
+  end)
+
+  teardown(function()
+    if dir then
+      os.execute("env -u LD_PRELOAD nginx -p " .. dir .. " -c nginx.conf -s stop 2>/dev/null")
+      procs.rmdir(dir)
+    end
+  end)
+
+  it("multiplexes the transfers over one connection", function()
+    if not have_nginx() then return pending("needs nginx and a libcurl with HTTP/2") end
+    local m = new_multi { ca_file = cert, max_connections = 8 }
+    local url = ("https://127.0.0.1:%d/usage.json"):format(port)
+    local ids = {}
+    for i = 1, 20 do ids[i] = m:add { url = url } end
+    local out = collect(m, 20)
+    local conns = {}
+    for _, id in ipairs(ids) do
+      local res = assert(out[id].res, tostring(out[id].err))
+      assert.equals(200, res.status)
+      assert.equals("2", res.http_version)
+      conns[res.headers["x-conn"]] = true
+    end
+    local n = 0
+    for _ in pairs(conns) do n = n + 1 end
+    assert.equals(1, n)
+    m:close()
+  end)
+end)
