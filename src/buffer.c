@@ -3,6 +3,7 @@
 #include "buffer.h"
 
 #define BUFFER_MT "flexiroam.buffer"
+#define BUSY_MT "flexiroam.busy"
 
 static int buffer_gc(lua_State *L)
 {
@@ -62,4 +63,36 @@ void fx_buffer_shrink(fx_buffer *b, size_t keep)
                 b->len = keep;
         }
     }
+}
+
+#if LUA_VERSION_NUM >= 504
+static int busy_close(lua_State *L)
+{
+    *(int *)lua_touserdata(L, 1) = 0;
+    return 0;
+}
+#endif
+
+int *fx_busy_push(lua_State *L)
+{
+    int *busy = (int *)fx_newuserdata(L, sizeof *busy);
+    *busy = 0;
+#if LUA_VERSION_NUM >= 504
+    if (luaL_newmetatable(L, BUSY_MT)) {
+        lua_pushcfunction(L, busy_close);
+        lua_setfield(L, -2, "__close");
+    }
+    lua_setmetatable(L, -2);
+#endif
+    return busy;
+}
+
+void fx_busy_enter(lua_State *L, int idx)
+{
+    int *busy = (int *)lua_touserdata(L, idx);
+#if LUA_VERSION_NUM >= 504
+    lua_pushvalue(L, idx);
+    lua_toclose(L, -1);
+#endif
+    *busy = 1;
 }

@@ -25,6 +25,20 @@ void fx_buffer_grow(lua_State *L, fx_buffer *b, size_t extra);
  * scratch buffer for the life of the state. */
 void fx_buffer_shrink(fx_buffer *b, size_t keep);
 
+/* A flag that marks a closure's shared scratch buffers as in use: a __gc
+ * finalizer run by a Lua allocation in the middle of a call may call the
+ * same function again, and that nested call must take fresh buffers
+ * instead of trampling the outer call's. */
+int *fx_busy_push(lua_State *L);
+
+/* Sets the flag userdata at `idx` (an upvalue index works). On Lua 5.4 it
+ * also pushes the flag as a to-be-closed slot whose __close clears it, so a
+ * raise in the middle of the call (a memory error) cannot leave the flag
+ * set; pushes nothing on 5.1, where a raise leaves it set and every later
+ * call then takes fresh buffers: correct, only slower. Callers still clear
+ * the flag themselves once done with the buffers. */
+void fx_busy_enter(lua_State *L, int idx);
+
 static inline void fx_buffer_reserve(lua_State *L, fx_buffer *b, size_t extra)
 {
     if (b->cap - b->len < extra)

@@ -763,11 +763,10 @@ static void read_opts(lua_State *L, decoder *d)
     lua_pop(L, 1);
 }
 
-/* Upvalue 3 flags the shared buffers as in use: a __gc finalizer that runs
- * during a decode (the collector may run one at any allocation) and decodes
- * itself gets fresh buffers instead of trampling ours. A memory error
- * raised mid-decode leaves the flag set; later calls then just use fresh
- * buffers too. */
+/* Upvalue 3 flags the shared buffers as in use (see fx_busy_enter): a
+ * __gc finalizer that runs during a decode (the collector may run one at
+ * any allocation) and decodes itself gets fresh buffers instead of
+ * trampling ours. */
 static int json_decode(lua_State *L)
 {
     decoder d;
@@ -787,7 +786,7 @@ static int json_decode(lua_State *L)
     busy = (int *)lua_touserdata(L, lua_upvalueindex(3));
     shared = !*busy;
     if (shared) {
-        *busy = 1;
+        fx_busy_enter(L, lua_upvalueindex(3));
         d.scratch = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(1));
         d.levels = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(2));
     } else {
@@ -813,11 +812,9 @@ static int json_decode(lua_State *L)
 
 void fx_json_decode_register(lua_State *L, int module)
 {
-    int *busy;
     fx_buffer_push(L);
     fx_buffer_push(L);
-    busy = (int *)fx_newuserdata(L, sizeof *busy);
-    *busy = 0;
+    fx_busy_push(L);
     lua_pushcclosure(L, json_decode, 3);
     lua_setfield(L, module, "decode");
 }

@@ -525,6 +525,26 @@ static int enc_plain_array(enc *e, int t)
     return enc_array(e, t, count);
 }
 
+/* A marked table is written as t[1..n]: any other key would be dropped
+ * without a word, so it is an error instead. Every key is looked at: which
+ * keys lua_next visits after n depends on where the table stores 1..n. */
+static int check_array_keys(enc *e, int t, long long n)
+{
+    lua_State *L = e->L;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        long long k;
+        lua_pop(L, 1);
+        k = array_index(L, -1);
+        if (k >= 1 && k <= n)
+            continue;
+        if (k > n)
+            return fail(e, "number key %lld present in an array beyond its length (%lld)", k, n);
+        return fail_key(e, -1, "", " in an array", 0);
+    }
+    return 0;
+}
+
 static int mixed_key(enc *e)
 {
     return fail_key(e, -2, "mixed keys: ", " in a table with string keys", 0);
@@ -638,7 +658,10 @@ static int enc_table(enc *e, int t)
         int marked = lua_topointer(L, -1) == e->array_mt;
         lua_pop(L, 1);
         if (marked) {
-            rc = enc_array(e, t, (long long)lua_rawlen(L, t));
+            long long n = (long long)lua_rawlen(L, t);
+            rc = enc_array(e, t, n);
+            if (rc == 0)
+                rc = check_array_keys(e, t, n);
             goto done;
         }
     }
@@ -743,27 +766,47 @@ static void release(enc *e)
         fx_buffer_shrink(e->sort, ENC_KEEP_BYTES);
 }
 
+/* Upvalue 4 flags the shared buffers (upvalues 1 to 3) as in use (see
+ * fx_busy_enter). Nothing in an encode allocates from Lua until the result
+ * is pushed, but that push may itself run a finalizer first (LuaJIT's
+ * lua_pushlstring steps the collector before copying), and a finalizer
+ * that encodes would then overwrite, or move, the very bytes being copied:
+ * such a nested call takes fresh buffers. */
 static int json_encode(lua_State *L)
 {
     enc e;
     size_t i, n;
+    int *busy, shared, base;
     luaL_checkany(L, 1);
     read_opts(L, &e);
     lua_settop(L, 2);
     e.L = L;
-    e.out = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(1));
-    e.path = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(2));
-    e.sort = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(3));
+    busy = (int *)lua_touserdata(L, lua_upvalueindex(4));
+    shared = !*busy;
+    if (shared) {
+        fx_busy_enter(L, lua_upvalueindex(4));
+        e.out = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(1));
+        e.path = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(2));
+        e.sort = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(3));
+    } else {
+        e.out = fx_buffer_push(L);
+        e.path = fx_buffer_push(L);
+        e.sort = fx_buffer_push(L);
+    }
     e.out->len = e.path->len = e.sort->len = 0;
     e.depth = 0;
     e.msg[0] = '\0';
     luaL_getmetatable(L, FX_JSON_ARRAY_MT);
     e.array_mt = lua_topointer(L, -1);
     lua_pop(L, 1);
+    base = lua_gettop(L);
 
     if (enc_value(&e, 1) == 0) {
         lua_pushlstring(L, e.out->data, e.out->len);
-        release(&e);
+        if (shared) {
+            release(&e);
+            *busy = 0;
+        }
         return 1;
     }
 
@@ -774,11 +817,14 @@ static int json_encode(lua_State *L)
         e.out->data[i] = e.out->data[n - 1 - i];
         e.out->data[n - 1 - i] = c;
     }
-    lua_settop(L, 2);
+    lua_settop(L, base);
     lua_pushlstring(L, e.out->data, e.out->len);
-    release(&e);
+    if (shared) {
+        release(&e);
+        *busy = 0;
+    }
     fx_error_return(L, "encode", e.msg);
-    lua_pushvalue(L, 3);
+    lua_pushvalue(L, -3);
     lua_setfield(L, -2, "path");
     return 2;
 }
@@ -788,6 +834,7 @@ void fx_json_encode_register(lua_State *L, int module)
     fx_buffer_push(L);
     fx_buffer_push(L);
     fx_buffer_push(L);
-    lua_pushcclosure(L, json_encode, 3);
+    fx_busy_push(L);
+    lua_pushcclosure(L, json_encode, 4);
     lua_setfield(L, module, "encode");
 }
