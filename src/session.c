@@ -396,7 +396,7 @@ static void give_back(fx_session *s, fx_buffer *head, fx_buffer *body)
 /* Any Lua allocation may run a __gc finalizer, and a finalizer may call
  * s:close() or s:request() on this very session. So a request goes in three
  * phases:
- *   1. reading the arguments, making the header lines and the two buffer
+ *   1. reading the arguments, making the header lines and the buffers'
  *      userdata: Lua allocations, touching nothing in the session; then
  *      the session is checked again, since a finalizer may have closed it;
  *   2. slist, options, perform, and copying out what is to be reported
@@ -405,7 +405,7 @@ static void give_back(fx_session *s, fx_buffer *head, fx_buffer *body)
  *   3. building the answer from those copies: finalizers may close the
  *      session or reuse it, and touch nothing this request still reads.
  * Stack: 1 session, 2 request table, 3 method, 4 url, 5 body, 6 headers,
- * 7 header lines, 8 head buffer, 9 body buffer. */
+ * 7 header lines, 8 the head and body buffers. */
 static int session_request(lua_State *L)
 {
     fx_session *s = check_open(L);
@@ -453,8 +453,8 @@ static int session_request(lua_State *L)
     timeout_ms = int_field(L, 2, "timeout_ms", s->timeout_ms, 1);
     lua_settop(L, 6);
     push_header_lines(L, 6, has_body);
-    head = fx_buffer_push(L);
-    resp = fx_buffer_push(L);
+    head = fx_buffers_push(L, 2);
+    resp = head + 1;
     if (s->easy == NULL)
         return luaL_error(L, "session is closed");
 
