@@ -539,6 +539,14 @@ describe("core.session", function()
       end
     end)
 
+    it("joins no empty value to another, and keeps a lone one", function()
+      local h = raw_head("empty_values")
+      assert.are.equal("late", h["x-empty"])
+      assert.are.equal("a", h["x-late"])
+      assert.are.equal("folded", h["x-fold-empty"])
+      assert.are.equal("", h["x-none"])
+    end)
+
     it("still joins the obsolete folding of a valid header", function()
       local h = raw_head("folded")
       assert.are.equal("a b c", h["x-fold"])

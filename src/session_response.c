@@ -172,15 +172,19 @@ static int is_tchar(unsigned char c)
            (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
-/* t[name] = value, or t[name] = t[name] .. sep .. value when already set.
+/* t[name] = value, or t[name] = t[name] .. sep .. value when already set;
+ * an empty value adds nothing to a set one, and is replaced by the next.
  * The name is at `name`; the value is the n bytes at v. */
 static void merge_header(lua_State *L, int t, int name, const char *v, size_t n, const char *sep)
 {
     lua_pushvalue(L, name);
     lua_rawget(L, t);
-    if (lua_isnil(L, -1)) {
+    if (lua_isnil(L, -1) || lua_rawlen(L, -1) == 0) {
         lua_pop(L, 1);
         lua_pushlstring(L, v, n);
+    } else if (n == 0) {
+        lua_pop(L, 1);
+        return;
     } else {
         lua_pushstring(L, sep);
         lua_pushlstring(L, v, n);
@@ -189,6 +193,15 @@ static void merge_header(lua_State *L, int t, int name, const char *v, size_t n,
     lua_pushvalue(L, name);
     lua_insert(L, -2);
     lua_rawset(L, t);
+}
+
+/* A bare CR or a NUL: never part of a field value (RFC 9110). */
+static int has_bad_byte(const char *p, const char *e)
+{
+    for (; p < e; p++)
+        if (*p == '\r' || *p == '\0')
+            return 1;
+    return 0;
 }
 
 /* A line no header is read from: RFC 9112 has a recipient reject a name
@@ -201,10 +214,7 @@ static int is_malformed(const char *p, const char *colon, const char *e)
     for (q = p; q < colon; q++)
         if (!is_tchar((unsigned char)*q))
             return 1;
-    for (q = colon + 1; q < e; q++)
-        if (*q == '\r' || *q == '\0')
-            return 1;
-    return 0;
+    return has_bad_byte(colon + 1, e);
 }
 
 /* Turns raw header lines into {lowercased name = value}; repeated names are
@@ -230,17 +240,16 @@ void fx_session_push_headers(lua_State *L, char *data, size_t len)
         while (e > p && e[-1] == '\r')
             e--;
         if (e > p && is_ows(*p)) {
+            /* an obsolete folded line: continues the header before it */
             for (v = p; v < e && is_ows(*v); v++)
                 ;
             while (e > v && is_ows(e[-1]))
                 e--;
-            for (q = v; q < e && *q != '\r' && *q != '\0'; q++)
-                ;
-            if (name && q == e && e > v)
-                merge_header(L, t, name, v, (size_t)(e - v), " ");
-            else if (name && q != e) {
+            if (name && has_bad_byte(v, e)) {
                 lua_pop(L, 1);
                 name = 0;
+            } else if (name) {
+                merge_header(L, t, name, v, (size_t)(e - v), " ");
             }
             p = next;
             continue;

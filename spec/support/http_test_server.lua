@@ -182,6 +182,8 @@ local RAW_HEADS = {
   bad_name = { "X-Before: 1", "X(bad)@: v", " folded-after-bad-name", "X-After: 2" },
   -- an obsolete fold of a valid header
   folded = { "X-Fold: a", "  b ", "\tc", "X-After: 2" },
+  -- empty values next to others
+  empty_values = { "X-Empty:", "X-Empty: late", "X-Late: a", "X-Late:", "X-Fold-Empty:", "  folded", "X-None:" },
 }
 
 routes["/raw-head"] = function(conn, req)
