@@ -351,8 +351,10 @@ static void set_method(lua_State *L, fx_session *s, enum method m, const char *b
      * connection (and for an HTTP/2 stream the server refused, which it has
      * not processed), so a write always gets a connection of its own. That
      * also spares the write the race with a server closing an idle
-     * connection, which would otherwise end indeterminate (sent = true).
-     * The connection stays in the pool for later requests. */
+     * connection, which would otherwise end indeterminate (sent = true);
+     * libcurl 8.16's CURLOPT_FORBID_RETRY_ON_REUSE would only turn that
+     * race into such an error. The connection stays in the pool for later
+     * requests. */
     SETOPT(L, s, CURLOPT_FRESH_CONNECT, (m == M_GET || m == M_HEAD) ? 0L : 1L);
     if (body != NULL) {
         /* POSTFIELDS with an explicit size: binary-safe, and never falls
