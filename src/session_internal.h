@@ -16,22 +16,60 @@ typedef struct fx_session {
     fx_buffer head;              /* the final response's raw header lines */
     size_t max_response;         /* cap on the body and, separately, on the header lines */
     long timeout_ms;             /* default per-request total timeout */
-    int too_large;               /* set by a callback that refused data over the cap */
-    int out_of_memory;           /* set by a callback whose realloc failed */
+    long low_speed_bytes;        /* 0: no stall check */
+    long low_speed_ms;
+
+    /* Per transfer, written by the callbacks. */
+    int too_large;               /* a callback refused data over the cap */
+    int out_of_memory;           /* a callback's realloc failed */
+    int stalled;                 /* the progress callback aborted a stalled response */
+    int answering;               /* the final response's status line has arrived */
+    curl_off_t header_bytes;     /* header bytes received so far */
+    curl_off_t window_base;      /* bytes received when the stall window began */
+    long long window_start_ms;   /* monotonic start of the current stall window */
     char errbuf[CURL_ERROR_SIZE];
 } fx_session;
 
-/* CURLOPT_WRITEFUNCTION / CURLOPT_HEADERFUNCTION, with the session as data.
- * They never call into Lua: a raise there would unwind through libcurl. */
+/* Everything the Lua side reports about a finished transfer, copied out of
+ * the session and the easy handle before any Lua allocation: a finalizer
+ * run by that allocation may close the session or start another request
+ * on it, and neither may change (or free) what this request reports. */
+typedef struct fx_outcome {
+    CURLcode code;
+    long status, http_version, connects;
+    curl_off_t dns_us, connect_us, tls_us, first_byte_us, total_us;
+    int sent, too_large, out_of_memory, stalled;
+    size_t max_response;
+    long low_speed_bytes, low_speed_ms;
+    char errbuf[CURL_ERROR_SIZE];
+} fx_outcome;
+
+/* CURLOPT_WRITEFUNCTION / CURLOPT_HEADERFUNCTION / CURLOPT_XFERINFOFUNCTION,
+ * with the session as data. They never call into Lua: a raise there would
+ * unwind through libcurl. */
 size_t fx_session_on_body(char *ptr, size_t size, size_t nmemb, void *data);
 size_t fx_session_on_header(char *ptr, size_t size, size_t nitems, void *data);
+int fx_session_on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow);
 
-/* Pushes the response table for a transfer that returned CURLE_OK. */
-void fx_session_push_response(lua_State *L, fx_session *s);
+/* Resets the per-transfer fields the callbacks write. */
+void fx_session_start_transfer(fx_session *s);
+
+/* Fills o from the session and its handle; touches no Lua state. */
+void fx_session_capture(fx_session *s, CURLcode code, fx_outcome *o);
+
+/* Pushes {lowercased name = value} for the raw header lines in data[0, len);
+ * lowercases the names in place. data must stay valid across Lua
+ * allocations (the caller owns it through a userdata). */
+void fx_session_push_headers(lua_State *L, char *data, size_t len);
+
+/* Pushes the response table for a transfer that returned CURLE_OK. head and
+ * body belong to userdata on the stack; url_idx holds the request URL. */
+void fx_session_push_response(lua_State *L, const fx_outcome *o, fx_buffer *head, const fx_buffer *body,
+                              int url_idx);
 
 /* Pushes nil and the error object for a failed transfer; returns 2. `url`
  * is reported without its query, fragment or user info. */
-int fx_session_return_error(lua_State *L, fx_session *s, CURLcode code, const char *method,
-                            const char *url);
+int fx_session_return_error(lua_State *L, const fx_outcome *o, const char *method, const char *url);
 
 #endif
