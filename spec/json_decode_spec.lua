@@ -3,6 +3,7 @@
 local json = require "flexiroam.json"
 local core = require "flexiroam.core"
 local cjson = require "cjson"
+local procs = require "spec.support.test_processes"
 
 local HAS_INTEGERS = math.type ~= nil
 local SHARED = os.getenv("FLEXIROAM_SHARED") or "../shared"
@@ -545,6 +546,34 @@ describe("json.decode", function()
       collectgarbage()
       collectgarbage()
       assert.is_true(seen > 0)
+    end)
+
+    -- Observed through what calls allocate from Lua: were the shared
+    -- buffers lost for good, every call would make two buffer userdata; as
+    -- it is, the first call after the raise makes them and the others,
+    -- decoding a text whose value is an already interned short string, allocate nothing.
+    it("takes its shared buffers again after a raise in the middle of a decode", function()
+      local out, why = procs.lua_child([[
+        local json = require "flexiroam.json"
+        local small = '"a\\n"'
+        json.decode(small)
+        local text = "[" .. ("[1,2,3],"):rep(2000000) .. "0]"
+        limit_memory(64 * 1024)
+        local ok, err = pcall(json.decode, text)
+        print("raised", not ok, err)
+        text = nil
+        collectgarbage()
+        collectgarbage()
+        collectgarbage("stop")
+        local before = collectgarbage("count")
+        for _ = 1, 1000 do json.decode(small) end
+        print("grew_kb", math.floor(collectgarbage("count") - before))
+      ]], true)
+      if not out then return pending(why) end
+      assert.matches("raised\ttrue\tnot enough memory", out)
+      local grew = tonumber(out:match("grew_kb\t(%d+)"))
+      assert(grew, out)
+      assert.is_true(grew < 32, "1000 calls allocated " .. grew .. " kB")
     end)
 
     it("matches cjson on the published inventory sample", function()

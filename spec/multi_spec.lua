@@ -151,6 +151,50 @@ describe("core.multi", function()
     m:close()
   end)
 
+  it("never re-sends a write the server read before dropping the connection", function()
+    local m = new_multi()
+    -- a kept-alive connection is there to be reused
+    local warm = m:add { url = base .. "/status/200" }
+    assert.is_false(collect(m, 1)[warm].res.reused)
+    local tag = ("multi_%d_%d"):format(os.time(), math.random(1e6))
+    local id = m:add { method = "POST", url = base .. "/vanish?tag=" .. tag, body = '{"sku":1}' }
+    local err = collect(m, 1)[id].err
+    assert.equals("network", err.kind)
+    assert.is_true(err.sent)
+    local hits = m:add { url = base .. "/hits?tag=" .. tag }
+    assert.equals("1", collect(m, 1)[hits].res.body)
+    m:close()
+  end)
+
+  it("sends a write on a connection of its own; reads still ride kept-alive ones", function()
+    local m = new_multi { max_connections = 4 }
+    local first = m:add { url = base .. "/status/200" }
+    local conn = collect(m, 1)[first].res.headers["x-conn"]
+    local tag = ("multi_%d_%d"):format(os.time(), math.random(1e6))
+    local post = m:add { method = "POST", url = base .. "/vanish-reused?tag=" .. tag, body = "{}" }
+    local r = assert(collect(m, 1)[post].res)
+    assert.equals("answered", r.body)
+    assert.is_false(r.reused)
+    assert.not_equals(conn, r.headers["x-conn"])
+    local again = m:add { url = base .. "/status/200" }
+    assert.is_true(collect(m, 1)[again].res.reused)
+    m:close()
+  end)
+
+  it("cuts a transfer that stalls below the low-speed limit, and only that one", function()
+    local m = new_multi { low_speed_bytes = 1000, low_speed_ms = 1000, timeout_ms = 60000 }
+    local t0 = socket.gettime()
+    local slow = m:add { url = base .. "/drip?n=200&every=0.1" }
+    local quick = m:add { url = base .. "/status/200" }
+    local out = collect(m, 2)
+    assert.equals(200, out[quick].res.status)
+    local err = out[slow].err
+    assert.equals("timeout", err.kind)
+    assert.matches("stalled", err.message)
+    assert.is_true(socket.gettime() - t0 < 2 + MARGIN)
+    m:close()
+  end)
+
   it("takes the session's options and checks them the same way", function()
     raises("unknown field 'timeout'", core.multi, { timeout = 5 })
     raises("timeout_ms must be an integer", core.multi, { timeout_ms = 0 })

@@ -4,20 +4,33 @@
 
 #define BUFFER_MT "flexiroam.buffer"
 
+/* What the userdata holds: n buffers, all freed by one __gc. */
+typedef struct buffer_set {
+    size_t n;
+    fx_buffer b[];
+} buffer_set;
+
 static int buffer_gc(lua_State *L)
 {
-    fx_buffer *b = (fx_buffer *)luaL_checkudata(L, 1, BUFFER_MT);
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
+    buffer_set *set = (buffer_set *)luaL_checkudata(L, 1, BUFFER_MT);
+    size_t i;
+    for (i = 0; i < set->n; i++) {
+        free(set->b[i].data);
+        set->b[i].data = NULL;
+        set->b[i].len = set->b[i].cap = 0;
+    }
     return 0;
 }
 
-fx_buffer *fx_buffer_push(lua_State *L)
+fx_buffer *fx_buffers_push(lua_State *L, size_t n)
 {
-    fx_buffer *b = (fx_buffer *)fx_newuserdata(L, sizeof *b);
-    b->data = NULL;
-    b->len = b->cap = 0;
+    buffer_set *set = (buffer_set *)fx_newuserdata(L, sizeof *set + n * sizeof(fx_buffer));
+    size_t i;
+    set->n = n;
+    for (i = 0; i < n; i++) {
+        set->b[i].data = NULL;
+        set->b[i].len = set->b[i].cap = 0;
+    }
     if (luaL_newmetatable(L, BUFFER_MT)) {
         lua_pushcfunction(L, buffer_gc);
         lua_setfield(L, -2, "__gc");
@@ -27,7 +40,12 @@ fx_buffer *fx_buffer_push(lua_State *L)
 #endif
     }
     lua_setmetatable(L, -2);
-    return b;
+    return set->b;
+}
+
+fx_buffer *fx_buffer_push(lua_State *L)
+{
+    return fx_buffers_push(L, 1);
 }
 
 void fx_buffer_grow(lua_State *L, fx_buffer *b, size_t extra)
@@ -62,4 +80,24 @@ void fx_buffer_shrink(fx_buffer *b, size_t keep)
                 b->len = keep;
         }
     }
+}
+
+fx_buffer *fx_buffers_take(lua_State *L, int upvalue, size_t n)
+{
+    buffer_set *set;
+    lua_pushvalue(L, upvalue);
+    set = (buffer_set *)lua_touserdata(L, -1);
+    if (set == NULL) {
+        lua_pop(L, 1);
+        return fx_buffers_push(L, n);
+    }
+    lua_pushnil(L);
+    lua_replace(L, upvalue);
+    return set->b;
+}
+
+void fx_buffers_give_back(lua_State *L, int idx, int upvalue)
+{
+    lua_pushvalue(L, idx);
+    lua_replace(L, upvalue);
 }

@@ -15,8 +15,11 @@ typedef struct fx_buffer {
     size_t cap;
 } fx_buffer;
 
-/* Pushes a new, empty buffer userdata and returns it. */
+/* Pushes a new userdata holding one empty buffer and returns the buffer. */
 fx_buffer *fx_buffer_push(lua_State *L);
+
+/* The same with n buffers in one userdata; returns the first of them. */
+fx_buffer *fx_buffers_push(lua_State *L, size_t n);
 
 /* Makes room for `extra` more bytes; raises a Lua memory error on failure. */
 void fx_buffer_grow(lua_State *L, fx_buffer *b, size_t extra);
@@ -24,6 +27,23 @@ void fx_buffer_grow(lua_State *L, fx_buffer *b, size_t extra);
 /* Gives back memory above `keep` bytes so one huge call does not pin a huge
  * scratch buffer for the life of the state. */
 void fx_buffer_shrink(fx_buffer *b, size_t keep);
+
+/* Scratch buffers shared across calls live in an upvalue of the function
+ * that uses them (one fx_buffers_push userdata), and a call takes them out,
+ * leaving the upvalue nil, until it gives them back. A __gc finalizer run
+ * by a Lua allocation in the middle of a call may call the same function:
+ * that nested call finds the upvalue empty and makes fresh buffers instead
+ * of trampling the outer call's. So does the call after one that raised
+ * half-way (a memory error): the buffers that call held are garbage, and
+ * the fresh ones are shared from then on, so nothing stays "busy".
+ *
+ * fx_buffers_take pushes the userdata (taken from the upvalue, or new with
+ * n buffers), which keeps it alive for the call, and returns its first
+ * buffer; fx_buffers_give_back stores the userdata at `idx` into the
+ * upvalue again. Nothing allocates from Lua between looking at the upvalue
+ * and emptying it. */
+fx_buffer *fx_buffers_take(lua_State *L, int upvalue, size_t n);
+void fx_buffers_give_back(lua_State *L, int idx, int upvalue);
 
 static inline void fx_buffer_reserve(lua_State *L, fx_buffer *b, size_t extra)
 {

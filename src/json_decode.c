@@ -763,16 +763,14 @@ static void read_opts(lua_State *L, decoder *d)
     lua_pop(L, 1);
 }
 
-/* Upvalue 3 flags the shared buffers as in use: a __gc finalizer that runs
- * during a decode (the collector may run one at any allocation) and decodes
- * itself gets fresh buffers instead of trampling ours. A memory error
- * raised mid-decode leaves the flag set; later calls then just use fresh
- * buffers too. */
+/* Upvalue 1 holds the two shared scratch buffers, taken for the call and
+ * given back after it (see fx_buffers_take): a decode run by a __gc
+ * finalizer in the middle of this one gets fresh ones. */
 static int json_decode(lua_State *L)
 {
     decoder d;
     size_t len;
-    int *busy, ok, base, shared;
+    int ok, base;
 
     if (lua_type(L, 1) != LUA_TSTRING)
         return luaL_argerror(L, 1, lua_pushfstring(L, "string expected, got %s", luaL_typename(L, 1)));
@@ -783,29 +781,18 @@ static int json_decode(lua_State *L)
     lua_settop(L, 2);
     luaL_getmetatable(L, FX_JSON_ARRAY_MT);
     d.mt = 3;
-
-    busy = (int *)lua_touserdata(L, lua_upvalueindex(3));
-    shared = !*busy;
-    if (shared) {
-        *busy = 1;
-        d.scratch = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(1));
-        d.levels = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(2));
-    } else {
-        d.scratch = fx_buffer_push(L);
-        d.levels = fx_buffer_push(L);
-    }
+    d.scratch = fx_buffers_take(L, lua_upvalueindex(1), 2);
+    d.levels = d.scratch + 1;
     d.levels->len = 0;
     base = lua_gettop(L);
 
     ok = decode_text(&d);
 
-    if (shared) {
-        if (d.scratch->cap > SCRATCH_SHRINK_ABOVE)
-            fx_buffer_shrink(d.scratch, SCRATCH_KEEP);
-        if (d.levels->cap > SCRATCH_SHRINK_ABOVE)
-            fx_buffer_shrink(d.levels, SCRATCH_KEEP);
-        *busy = 0;
-    }
+    if (d.scratch->cap > SCRATCH_SHRINK_ABOVE)
+        fx_buffer_shrink(d.scratch, SCRATCH_KEEP);
+    if (d.levels->cap > SCRATCH_SHRINK_ABOVE)
+        fx_buffer_shrink(d.levels, SCRATCH_KEEP);
+    fx_buffers_give_back(L, 4, lua_upvalueindex(1));
     if (!ok)
         return push_error(&d, base);
     return 1;
@@ -813,11 +800,7 @@ static int json_decode(lua_State *L)
 
 void fx_json_decode_register(lua_State *L, int module)
 {
-    int *busy;
-    fx_buffer_push(L);
-    fx_buffer_push(L);
-    busy = (int *)fx_newuserdata(L, sizeof *busy);
-    *busy = 0;
-    lua_pushcclosure(L, json_decode, 3);
+    fx_buffers_push(L, 2);
+    lua_pushcclosure(L, json_decode, 1);
     lua_setfield(L, module, "decode");
 }

@@ -4,7 +4,8 @@
  * lives as an upvalue of the closure (reused across calls), then a single
  * lua_pushlstring. Only raw accesses (lua_next, lua_rawgeti) are used, so no
  * Lua code and no Lua allocation happens until the result is pushed: nothing
- * can re-enter the encoder or mutate the value half-way.
+ * can mutate the value half-way, and only that push can run a finalizer
+ * that re-enters the encoder (see json_encode).
  *
  * Failures return nil plus an error {kind = "encode", message, path}. The
  * path is only built when something fails: the failing spot resets the
@@ -525,6 +526,65 @@ static int enc_plain_array(enc *e, int t)
     return enc_array(e, t, count);
 }
 
+/* The slow half of enc_marked_array: every key other than 1..n is an
+ * error, and every key is looked at, since which keys lua_next visits after
+ * n depends on where the table stores 1..n. */
+static int check_array_keys(enc *e, int t, long long n)
+{
+    lua_State *L = e->L;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        long long k;
+        lua_pop(L, 1);
+        k = array_index(L, -1);
+        if (k >= 1 && k <= n)
+            continue;
+        if (k > n)
+            return fail(e, "number key %lld present in an array beyond its length (%lld)", k, n);
+        return fail_key(e, -1, "", " in an array", 0);
+    }
+    return 0;
+}
+
+/* An array-marked table is t[1..#t], and any other key would be dropped
+ * without a word, so it is an error. A table that holds 1..n in its array
+ * part (built in order, or decoded) hands them to lua_next in order: one
+ * pass then writes them and meets any other key. Any other layout starts
+ * over with t[1..n] by index and a pass over every key. */
+static int enc_marked_array(enc *e, int t)
+{
+    lua_State *L = e->L;
+    long long n = (long long)lua_rawlen(L, t), i = 0;
+    size_t start = e->out->len;
+    int rc;
+    fx_buffer_addchar(L, e->out, '[');
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int top = lua_gettop(L);
+        if (i == n || array_index(L, top - 1) != i + 1) {
+            lua_settop(L, top - 2);
+            goto by_index;
+        }
+        i++;
+        if (enc_value(e, top) != 0)
+            return path_index(e, i);
+        lua_settop(L, top - 1);
+        fx_buffer_addchar(L, e->out, ',');
+    }
+    if (i != n)
+        goto by_index;
+    if (n == 0)
+        fx_buffer_addchar(L, e->out, ']');
+    else
+        e->out->data[e->out->len - 1] = ']';
+    return 0;
+
+by_index:
+    e->out->len = start;
+    rc = enc_array(e, t, n);
+    return rc != 0 ? rc : check_array_keys(e, t, n);
+}
+
 static int mixed_key(enc *e)
 {
     return fail_key(e, -2, "mixed keys: ", " in a table with string keys", 0);
@@ -638,7 +698,7 @@ static int enc_table(enc *e, int t)
         int marked = lua_topointer(L, -1) == e->array_mt;
         lua_pop(L, 1);
         if (marked) {
-            rc = enc_array(e, t, (long long)lua_rawlen(L, t));
+            rc = enc_marked_array(e, t);
             goto done;
         }
     }
@@ -730,7 +790,8 @@ static void read_opts(lua_State *L, enc *e)
     lua_pop(L, 1);
 }
 
-static void release(enc *e)
+/* Stack slot 3 holds the buffers taken for this call. */
+static void release(lua_State *L, enc *e)
 {
     e->out->len = 0;
     e->path->len = 0;
@@ -741,29 +802,38 @@ static void release(enc *e)
         fx_buffer_shrink(e->path, ENC_KEEP_BYTES);
     if (e->sort->cap > ENC_SHRINK_ABOVE)
         fx_buffer_shrink(e->sort, ENC_KEEP_BYTES);
+    fx_buffers_give_back(L, 3, lua_upvalueindex(1));
 }
 
+/* Upvalue 1 holds the three shared scratch buffers, taken for the call and
+ * given back after it (see fx_buffers_take). Nothing in an encode allocates
+ * from Lua until the result is pushed, but that push may itself run a
+ * finalizer first (LuaJIT's lua_pushlstring steps the collector before it
+ * copies), and an encode run by that finalizer must not overwrite, or move,
+ * the very bytes being copied: it gets fresh buffers. */
 static int json_encode(lua_State *L)
 {
     enc e;
     size_t i, n;
+    int base;
     luaL_checkany(L, 1);
     read_opts(L, &e);
     lua_settop(L, 2);
     e.L = L;
-    e.out = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(1));
-    e.path = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(2));
-    e.sort = (fx_buffer *)lua_touserdata(L, lua_upvalueindex(3));
+    e.out = fx_buffers_take(L, lua_upvalueindex(1), 3);
+    e.path = e.out + 1;
+    e.sort = e.out + 2;
     e.out->len = e.path->len = e.sort->len = 0;
     e.depth = 0;
     e.msg[0] = '\0';
     luaL_getmetatable(L, FX_JSON_ARRAY_MT);
     e.array_mt = lua_topointer(L, -1);
     lua_pop(L, 1);
+    base = lua_gettop(L);
 
     if (enc_value(&e, 1) == 0) {
         lua_pushlstring(L, e.out->data, e.out->len);
-        release(&e);
+        release(L, &e);
         return 1;
     }
 
@@ -774,20 +844,18 @@ static int json_encode(lua_State *L)
         e.out->data[i] = e.out->data[n - 1 - i];
         e.out->data[n - 1 - i] = c;
     }
-    lua_settop(L, 2);
+    lua_settop(L, base);
     lua_pushlstring(L, e.out->data, e.out->len);
-    release(&e);
+    release(L, &e);
     fx_error_return(L, "encode", e.msg);
-    lua_pushvalue(L, 3);
+    lua_pushvalue(L, -3);
     lua_setfield(L, -2, "path");
     return 2;
 }
 
 void fx_json_encode_register(lua_State *L, int module)
 {
-    fx_buffer_push(L);
-    fx_buffer_push(L);
-    fx_buffer_push(L);
-    lua_pushcclosure(L, json_encode, 3);
+    fx_buffers_push(L, 3);
+    lua_pushcclosure(L, json_encode, 1);
     lua_setfield(L, module, "encode");
 }

@@ -169,6 +169,8 @@ static int multi_new(lua_State *L)
 
     m->tmpl.max_response = (size_t)o.max_response;
     m->tmpl.timeout_ms = o.timeout_ms;
+    m->tmpl.low_speed_bytes = o.low_speed_bytes;
+    m->tmpl.low_speed_ms = o.low_speed_ms;
     fx_session_configure(L, &m->tmpl, &o);
     if (curl_easy_setopt(m->tmpl.easy, CURLOPT_SHARE, m->share) != CURLE_OK)
         return luaL_error(L, "multi: cannot attach the share handle");
@@ -203,8 +205,10 @@ static transfer *idle_transfer(lua_State *L, fx_multi *m)
     if (t == NULL)
         luaL_error(L, "not enough memory");
     memset(t, 0, sizeof *t);
-    t->s.max_response = m->tmpl.max_response;
-    t->s.timeout_ms = m->tmpl.timeout_ms;
+    /* The template's settings (caps, default timeout, stall check); its
+     * handle, header list and buffers are never used, so nothing of them
+     * is shared. */
+    t->s = m->tmpl;
     t->s.easy = curl_easy_duphandle(m->tmpl.easy);
     if (t->s.easy == NULL) {
         free(t);
@@ -222,16 +226,20 @@ static transfer *idle_transfer(lua_State *L, fx_multi *m)
 static int add_body(lua_State *L)
 {
     fx_multi *m = (fx_multi *)lua_touserdata(L, 1);
-    transfer *t = idle_transfer(L, m);
-    int method = fx_session_prepare(L, &t->s);
-    const char *url = lua_tostring(L, 4);
-    size_t n = strlen(url);
+    fx_request r;
+    transfer *t;
+    const char *url;
+    size_t n;
     char *copy;
     CURLMcode mc;
+    fx_request_read(L, m->tmpl.timeout_ms, &r);
+    t = idle_transfer(L, m);
+    fx_request_apply(L, &t->s, &r);
+    url = r.url;
+    n = strlen(url);
     /* The session hands libcurl the body in place, which is safe while it
      * waits for the answer; a multi returns at once, so libcurl keeps a copy. */
-    if (lua_type(L, 5) == LUA_TSTRING &&
-        curl_easy_setopt(t->s.easy, CURLOPT_COPYPOSTFIELDS, lua_tostring(L, 5)) != CURLE_OK) {
+    if (r.body != NULL && curl_easy_setopt(t->s.easy, CURLOPT_COPYPOSTFIELDS, r.body) != CURLE_OK) {
         fx_session_drop_headers(&t->s);
         return luaL_error(L, "not enough memory");
     }
@@ -253,7 +261,7 @@ static int add_body(lua_State *L)
         return luaL_error(L, "multi: cannot add the transfer: %s", curl_multi_strerror(mc));
     }
     t->id = ++m->next_id;
-    t->method = method;
+    t->method = r.method;
     m->active++;
     lua_pushinteger(L, t->id);
     return 1;
@@ -263,23 +271,24 @@ static int add_body(lua_State *L)
 static void finish(lua_State *L, fx_multi *m, transfer *t, CURLcode code, int results, int n)
 {
     lua_Integer id = t->id;
+    fx_outcome o;
     (void)curl_multi_remove_handle(m->multi, t->s.easy);
     fx_session_drop_headers(&t->s);
+    fx_session_capture(&t->s, code, &o);
     t->id = 0;
     m->active--;
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, id);
     lua_setfield(L, -2, "id");
-    if (code == CURLE_OK && !t->s.out_of_memory) {
-        fx_session_push_response(L, &t->s);
-        lua_setfield(L, -2, "res");
+    if (code == CURLE_OK) {
+        lua_pushstring(L, t->url);
+        fx_session_push_response(L, &o, &t->s.head, &t->s.body, lua_gettop(L));
+        lua_setfield(L, -3, "res");
     } else {
-        if (code == CURLE_OK)
-            code = CURLE_OUT_OF_MEMORY;
-        fx_session_return_error(L, &t->s, code, fx_session_method_name(t->method), t->url);
+        fx_session_return_error(L, &o, fx_session_method_name(t->method), t->url);
         lua_setfield(L, -3, "err");
-        lua_pop(L, 1);
     }
+    lua_pop(L, 1);
     fx_session_reset_buffers(&t->s);
     lua_rawseti(L, results, n);
 }

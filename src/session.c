@@ -158,6 +158,7 @@ void fx_session_bind(lua_State *L, fx_session *s)
     SETOPT(L, s, CURLOPT_ERRORBUFFER, s->errbuf);
     SETOPT(L, s, CURLOPT_WRITEDATA, (void *)s);
     SETOPT(L, s, CURLOPT_HEADERDATA, (void *)s);
+    SETOPT(L, s, CURLOPT_XFERINFODATA, (void *)s);
 }
 
 void fx_session_configure(lua_State *L, fx_session *s, const fx_session_opts *o)
@@ -172,8 +173,10 @@ void fx_session_configure(lua_State *L, fx_session *s, const fx_session_opts *o)
     /* A redirect would re-send the API key to wherever Location points. */
     SETOPT(L, s, CURLOPT_FOLLOWLOCATION, 0L);
     SETOPT(L, s, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-    SETOPT(L, s, CURLOPT_LOW_SPEED_LIMIT, o->low_speed_bytes);
-    SETOPT(L, s, CURLOPT_LOW_SPEED_TIME, (o->low_speed_ms + 999) / 1000);
+    /* The stall check is ours (fx_session_on_progress), not libcurl's
+     * LOW_SPEED_*, which also fire while the server is still thinking. */
+    SETOPT(L, s, CURLOPT_XFERINFOFUNCTION, fx_session_on_progress);
+    SETOPT(L, s, CURLOPT_NOPROGRESS, o->low_speed_bytes > 0 ? 0L : 1L);
     if (o->ca_file != NULL)
         SETOPT(L, s, CURLOPT_CAINFO, o->ca_file);
     if (o->ca_path != NULL)
@@ -190,6 +193,9 @@ void fx_session_configure(lua_State *L, fx_session *s, const fx_session_opts *o)
     SETOPT(L, s, CURLOPT_WRITEFUNCTION, fx_session_on_body);
     SETOPT(L, s, CURLOPT_HEADERFUNCTION, fx_session_on_header);
     fx_session_bind(L, s);
+    /* A proxy's CONNECT reply is not the server's answer: it would start
+     * the stall watch while the server has not seen the request yet. */
+    SETOPT(L, s, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 }
 
 static int session_new(lua_State *L)
@@ -206,6 +212,8 @@ static int session_new(lua_State *L)
     lua_setmetatable(L, -2);
     s->max_response = (size_t)o.max_response;
     s->timeout_ms = o.timeout_ms;
+    s->low_speed_bytes = o.low_speed_bytes;
+    s->low_speed_ms = o.low_speed_ms;
     s->easy = curl_easy_init();
     s->share = curl_share_init();
     if (s->easy == NULL || s->share == NULL) {
@@ -243,21 +251,16 @@ void fx_session_drop_headers(fx_session *s)
     s->headers = NULL;
 }
 
-/* The list lives in the session, not on the C stack, so a raise half-way
- * through building it (bad header, no memory) leaks nothing. */
-static void add_header_line(lua_State *L, fx_session *s, const char *line)
+/* Checks the request's headers and pushes a table of the header lines to
+ * send. Header values are never quoted in messages: they carry the API key.
+ * The lines are made here, with Lua allocations (which may run finalizers,
+ * which may use this very session), so that the slist itself is built
+ * later without any: see session_request. */
+static void push_header_lines(lua_State *L, int headers, int has_body)
 {
-    struct curl_slist *l = curl_slist_append(s->headers, line);
-    if (l == NULL)
-        luaL_error(L, "not enough memory");
-    s->headers = l;
-}
-
-/* Header values are never quoted in messages: they carry the API key. */
-static void build_headers(lua_State *L, fx_session *s, int headers, int has_body)
-{
-    int expect = 0, content_type = 0;
-    fx_session_drop_headers(s);
+    int expect = 0, content_type = 0, n = 0, lines;
+    lua_newtable(L);
+    lines = lua_gettop(L);
     if (!lua_isnil(L, headers)) {
         lua_pushnil(L);
         while (lua_next(L, headers)) {
@@ -286,16 +289,39 @@ static void build_headers(lua_State *L, fx_session *s, int headers, int has_body
                 lua_pushfstring(L, "%s;", name);
             else
                 lua_pushfstring(L, "%s: %s", name, value);
-            add_header_line(L, s, lua_tostring(L, -1));
-            lua_pop(L, 2);
+            lua_rawseti(L, lines, ++n);
+            lua_pop(L, 1);
         }
     }
     /* Without these libcurl would wait for a 100 Continue on larger bodies,
      * and label every body as a urlencoded form. */
-    if (!expect)
-        add_header_line(L, s, "Expect:");
-    if (has_body && !content_type)
-        add_header_line(L, s, "Content-Type:");
+    if (!expect) {
+        lua_pushliteral(L, "Expect:");
+        lua_rawseti(L, lines, ++n);
+    }
+    if (has_body && !content_type) {
+        lua_pushliteral(L, "Content-Type:");
+        lua_rawseti(L, lines, ++n);
+    }
+}
+
+/* The lines table at `lines` into the session's slist: no Lua allocation
+ * (lua_rawgeti and lua_tostring on strings allocate nothing). The list
+ * lives in the session, not on the C stack, so a raise half-way through
+ * leaks nothing. */
+static void install_headers(lua_State *L, fx_session *s, int lines)
+{
+    int i, n = (int)lua_rawlen(L, lines);
+    fx_session_drop_headers(s);
+    for (i = 1; i <= n; i++) {
+        struct curl_slist *l;
+        lua_rawgeti(L, lines, i);
+        l = curl_slist_append(s->headers, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (l == NULL)
+            luaL_error(L, "not enough memory");
+        s->headers = l;
+    }
 }
 
 static const char *check_url(lua_State *L, int idx)
@@ -324,6 +350,18 @@ static void set_method(lua_State *L, fx_session *s, enum method m, const char *b
     SETOPT(L, s, CURLOPT_NOBODY, 0L);
     SETOPT(L, s, CURLOPT_CUSTOMREQUEST,
            (m == M_PUT || m == M_PATCH || m == M_DELETE) ? method_names[m] : (const char *)NULL);
+    /* When a reused keep-alive connection dies before the first response
+     * byte, libcurl sends the request again on a new connection, inside
+     * this same perform: harmless for a GET, a second purchase for a POST
+     * the server had already read. It does that only for a reused
+     * connection (and for an HTTP/2 stream the server refused, which it has
+     * not processed), so a write always gets a connection of its own. That
+     * also spares the write the race with a server closing an idle
+     * connection, which would otherwise end indeterminate (sent = true);
+     * libcurl 8.16's CURLOPT_FORBID_RETRY_ON_REUSE would only turn that
+     * race into such an error. The connection stays in the pool for later
+     * requests. */
+    SETOPT(L, s, CURLOPT_FRESH_CONNECT, (m == M_GET || m == M_HEAD) ? 0L : 1L);
     if (body != NULL) {
         /* POSTFIELDS with an explicit size: binary-safe, and never falls
          * back to reading the body from stdin. */
@@ -349,20 +387,32 @@ void fx_session_reset_buffers(fx_session *s)
         fx_buffer_shrink(&s->head, KEPT_CAPACITY);
 }
 
+/* Hands the buffers `taken` from the session back to it for the next
+ * request, unless a finalizer closed the session meanwhile or ran a request
+ * of its own that left the session new ones; the userdata free them then. */
+static void give_back(fx_session *s, fx_buffer *head, fx_buffer *body)
+{
+    if (s->easy == NULL || s->head.data != NULL || s->body.data != NULL)
+        return;
+    s->head = *head;
+    s->body = *body;
+    memset(head, 0, sizeof *head);
+    memset(body, 0, sizeof *body);
+    fx_session_reset_buffers(s);
+}
+
 const char *fx_session_method_name(int method)
 {
     return method_names[method];
 }
 
-/* Stack: 1 session (or multi), 2 request table; leaves 3 method, 4 url,
- * 5 body, 6 headers. */
-int fx_session_prepare(lua_State *L, fx_session *s)
+/* Phase 1 of a request (see session_request). Stack: 1 session (or multi),
+ * 2 request table; leaves 3 method, 4 url, 5 body, 6 headers, 7 header lines. */
+void fx_request_read(lua_State *L, long default_timeout_ms, fx_request *r)
 {
     enum method m = M_GET;
-    const char *url, *body = NULL;
+    const char *body = NULL;
     size_t body_len = 0;
-    long timeout_ms;
-    int has_body;
 
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
@@ -381,7 +431,7 @@ int fx_session_prepare(lua_State *L, fx_session *s)
         m = (enum method)i;
     }
     lua_getfield(L, 2, "url");
-    url = check_url(L, 4);
+    r->url = check_url(L, 4);
     lua_getfield(L, 2, "body");
     if (!lua_isnil(L, 5)) {
         if (lua_type(L, 5) != LUA_TSTRING)
@@ -392,46 +442,74 @@ int fx_session_prepare(lua_State *L, fx_session *s)
     } else if (m == M_POST || m == M_PUT || m == M_PATCH) {
         body = "";
     }
-    has_body = body != NULL;
     lua_getfield(L, 2, "headers");
     if (!lua_isnil(L, 6) && !lua_istable(L, 6))
         luaL_argerror(L, 2, lua_pushfstring(L, "headers must be a table, got %s", luaL_typename(L, 6)));
-    timeout_ms = int_field(L, 2, "timeout_ms", s->timeout_ms, 1);
+    r->timeout_ms = int_field(L, 2, "timeout_ms", default_timeout_ms, 1);
     lua_settop(L, 6);
-
-    build_headers(L, s, 6, has_body);
-    SETOPT(L, s, CURLOPT_URL, url);
-    SETOPT(L, s, CURLOPT_HTTPHEADER, s->headers);
-    SETOPT(L, s, CURLOPT_TIMEOUT_MS, timeout_ms);
-    set_method(L, s, m, body, body_len);
-
-    s->errbuf[0] = '\0';
-    s->too_large = 0;
-    s->out_of_memory = 0;
-    s->body.len = 0;
-    s->head.len = 0;
-    return (int)m;
+    push_header_lines(L, 6, body != NULL);
+    r->method = (int)m;
+    r->body = body;
+    r->body_len = body_len;
 }
 
+/* Phase 2, up to the transfer: no Lua allocation. */
+void fx_request_apply(lua_State *L, fx_session *s, const fx_request *r)
+{
+    install_headers(L, s, 7);
+    SETOPT(L, s, CURLOPT_URL, r->url);
+    SETOPT(L, s, CURLOPT_HTTPHEADER, s->headers);
+    SETOPT(L, s, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+    set_method(L, s, (enum method)r->method, r->body, r->body_len);
+    fx_session_start_transfer(s);
+}
+
+/* Any Lua allocation may run a __gc finalizer, and a finalizer may call
+ * s:close() or s:request() on this very session. So a request goes in three
+ * phases:
+ *   1. reading the arguments, making the header lines and the buffers'
+ *      userdata: Lua allocations, touching nothing in the session; then
+ *      the session is checked again, since a finalizer may have closed it;
+ *   2. slist, options, perform, and copying out what is to be reported
+ *      (fx_session_capture), with the response buffers moved into the
+ *      userdata: plain C, no Lua allocation, so no finalizer;
+ *   3. building the answer from those copies: finalizers may close the
+ *      session or reuse it, and touch nothing this request still reads.
+ * Stack: 1 session, 2 request table, 3 method, 4 url, 5 body, 6 headers,
+ * 7 header lines, 8 the head and body buffers. */
 static int session_request(lua_State *L)
 {
     fx_session *s = check_open(L);
-    int m;
+    fx_request r;
     CURLcode code;
+    fx_outcome o;
+    fx_buffer *head, *resp;
 
-    m = fx_session_prepare(L, s);
+    fx_request_read(L, s->timeout_ms, &r);
+    head = fx_buffers_push(L, 2);
+    resp = head + 1;
+    if (s->easy == NULL)
+        return luaL_error(L, "session is closed");
+
+    /* Phase 2: no Lua allocation until the buffers are moved out. */
+    fx_request_apply(L, s, &r);
     code = curl_easy_perform(s->easy);
     fx_session_drop_headers(s);
+    fx_session_capture(s, code, &o);
+    *head = s->head;
+    *resp = s->body;
+    memset(&s->head, 0, sizeof s->head);
+    memset(&s->body, 0, sizeof s->body);
 
-    if (s->out_of_memory || code == CURLE_OUT_OF_MEMORY) {
-        fx_session_reset_buffers(s);
-        return luaL_error(L, "not enough memory");
-    }
+    /* Phase 3. A failed allocation in a callback is reported like any
+     * other transport failure (kind "network"), with `sent`, rather than
+     * raised: the caller must still learn whether a write may have gone
+     * through. */
     if (code == CURLE_OK)
-        fx_session_push_response(L, s);
+        fx_session_push_response(L, &o, head, resp, 4);
     else
-        fx_session_return_error(L, s, code, method_names[m], lua_tostring(L, 4));
-    fx_session_reset_buffers(s);
+        fx_session_return_error(L, &o, method_names[r.method], r.url);
+    give_back(s, head, resp);
     return code == CURLE_OK ? 1 : 2;
 }
 

@@ -16,10 +16,33 @@ typedef struct fx_session {
     fx_buffer head;              /* the final response's raw header lines */
     size_t max_response;         /* cap on the body and, separately, on the header lines */
     long timeout_ms;             /* default per-request total timeout */
-    int too_large;               /* set by a callback that refused data over the cap */
-    int out_of_memory;           /* set by a callback whose realloc failed */
+    long low_speed_bytes;        /* 0: no stall check */
+    long low_speed_ms;
+
+    /* Per transfer, written by the callbacks. */
+    int too_large;               /* a callback refused data over the cap */
+    int out_of_memory;           /* a callback's realloc failed */
+    int stalled;                 /* the progress callback aborted a stalled response */
+    int answering;               /* the final response's status line has arrived */
+    curl_off_t header_bytes;     /* header bytes received so far */
+    curl_off_t window_base;      /* bytes received when the stall window began */
+    long long window_start_ms;   /* monotonic start of the current stall window */
     char errbuf[CURL_ERROR_SIZE];
 } fx_session;
+
+/* Everything the Lua side reports about a finished transfer, copied out of
+ * the session and the easy handle before any Lua allocation: a finalizer
+ * run by that allocation may close the session or start another request
+ * on it, and neither may change (or free) what this request reports. */
+typedef struct fx_outcome {
+    CURLcode code;
+    long status, http_version, connects;
+    curl_off_t dns_us, connect_us, tls_us, first_byte_us, total_us;
+    int sent, too_large, out_of_memory, stalled;
+    size_t max_response;
+    long low_speed_bytes, low_speed_ms;
+    char errbuf[CURL_ERROR_SIZE];
+} fx_outcome;
 
 /* The options core.session and core.multi take (strings stay owned by the
  * options table on the stack). */
@@ -40,10 +63,23 @@ void fx_session_configure(lua_State *L, fx_session *s, const fx_session_opts *o)
  * again for a handle duplicated from another (curl_easy_duphandle). */
 void fx_session_bind(lua_State *L, fx_session *s);
 
-/* Reads the request table at stack index 2 and sets it on s->easy, ready
- * to perform; raises on misuse. Leaves 3 method, 4 url, 5 body, 6 headers
- * on the stack; returns the method (fx_session_method_name). */
-int fx_session_prepare(lua_State *L, fx_session *s);
+/* A request as read from its table; the strings are on the Lua stack. */
+typedef struct fx_request {
+    int method;             /* fx_session_method_name(method) */
+    const char *url;
+    const char *body;       /* NULL: none */
+    size_t body_len;
+    long timeout_ms;
+} fx_request;
+
+/* Reads and checks the request table at stack index 2 (raises on misuse)
+ * and makes its header lines, with Lua allocations and without touching
+ * any session. Leaves 3 method, 4 url, 5 body, 6 headers, 7 header lines. */
+void fx_request_read(lua_State *L, long default_timeout_ms, fx_request *r);
+
+/* Sets the request read into r (header lines still at stack index 7) on
+ * s->easy, ready to perform; no Lua allocation. */
+void fx_request_apply(lua_State *L, fx_session *s, const fx_request *r);
 
 const char *fx_session_method_name(int method);
 
@@ -52,17 +88,32 @@ const char *fx_session_method_name(int method);
 void fx_session_drop_headers(fx_session *s);
 void fx_session_reset_buffers(fx_session *s);
 
-/* CURLOPT_WRITEFUNCTION / CURLOPT_HEADERFUNCTION, with the session as data.
- * They never call into Lua: a raise there would unwind through libcurl. */
+/* CURLOPT_WRITEFUNCTION / CURLOPT_HEADERFUNCTION / CURLOPT_XFERINFOFUNCTION,
+ * with the session as data. They never call into Lua: a raise there would
+ * unwind through libcurl. */
 size_t fx_session_on_body(char *ptr, size_t size, size_t nmemb, void *data);
 size_t fx_session_on_header(char *ptr, size_t size, size_t nitems, void *data);
+int fx_session_on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow);
 
-/* Pushes the response table for a transfer that returned CURLE_OK. */
-void fx_session_push_response(lua_State *L, fx_session *s);
+/* Resets the per-transfer fields the callbacks write. */
+void fx_session_start_transfer(fx_session *s);
+
+/* Fills o from the session and its handle; touches no Lua state. */
+void fx_session_capture(fx_session *s, CURLcode code, fx_outcome *o);
+
+/* Pushes {lowercased name = value} for the raw header lines in data[0, len);
+ * lowercases the names in place. data must stay valid across Lua
+ * allocations (the caller owns it through a userdata). */
+void fx_session_push_headers(lua_State *L, char *data, size_t len);
+
+/* Pushes the response table for a transfer that returned CURLE_OK. head and
+ * body belong to userdata on the stack; url_idx holds the request URL. */
+void fx_session_push_response(lua_State *L, const fx_outcome *o, fx_buffer *head, const fx_buffer *body,
+                              int url_idx);
 
 /* Pushes nil and the error object for a failed transfer; returns 2. `url`
  * is reported without its query, fragment or user info. */
-int fx_session_return_error(lua_State *L, fx_session *s, CURLcode code, const char *method,
-                            const char *url);
+int fx_session_return_error(lua_State *L, const fx_outcome *o, const char *method, const char *url);
 
 #endif

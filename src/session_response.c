@@ -1,13 +1,19 @@
-/* What a transfer hands back: the write callbacks that collect the body and
- * the final response's header lines, the response table built from them,
- * and the error object for a transfer that failed. */
+/* What a transfer hands back: the callbacks that collect the body and the
+ * final response's header lines and watch for a stalled response, the
+ * response table built from them, and the error object for a transfer that
+ * failed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "curl_global.h"
 #include "error.h"
 #include "session_internal.h"
+
+/* Content-Length only hints at the size: a hostile or wrong one must not
+ * make us set aside max_response bytes up front. */
+#define PRESIZE_MAX (1024 * 1024)
 
 /* fx_buffer_grow raises, which must never happen inside a libcurl callback
  * (the longjmp would skip libcurl's own frames); this one reports instead. */
@@ -48,7 +54,8 @@ static size_t append_capped(fx_session *s, fx_buffer *b, const char *ptr, size_t
         s->out_of_memory = 1;
         return 0;
     }
-    memcpy(b->data + b->len, ptr, n);
+    if (n > 0)
+        memcpy(b->data + b->len, ptr, n);
     b->len += n;
     return n;
 }
@@ -63,20 +70,94 @@ size_t fx_session_on_body(char *ptr, size_t size, size_t nmemb, void *data)
         curl_off_t length = -1;
         if (curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
             length > 0 && (curl_off_t)s->max_response >= length)
-            (void)reserve_quietly(&s->body, (size_t)length);
+            (void)reserve_quietly(&s->body, length > PRESIZE_MAX ? (size_t)PRESIZE_MAX : (size_t)length);
     }
     return append_capped(s, &s->body, ptr, n);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "HTTP/1.1 103 ...": an interim response, after which the server may
+ * still be working on the request. */
+static int is_interim(const char *line, size_t n)
+{
+    const char *sp = (const char *)memchr(line, ' ', n);
+    size_t i;
+    if (sp == NULL)
+        return 0;
+    for (i = (size_t)(sp - line); i < n && line[i] == ' '; i++)
+        ;
+    return i < n && line[i] == '1';
 }
 
 size_t fx_session_on_header(char *ptr, size_t size, size_t nitems, void *data)
 {
     fx_session *s = (fx_session *)data;
     size_t n = size * nitems;
-    /* Each status line starts a new response (1xx interim ones, a proxy's
-     * CONNECT reply): only the last one's headers are reported. */
-    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
+    s->header_bytes += (curl_off_t)n;
+    /* Each status line starts a new response (1xx interim ones): only the
+     * last one's headers are reported. The stall watch starts with the
+     * final response: until then the server may legitimately be thinking,
+     * and only timeout_ms bounds that. */
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
         s->head.len = 0;
+        if (!is_interim(ptr, n) && !s->answering) {
+            s->answering = 1;
+            s->window_start_ms = now_ms();
+            s->window_base = s->header_bytes;
+        }
+    }
     return append_capped(s, &s->head, ptr, n);
+}
+
+/* libcurl's own CURLOPT_LOW_SPEED_* also count the time the server spends
+ * before its first byte, so a slow purchase would be cut off (and left
+ * indeterminate) long before timeout_ms. This check runs only once the
+ * final response has begun: whenever low_speed_bytes more have arrived the
+ * window starts again; low_speed_ms without that aborts the transfer.
+ * libcurl calls this about once a second while nothing moves. */
+int fx_session_on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+    fx_session *s = (fx_session *)data;
+    curl_off_t received = s->header_bytes + dlnow;
+    long long now;
+    (void)dltotal;
+    (void)ultotal;
+    (void)ulnow;
+    if (!s->answering || s->low_speed_bytes <= 0)
+        return 0;
+    now = now_ms();
+    if (received - s->window_base >= (curl_off_t)s->low_speed_bytes) {
+        s->window_base = received;
+        s->window_start_ms = now;
+        return 0;
+    }
+    if (now - s->window_start_ms >= s->low_speed_ms) {
+        s->stalled = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void fx_session_start_transfer(fx_session *s)
+{
+    s->errbuf[0] = '\0';
+    s->too_large = 0;
+    s->out_of_memory = 0;
+    s->stalled = 0;
+    s->answering = 0;
+    s->header_bytes = 0;
+    s->window_base = 0;
+    s->window_start_ms = 0;
+    s->body.len = 0;
+    s->head.len = 0;
 }
 
 static int is_ows(char c)
@@ -84,15 +165,26 @@ static int is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
-/* t[name] = value, or t[name] = t[name] .. sep .. value when already set.
+/* RFC 9110 tchar: what a field name is made of. */
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* t[name] = value, or t[name] = t[name] .. sep .. value when already set;
+ * an empty value adds nothing to a set one, and is replaced by the next.
  * The name is at `name`; the value is the n bytes at v. */
 static void merge_header(lua_State *L, int t, int name, const char *v, size_t n, const char *sep)
 {
     lua_pushvalue(L, name);
     lua_rawget(L, t);
-    if (lua_isnil(L, -1)) {
+    if (lua_isnil(L, -1) || lua_rawlen(L, -1) == 0) {
         lua_pop(L, 1);
         lua_pushlstring(L, v, n);
+    } else if (n == 0) {
+        lua_pop(L, 1);
+        return;
     } else {
         lua_pushstring(L, sep);
         lua_pushlstring(L, v, n);
@@ -103,15 +195,43 @@ static void merge_header(lua_State *L, int t, int name, const char *v, size_t n,
     lua_rawset(L, t);
 }
 
-/* Turns the raw header lines into {lowercased name = value}; repeated names
- * are joined with ", " and obsolete folded lines continue the previous one. */
-static void push_headers(lua_State *L, fx_session *s)
+/* A bare CR or a NUL: never part of a field value (RFC 9110). */
+static int has_bad_byte(const char *p, const char *e)
 {
-    char *p = s->head.data;
-    char *end = p + s->head.len;
-    int t, name = 0;
+    for (; p < e; p++)
+        if (*p == '\r' || *p == '\0')
+            return 1;
+    return 0;
+}
+
+/* A line no header is read from: RFC 9112 has a recipient reject a name
+ * followed by whitespace, and field values never hold CR, LF or NUL. */
+static int is_malformed(const char *p, const char *colon, const char *e)
+{
+    const char *q;
+    if (colon == NULL || colon == p)
+        return 1;
+    for (q = p; q < colon; q++)
+        if (!is_tchar((unsigned char)*q))
+            return 1;
+    return has_bad_byte(colon + 1, e);
+}
+
+/* Turns raw header lines into {lowercased name = value}; repeated names are
+ * joined with ", " and obsolete folded lines continue the previous header.
+ * A dropped line (malformed, blank, a status line) also ends that header,
+ * so a folded line after it is dropped too rather than appended to an
+ * earlier header. */
+void fx_session_push_headers(lua_State *L, char *data, size_t len)
+{
+    char *p, *end;
+    int t, name = 0; /* stack index of the header a folded line continues */
     lua_newtable(L);
     t = lua_gettop(L);
+    if (len == 0)
+        return;
+    p = data;
+    end = data + len;
     while (p < end) {
         char *eol = (char *)memchr(p, '\n', (size_t)(end - p));
         char *next = eol ? eol + 1 : end;
@@ -119,22 +239,27 @@ static void push_headers(lua_State *L, fx_session *s)
         char *colon, *v, *q;
         while (e > p && e[-1] == '\r')
             e--;
-        if (e == p || (e - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
-            p = next;
-            continue;
-        }
-        if (is_ows(*p)) {
+        if (e > p && is_ows(*p)) {
+            /* an obsolete folded line: continues the header before it */
             for (v = p; v < e && is_ows(*v); v++)
                 ;
             while (e > v && is_ows(e[-1]))
                 e--;
-            if (name && e > v)
+            if (name && has_bad_byte(v, e)) {
+                lua_pop(L, 1);
+                name = 0;
+            } else if (name) {
                 merge_header(L, t, name, v, (size_t)(e - v), " ");
+            }
             p = next;
             continue;
         }
         colon = (char *)memchr(p, ':', (size_t)(e - p));
-        if (colon == NULL || colon == p) {
+        if (name) {
+            lua_pop(L, 1);
+            name = 0;
+        }
+        if (is_malformed(p, colon, e)) {
             p = next;
             continue;
         }
@@ -145,8 +270,6 @@ static void push_headers(lua_State *L, fx_session *s)
             ;
         while (e > v && is_ows(e[-1]))
             e--;
-        if (name)
-            lua_pop(L, 1);
         lua_pushlstring(L, p, (size_t)(colon - p));
         name = lua_gettop(L);
         merge_header(L, t, name, v, (size_t)(e - v), ", ");
@@ -172,51 +295,101 @@ static const char *http_version_name(long v)
     }
 }
 
-static void set_seconds(lua_State *L, CURL *easy, CURLINFO info, const char *field)
+static curl_off_t info_us(CURL *easy, CURLINFO info)
 {
     curl_off_t us = 0;
     if (curl_easy_getinfo(easy, info, &us) != CURLE_OK)
         us = 0;
+    return us;
+}
+
+/* Whether any byte of the request may have reached the server. libcurl
+ * counts request bytes handed to the connection (request_size for the
+ * first write, the upload counter for what follows) and response header
+ * bytes; all three stay 0 through resolve, connect and TLS handshake, so
+ * false is only ever reported when a retry cannot repeat a write. */
+static int request_sent(CURL *easy)
+{
+    long request_size = 0, header_size = 0;
+    curl_off_t uploaded = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size) != CURLE_OK ||
+        curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_size) != CURLE_OK ||
+        curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &uploaded) != CURLE_OK)
+        return 1;
+    return request_size > 0 || header_size > 0 || uploaded > 0;
+}
+
+void fx_session_capture(fx_session *s, CURLcode code, fx_outcome *o)
+{
+    CURL *easy = s->easy;
+    size_t n;
+    memset(o, 0, sizeof *o);
+    o->code = code;
+    (void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &o->status);
+    (void)curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &o->http_version);
+    (void)curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &o->connects);
+    o->dns_us = info_us(easy, CURLINFO_NAMELOOKUP_TIME_T);
+    o->connect_us = info_us(easy, CURLINFO_CONNECT_TIME_T);
+    o->tls_us = info_us(easy, CURLINFO_APPCONNECT_TIME_T);
+    o->first_byte_us = info_us(easy, CURLINFO_STARTTRANSFER_TIME_T);
+    o->total_us = info_us(easy, CURLINFO_TOTAL_TIME_T);
+    o->sent = request_sent(easy);
+    o->too_large = s->too_large || code == CURLE_FILESIZE_EXCEEDED;
+    o->out_of_memory = s->out_of_memory;
+    o->stalled = s->stalled;
+    o->max_response = s->max_response;
+    o->low_speed_bytes = s->low_speed_bytes;
+    o->low_speed_ms = s->low_speed_ms;
+    memcpy(o->errbuf, s->errbuf, sizeof o->errbuf);
+    o->errbuf[sizeof o->errbuf - 1] = '\0';
+    n = strlen(o->errbuf);
+    while (n > 0 && (o->errbuf[n - 1] == '\n' || o->errbuf[n - 1] == '\r' || o->errbuf[n - 1] == ' '))
+        o->errbuf[--n] = '\0';
+}
+
+static void set_seconds(lua_State *L, curl_off_t us, const char *field)
+{
     lua_pushnumber(L, (lua_Number)us / 1e6);
     lua_setfield(L, -2, field);
 }
 
-void fx_session_push_response(lua_State *L, fx_session *s)
+void fx_session_push_response(lua_State *L, const fx_outcome *o, fx_buffer *head, const fx_buffer *body,
+                              int url_idx)
 {
-    long status = 0, version = 0, connects = 0;
-    char *url = NULL;
-    (void)curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-    (void)curl_easy_getinfo(s->easy, CURLINFO_HTTP_VERSION, &version);
-    (void)curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &connects);
-    (void)curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
-
     lua_createtable(L, 0, 7);
-    lua_pushinteger(L, (lua_Integer)status);
+    lua_pushinteger(L, (lua_Integer)o->status);
     lua_setfield(L, -2, "status");
-    push_headers(L, s);
+    fx_session_push_headers(L, head->data, head->len);
     lua_setfield(L, -2, "headers");
-    lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
+    lua_pushlstring(L, body->data ? body->data : "", body->len);
     lua_setfield(L, -2, "body");
-    lua_pushstring(L, http_version_name(version));
+    lua_pushstring(L, http_version_name(o->http_version));
     lua_setfield(L, -2, "http_version");
-    lua_pushboolean(L, connects == 0);
+    /* NUM_CONNECTS counts the connections this transfer had to open: 0
+     * when it ran on a kept-alive one only. */
+    lua_pushboolean(L, o->connects == 0);
     lua_setfield(L, -2, "reused");
     lua_createtable(L, 0, 5);
-    set_seconds(L, s->easy, CURLINFO_NAMELOOKUP_TIME_T, "dns");
-    set_seconds(L, s->easy, CURLINFO_CONNECT_TIME_T, "connect");
-    set_seconds(L, s->easy, CURLINFO_APPCONNECT_TIME_T, "tls");
-    set_seconds(L, s->easy, CURLINFO_STARTTRANSFER_TIME_T, "first_byte");
-    set_seconds(L, s->easy, CURLINFO_TOTAL_TIME_T, "total");
+    set_seconds(L, o->dns_us, "dns");
+    set_seconds(L, o->connect_us, "connect");
+    set_seconds(L, o->tls_us, "tls");
+    set_seconds(L, o->first_byte_us, "first_byte");
+    set_seconds(L, o->total_us, "total");
     lua_setfield(L, -2, "timings");
-    lua_pushstring(L, url ? url : "");
+    /* The request's URL, not CURLINFO_EFFECTIVE_URL: redirects are never
+     * followed, so they are the same, and the request's one is a Lua string
+     * nothing can free under us. */
+    lua_pushvalue(L, url_idx);
     lua_setfield(L, -2, "url");
 }
 
-static const char *error_kind(CURLcode code, int too_large)
+static const char *error_kind(const fx_outcome *o)
 {
-    if (too_large || code == CURLE_FILESIZE_EXCEEDED)
+    if (o->too_large)
         return "too_large";
-    switch (code) {
+    if (o->stalled)
+        return "timeout";
+    switch (o->code) {
     case CURLE_OPERATION_TIMEDOUT:
         return "timeout";
     case CURLE_SSL_CONNECT_ERROR:
@@ -240,61 +413,72 @@ static const char *error_kind(CURLcode code, int too_large)
     }
 }
 
-/* Whether any byte of the request may have reached the server. libcurl
- * counts request bytes handed to the connection (request_size for the
- * first write, the upload counter for what follows) and response header
- * bytes; all three stay 0 through resolve, connect and TLS handshake, so
- * false is only ever reported when a retry cannot repeat a write. */
-static int request_sent(CURL *easy)
+/* Copies the n bytes of a URL part into out, if they fit. */
+static int add_part(char *out, size_t cap, size_t *len, const char *part)
 {
-    long request_size = 0, header_size = 0;
-    curl_off_t uploaded = 0;
-    if (curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size) != CURLE_OK ||
-        curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_size) != CURLE_OK ||
-        curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &uploaded) != CURLE_OK)
-        return 1;
-    return request_size > 0 || header_size > 0 || uploaded > 0;
+    size_t n = strlen(part);
+    if (n > cap - *len)
+        return 0;
+    memcpy(out + *len, part, n);
+    *len += n;
+    return 1;
 }
 
-/* "https://user:pw@host/a/b?key=x#f" -> "https://host/a/b": the query and
- * user info may carry credentials, and errors end up in logs. */
+/* "https://user:pw@host:8443/a/b?key=x#f" -> "https://host:8443/a/b": the
+ * query and the user info may carry credentials, and errors end up in
+ * logs. libcurl's own parser splits the URL, so what is reported is the
+ * host and path libcurl used, whatever '?', '#' or '@' the password
+ * holds; a URL it cannot parse is never echoed. */
 static void push_url_for_error(lua_State *L, const char *url)
 {
-    const char *scheme = strstr(url, "://");
-    const char *auth = scheme ? scheme + 3 : url;
-    size_t auth_len = strcspn(auth, "/?#");
-    const char *host = auth, *q;
-    const char *path = auth + auth_len;
-    for (q = auth; q < path; q++)
-        if (*q == '@')
-            host = q + 1;
-    lua_pushlstring(L, url, (size_t)(auth - url));
-    lua_pushlstring(L, host, (size_t)(path - host));
-    lua_pushlstring(L, path, strcspn(path, "?#"));
-    lua_concat(L, 3);
+    static const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT, CURLUPART_PATH};
+    static const char *const before[] = {"", "://", ":", ""};
+    /* The rebuilt URL is never longer than the original plus "/"; the
+     * scratch is Lua's, so a raise below leaks nothing, and nothing between
+     * curl_url() and curl_url_cleanup() can raise. */
+    size_t cap = strlen(url) + 16, len = 0, i;
+    char *out = (char *)fx_newuserdata(L, cap);
+    CURLU *h = curl_url();
+    int ok = h != NULL && curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK;
+    for (i = 0; ok && i < sizeof parts / sizeof parts[0]; i++) {
+        char *part = NULL;
+        CURLUcode rc = curl_url_get(h, parts[i], &part, 0);
+        if (rc == CURLUE_OK)
+            ok = add_part(out, cap, &len, before[i]) && add_part(out, cap, &len, part);
+        else
+            ok = parts[i] == CURLUPART_PORT && rc == CURLUE_NO_PORT;
+        curl_free(part);
+    }
+    curl_url_cleanup(h);
+    if (ok)
+        lua_pushlstring(L, out, len);
+    else
+        lua_pushliteral(L, "<unparseable url>");
+    lua_remove(L, -2);
 }
 
-int fx_session_return_error(lua_State *L, fx_session *s, CURLcode code, const char *method,
-                            const char *url)
+int fx_session_return_error(lua_State *L, const fx_outcome *o, const char *method, const char *url)
 {
-    const char *kind = error_kind(code, s->too_large);
     int err;
-    size_t n = strlen(s->errbuf);
-    while (n > 0 && (s->errbuf[n - 1] == '\n' || s->errbuf[n - 1] == '\r' || s->errbuf[n - 1] == ' '))
-        s->errbuf[--n] = '\0';
     lua_pushnil(L);
-    if (s->too_large || code == CURLE_FILESIZE_EXCEEDED)
-        lua_pushfstring(L, "response larger than max_response_bytes (%d bytes)", (int)s->max_response);
+    if (o->too_large)
+        lua_pushfstring(L, "response larger than max_response_bytes (%d bytes)", (int)o->max_response);
+    else if (o->stalled)
+        lua_pushfstring(L, "response stalled: fewer than %d bytes arrived in %d ms "
+                           "(low_speed_bytes, low_speed_ms)",
+                        (int)o->low_speed_bytes, (int)o->low_speed_ms);
+    else if (o->out_of_memory)
+        lua_pushliteral(L, "out of memory reading the response");
     else
-        lua_pushstring(L, n > 0 ? s->errbuf : curl_easy_strerror(code));
-    fx_error_push(L, kind, lua_tostring(L, -1));
+        lua_pushstring(L, o->errbuf[0] != '\0' ? o->errbuf : curl_easy_strerror(o->code));
+    fx_error_push(L, error_kind(o), lua_tostring(L, -1));
     lua_remove(L, -2);
     err = lua_gettop(L);
-    lua_pushinteger(L, (lua_Integer)code);
+    lua_pushinteger(L, (lua_Integer)o->code);
     lua_setfield(L, err, "curl_code");
-    lua_pushstring(L, fx_curl_code_name(code));
+    lua_pushstring(L, fx_curl_code_name(o->code));
     lua_setfield(L, err, "curl_error");
-    lua_pushboolean(L, request_sent(s->easy));
+    lua_pushboolean(L, o->sent);
     lua_setfield(L, err, "sent");
     lua_pushstring(L, method);
     lua_setfield(L, err, "method");

@@ -16,6 +16,15 @@
 --   /stall            reads the request, never answers
 --   /drip?n=N&every=S Content-Length N, then one byte every S seconds
 --   /reset            a partial body, then a TCP reset
+--   /vanish?tag=T     counts the request under T, then closes the connection without an answer
+--   /vanish-reused?tag=T  counts it; closes without an answer on a connection that already
+--                     served a request (a kept-alive connection dying), else 200
+--   /hits?tag=T       body = how many requests were counted under T
+--   /think?ms=N       waits N ms before answering 200 "thought"
+--   /head-stall       headers (Content-Length 100), then nothing
+--   /many-headers?n=N&size=S  N headers X-H<i>, each value S bytes
+--   /raw-head?case=C  a 200 whose header block is one of RAW_HEADS below, sent as is
+--   /lie?length=N     Content-Length N, then 10 bytes and a close
 local socket = require "socket"
 
 local server = assert(socket.bind("127.0.0.1", 0))
@@ -122,6 +131,71 @@ local function respond(conn, req, status, headers, body)
 end
 
 local routes = {}
+local hits = {}
+
+local function count(req)
+  local tag = req.args.tag or ""
+  hits[tag] = (hits[tag] or 0) + 1
+end
+
+routes["/vanish"] = function(_, req)
+  count(req)
+  return false
+end
+
+routes["/vanish-reused"] = function(conn, req)
+  count(req)
+  if conn.served > 0 then return false end
+  return respond(conn, req, 200, {}, "answered")
+end
+
+routes["/hits"] = function(conn, req)
+  return respond(conn, req, 200, {}, tostring(hits[req.args.tag or ""] or 0))
+end
+
+routes["/think"] = function(conn, req)
+  sleep(tonumber(req.args.ms) / 1000)
+  return respond(conn, req, 200, {}, "thought")
+end
+
+routes["/head-stall"] = function(conn)
+  if not send(conn, head_of(conn, 200, { { "Content-Length", "100" } })) then return false end
+  while recv(conn) do end
+  return false
+end
+
+routes["/many-headers"] = function(conn, req)
+  local n, size = tonumber(req.args.n), tonumber(req.args.size)
+  local headers = {}
+  for i = 1, n do
+    local v = tostring(i)
+    headers[i] = { "X-H" .. i, ("v"):rep(size - #v) .. v }
+  end
+  return respond(conn, req, 200, headers, "many")
+end
+
+-- Header blocks a lenient server might send; each line ends in CRLF.
+local RAW_HEADS = {
+  -- whitespace before the colon (RFC 9112: reject), then a folded line after it
+  space_before_colon = { "X-Before: 1", "X-Sp : spaced", " folded-after-bad", "X-After: 2" },
+  -- a name that is not a token, then a folded line after it
+  bad_name = { "X-Before: 1", "X(bad)@: v", " folded-after-bad-name", "X-After: 2" },
+  -- an obsolete fold of a valid header
+  folded = { "X-Fold: a", "  b ", "\tc", "X-After: 2" },
+  -- empty values next to others
+  empty_values = { "X-Empty:", "X-Empty: late", "X-Late: a", "X-Late:", "X-Fold-Empty:", "  folded", "X-None:" },
+}
+
+routes["/raw-head"] = function(conn, req)
+  local lines = RAW_HEADS[req.args.case]
+  local head = "HTTP/1.1 200 OK\r\n" .. table.concat(lines, "\r\n") .. "\r\nContent-Length: 2\r\n\r\n"
+  return send(conn, head .. (req.method == "HEAD" and "" or "ok"))
+end
+
+routes["/lie"] = function(conn, req)
+  send(conn, head_of(conn, 200, { { "Content-Length", req.args.length } }) .. ("x"):rep(10))
+  return false
+end
 
 routes["/echo"] = function(conn, req)
   return respond(conn, req, 200, { { "Content-Type", "application/octet-stream" } }, req.raw)
@@ -210,6 +284,7 @@ local function serve(conn)
       keep = respond(conn, req, 404, {}, "no route")
     end
     if not keep then break end
+    conn.served = conn.served + 1
   end
   conn.sock:close()
 end
@@ -233,7 +308,7 @@ while true do
     if sock then
       accepted = accepted + 1
       sock:settimeout(0)
-      local conn = { sock = sock, id = accepted, buf = "" }
+      local conn = { sock = sock, id = accepted, buf = "", served = 0 }
       resume(coroutine.create(function() serve(conn) end))
     end
   end

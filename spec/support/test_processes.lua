@@ -31,6 +31,46 @@ function M.stop(proc)
   end
 end
 
+-- Defined in every lua_child script: caps the child's own address space at
+-- what it uses now plus extra_kb (prlimit on its own pid), so a later
+-- allocation of more than that fails the way it would on a full machine.
+local CHILD_PRELUDE = [[
+local function limit_memory(extra_kb)
+  local size
+  for line in io.lines("/proc/self/status") do
+    size = size or tonumber(line:match("^VmSize:%s*(%d+)"))
+  end
+  local pid = assert(tonumber(io.open("/proc/self/stat"):read("*l"):match("^(%d+)")))
+  local cmd = ("prlimit --pid %d --as=%d"):format(pid, (size + extra_kb) * 1024)
+  local r = os.execute(cmd)
+  assert(r == true or r == 0, cmd .. " failed")
+end
+]]
+
+-- Runs `code` in a fresh interpreter of the kind running the specs (lua5.4
+-- or luajit), with the same package paths and working directory; returns
+-- everything it printed (stdout and stderr). Returns nil and a reason when
+-- that cannot work: limit_memory under a sanitizer runtime (ASan reserves
+-- terabytes of address space up front), or without prlimit.
+function M.lua_child(code, uses_limit)
+  local module = package.searchpath("flexiroam.core", package.cpath) or ""
+  local asan = module:find("/asan/", 1, true) ~= nil
+  if uses_limit and asan then return nil, "address-space limits do not work under ASan" end
+  if uses_limit and not M.have("prlimit") then return nil, "prlimit not installed" end
+  local file = os.tmpname()
+  local f = assert(io.open(file, "w"))
+  f:write(("package.path = %q\npackage.cpath = %q\n"):format(package.path, package.cpath), CHILD_PRELUDE, code)
+  f:close()
+  local interpreter = rawget(_G, "jit") and "luajit" or "lua5.4"
+  -- an ASan build needs its runtimes preloaded, as the specs themselves have them
+  local env = asan and "" or "env -u LD_PRELOAD "
+  local p = assert(io.popen(env .. interpreter .. " " .. quote(file) .. " 2>&1", "r"))
+  local out = p:read("*a")
+  p:close()
+  os.remove(file)
+  return out
+end
+
 -- The HTTP test server: prints its port as its first line.
 function M.http_server()
   local proc = spawn("lua5.4 spec/support/http_test_server.lua")
