@@ -134,7 +134,7 @@ describe("resilience over HTTP", function()
     local client = new_client { low_speed_bytes = 1000, low_speed_ms = 1000, retries = 0 }
     local _, err = client:request("GET", "/drip", { query = { n = 200, every = 0.1 } })
     assert.equals("timeout", err.kind)
-    assert.matches("slow", err.message)
+    assert.matches("stalled", err.message)
     client:close()
   end)
 

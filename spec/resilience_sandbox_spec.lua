@@ -132,7 +132,7 @@ describe("the SDK against sandbox faults", function()
       local slow = new_client { low_speed_bytes = 1000, low_speed_ms = 1000, retries = 0 }
       local _, err2 = slow:list_inventory { limit = 5 }
       assert.equals("timeout", err2.kind)
-      assert.matches("slow", err2.message)
+      assert.matches("stalled", err2.message)
       client:close()
       slow:close()
     end)
