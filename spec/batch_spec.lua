@@ -440,4 +440,44 @@ describe("the progress bar", function()
     assert.not_matches("2/3", text)
     assert.matches("\r3/3.*\n$", text)
   end)
+
+  -- A real batch in a child whose stderr is a terminal (a pty from
+  -- script(1)), and the same with stderr in a file.
+  local CHILD = [[
+    local flexiroam = require "flexiroam"
+    local transport = require("flexiroam.sandbox.transport").new { sims = 30, seed = 7 }
+    local client = flexiroam.new { api_key = "sandbox-key", base_url = "http://127.0.0.1", transport = transport }
+    local iccids = {}
+    for sim in client:inventory { chip_type = "esim" } do iccids[#iccids + 1] = sim.iccid end
+    local _, summary = client:usage_many({ iccids[1], iccids[2], iccids[3] }, { progress = true })
+    io.stdout:write("ok ", summary.ok, "\n")
+  ]]
+
+  local function run_child(command_for)
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write(CHILD)
+    f:close()
+    local env = ("TERM=xterm LUA_PATH_5_4='%s;;' LUA_CPATH_5_4='%s;;'"):format(package.path, package.cpath)
+    local p = assert(io.popen(command_for(env .. " lua5.4 " .. path)))
+    local out = p:read("a")
+    p:close()
+    os.remove(path)
+    return out
+  end
+
+  it("is drawn on stderr when it is a terminal, and not otherwise", function()
+    if not os.execute("command -v script >/dev/null 2>&1") then return pending("needs script(1)") end
+    local on_tty = run_child(function(cmd) return "script -qc " .. ("%q"):format(cmd) .. " /dev/null" end)
+    assert.matches("ok 3", on_tty)
+    assert.matches("\r3/3 100%% %[#+%]", on_tty)
+    local errfile = os.tmpname()
+    local piped = run_child(function(cmd) return cmd .. " 2>" .. errfile end)
+    local f = assert(io.open(errfile, "rb"))
+    local err_text = f:read("a")
+    f:close()
+    os.remove(errfile)
+    assert.matches("ok 3", piped)
+    assert.equals("", err_text)
+  end)
 end)
