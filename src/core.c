@@ -3,7 +3,9 @@
 #include "compat.h"
 #include "error.h"
 #include "json.h"
+#include "multi.h"
 #include "session.h"
+#include "terminal.h"
 #include "version.h"
 
 #if defined(__GNUC__)
@@ -31,6 +33,8 @@ int luaopen_flexiroam_core(lua_State *L)
     lua_setfield(L, module, "json");
 
     fx_session_register(L, module);
+    fx_multi_register(L, module);
+    fx_terminal_register(L, module);
     fx_clock_register(L, module);
 
     return 1;

@@ -7,10 +7,8 @@
 #include <strings.h>
 
 #include "curl_global.h"
-#include "multi.h"
 #include "session.h"
 #include "session_internal.h"
-#include "terminal.h"
 #include "version.h"
 
 #define SESSION_MT "flexiroam.session"
@@ -555,7 +553,4 @@ void fx_session_register(lua_State *L, int module)
     lua_setfield(L, module, "curl_version");
     lua_pushcfunction(L, fx_curl_features);
     lua_setfield(L, module, "curl_features");
-    /* Belong in core.c's list; here until that file can take them. */
-    fx_multi_register(L, module);
-    fx_terminal_register(L, module);
 }
