@@ -124,7 +124,7 @@ function Client.new(opts)
     error("flexiroam.new: correlation_header must not be a credential header", 2)
   end
 
-  local redact = function(text) return errors.redact(text, key) end
+  local redact = errors.redactor(key)
   local emitter = observe.new(opts, redact)
   if opts.verify == false then
     emitter:warn("TLS certificate verification is OFF for " .. base .. ": anyone on the path can read the API key")
@@ -217,10 +217,13 @@ function Client:_attempt(call, attempt, timeout_ms)
   if call.correlation_id then
     headers[self._correlation_header or DEFAULT_CORRELATION_HEADER] = call.correlation_id
   end
-  self._observe:emit("on_request", "debug", event_of(call, attempt, {
-    event = "request", query = call.query, timeout_ms = timeout_ms,
-    headers = observe.redact_headers(headers, redact),
-  }))
+  local listeners = self._observe
+  if listeners:wants("on_request") then
+    listeners:emit("on_request", "debug", event_of(call, attempt, {
+      event = "request", query = call.query, timeout_ms = timeout_ms,
+      headers = observe.redact_headers(headers, redact),
+    }))
+  end
   local started = clock.now()
   local res, err = self._transport:request {
     method = call.method, url = call.target, headers = headers, body = call.body, timeout_ms = timeout_ms,
@@ -231,11 +234,13 @@ function Client:_attempt(call, attempt, timeout_ms)
     err.method, err.path = call.method, call.path
     return nil, errors.scrub(err, redact), elapsed
   end
-  self._observe:emit("on_response", "debug", event_of(call, attempt, {
-    event = "response", status = res.status, elapsed = elapsed, timings = res.timings, reused = res.reused,
-    http_version = res.http_version, request_id = res.headers and res.headers["x-request-id"],
-    headers = observe.redact_headers(res.headers, redact),
-  }))
+  if listeners:wants("on_response") then
+    listeners:emit("on_response", "debug", event_of(call, attempt, {
+      event = "response", status = res.status, elapsed = elapsed, timings = res.timings, reused = res.reused,
+      http_version = res.http_version, request_id = res.headers and res.headers["x-request-id"],
+      headers = observe.redact_headers(res.headers, redact),
+    }))
+  end
   local data, derr = response.decode(res, { method = call.method, path = call.path, redact = redact,
     time = clock.time })
   if data ~= nil and call.shape then

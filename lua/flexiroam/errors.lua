@@ -84,6 +84,19 @@ function errors.redact(text, secret)
   return text
 end
 
+--- errors.redactor(secret) -> function(text): errors.redact with the
+-- secret's encoded form worked out once, for a client's many calls.
+function errors.redactor(secret)
+  local encoded = percent_encode(secret)
+  if encoded == secret then encoded = nil end
+  return function(text)
+    if type(text) ~= "string" then return text end
+    text = replace_all(text, secret)
+    if encoded then text = replace_all(text, encoded) end
+    return text
+  end
+end
+
 --- Redacts every string in an error in place, nested tables (`fields`,
 -- `cause`) included: a server may echo the key in any of them. Returns err.
 function errors.scrub(err, redact, seen)

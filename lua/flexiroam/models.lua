@@ -8,7 +8,7 @@
 -- without methods, for code that must not meet a metatable.
 --
 -- Methods that call the API use the client whose answer made the model
--- (held aside, in a weak table: never a field, never encoded) and follow
+-- (held in the model's metatable: never a field, never encoded) and follow
 -- the SDK's convention: a result, or nil and the error object. Methods
 -- that change a model's record on the server (update, set_auto_topup,
 -- refresh, cancel) also update the model in place and return it.
@@ -21,7 +21,10 @@ local esim = require "flexiroam.esim"
 local models = {}
 
 local NULL = json.null
-local client_of = setmetatable({}, { __mode = "k" })
+-- Per client, one metatable per model class, carrying the client: binding
+-- an item is then a single setmetatable (a page of 20 SIMs is on every
+-- list call's hot path), not an insert into a weak table per item.
+local bound_by_client = setmetatable({}, { __mode = "k" })
 
 local function class(name)
   local c = { __name = "flexiroam." .. name, _model = name }
@@ -38,21 +41,48 @@ local CLASSES = { SIM = SIM, Plan = Plan, Order = Order, Usage = Usage, Subscrip
 
 --- models.new(client, name, data) -> data, now a model bound to `client`
 -- (also for a table you decoded yourself, e.g. from a cache).
+-- The metatable of class `c` for models made by `client`: the class's
+-- metamethods, methods through __index, and the client.
+local function bound_class(client, c)
+  local classes = bound_by_client[client]
+  if not classes then
+    classes = {}
+    bound_by_client[client] = classes
+  end
+  local b = classes[c]
+  if not b then
+    b = {}
+    for k, v in pairs(c) do
+      if type(k) == "string" and k:sub(1, 2) == "__" then b[k] = v end
+    end
+    b.__index, b._model, b._base, b._client = c, c._model, c, client
+    classes[c] = b
+  end
+  return b
+end
+
+-- The class a metatable stands for (a class itself, or one bound to a client).
+local function class_of(mt)
+  if type(mt) ~= "table" then return nil end
+  local c = rawget(mt, "_base") or mt
+  if CLASSES[rawget(c, "_model")] == c then return c end
+  return nil
+end
+
 function models.new(client, name, data)
   local c = CLASSES[name]
   if not c then error("models.new: unknown model '" .. tostring(name) .. "'", 2) end
   if type(data) ~= "table" then error("models.new: data must be a table", 2) end
   local mt = getmetatable(data)
-  if mt ~= nil and mt ~= c then error("models.new: the table already has a metatable", 2) end
-  setmetatable(data, c)
-  client_of[data] = client
+  if mt ~= nil and class_of(mt) ~= c then error("models.new: the table already has a metatable", 2) end
+  setmetatable(data, bound_class(client, c))
   return data
 end
 
 --- The model name of a value ("SIM", ...), or nil for anything else.
 function models.kind(value)
-  local mt = getmetatable(value)
-  return type(mt) == "table" and CLASSES[rawget(mt, "_model")] == mt and mt._model or nil
+  local c = class_of(getmetatable(value))
+  return c and c._model or nil
 end
 
 --- What client:call answers, as models when the operation names one
@@ -61,13 +91,13 @@ end
 function models.wrap(client, op, data, ...)
   local name = op.model
   if data == nil or not name or not CLASSES[name] then return data, ... end
-  local function one(v)
-    if type(v) == "table" and getmetatable(v) == nil then models.new(client, name, v) end
-  end
+  local mt = bound_class(client, CLASSES[name])
   if op.answer == "list" and type(data.items) == "table" then
-    for _, item in ipairs(data.items) do one(item) end
-  else
-    one(data)
+    for _, item in ipairs(data.items) do
+      if type(item) == "table" and getmetatable(item) == nil then setmetatable(item, mt) end
+    end
+  elseif type(data) == "table" and getmetatable(data) == nil then
+    setmetatable(data, mt)
   end
   return data, ...
 end
@@ -79,7 +109,8 @@ end
 -- The client behind a model: raises when there is none (a model built by
 -- hand without models.new), which is a programming error.
 local function client(self)
-  local c = client_of[self]
+  local mt = getmetatable(self)
+  local c = type(mt) == "table" and rawget(mt, "_client")
   if not c then
     error("this " .. tostring(models.kind(self)) .. " has no client: make it with flexiroam.models.new", 3)
   end
@@ -139,7 +170,10 @@ local function raw(self)
   return t
 end
 
-local function client_method(self) return client_of[self] end
+local function client_method(self)
+  local mt = getmetatable(self)
+  return type(mt) == "table" and rawget(mt, "_client") or nil
+end
 
 for _, c in pairs(CLASSES) do
   c.raw = raw

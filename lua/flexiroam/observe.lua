@@ -142,6 +142,12 @@ function Emitter:log(level, event)
   if not ok then self:_failed("logger", why) end
 end
 
+--- Whether anything listens for `hook` (or logs): events are built, copied
+-- and redacted for listeners only, never on the hot path of a quiet client.
+function Emitter:wants(hook)
+  return self.logger ~= nil or (hook ~= nil and self.hooks[hook] ~= nil)
+end
+
 --- emit(hook name or nil, level, event): the hook gets its own copy, then the logger.
 function Emitter:emit(hook, level, event)
   local f = hook and self.hooks[hook]
