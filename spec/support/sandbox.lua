@@ -1,5 +1,5 @@
 --- Runs bin/flexiroam-sandbox as a subprocess for specs:
---   local sb = require("spec.support.sandbox").start{sims =, seed =, keys =}
+--   local sb = require("spec.support.sandbox").start{sims =, seed =, keys =, ...}
 --   sb.url  -- "http://127.0.0.1:PORT";  sb:stop() -> how, code (as io.close gives them)
 -- Start fails with the server's stderr when no "listening" line comes within
 -- `timeout` seconds (5); it never waits longer. Run from the repository root.
@@ -33,7 +33,8 @@ local function signal(pid, name)
   os.execute("kill -" .. name .. " " .. pid .. " 2>/dev/null")
 end
 
---- start{sims=, seed=, keys= (string or list), host=, lua= ("lua5.4"),
+--- start{sims=, seed=, keys= (string or list; "key@ip" binds a key to an
+-- address), rate_limit= (per key per second), latency_ms=, host=, lua= ("lua5.4"),
 -- timeout= (5), command= (a whole shell command instead of the script, for
 -- testing this helper)} -> sandbox
 function sandbox.start(opts)
@@ -53,6 +54,8 @@ function sandbox.start(opts)
     add("--sims", opts.sims)
     add("--seed", opts.seed)
     add("--keys", opts.keys)
+    add("--rate-limit", opts.rate_limit)
+    add("--latency-ms", opts.latency_ms)
     for i, a in ipairs(args) do args[i] = quote(a) end
     command = table.concat(args, " ")
   end

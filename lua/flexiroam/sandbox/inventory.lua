@@ -35,6 +35,7 @@ local function rng(seed)
     return (state >> 16) % n
   end
 end
+inventory.rng = rng
 
 local function uuid(next_int)
   local hex = {}
@@ -46,6 +47,7 @@ local function uuid(next_int)
   local s = table.concat(hex)
   return string.format("%s-%s-%s-%s-%s", s:sub(1, 8), s:sub(9, 12), s:sub(13, 16), s:sub(17, 20), s:sub(21, 32))
 end
+inventory.uuid = uuid
 
 local function empty_array()
   return json.array()

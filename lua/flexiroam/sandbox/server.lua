@@ -2,6 +2,9 @@
 -- coroutine per connection over non-blocking sockets and socket.select, so a
 -- slow or broken client only ever waits on itself. Keep-alive, pipelining,
 -- Content-Length bodies (with 100-continue), bounded heads and bodies.
+-- It carries out the delivery an answer asks for (res.latency_ms and
+-- res.fault, see sandbox.faults); a connection that waits to answer sleeps
+-- in the loop's timer list, never in a blocking call.
 local socket = require "socket"
 local http1 = require "flexiroam.sandbox.http1"
 
@@ -79,6 +82,19 @@ local function send_all(conn, data)
   return true
 end
 
+-- Parks the connection's coroutine for `seconds`; the loop wakes it.
+local function sleep(conn, limits, seconds)
+  if seconds <= 0 then return end
+  conn.wake = socket.gettime() + seconds
+  conn.deadline = conn.wake + limits.request_timeout
+  coroutine.yield("sleep")
+end
+
+local function wait_before(conn, limits, res)
+  local ms = (res.latency_ms or 0) + (res.fault and res.fault.delay_ms or 0)
+  sleep(conn, limits, ms / 1000)
+end
+
 -- After an error answer the client may still be sending (an oversize head or
 -- body): closing with unread data would reset the connection and could
 -- destroy our answer before it is read, so read and drop for a while first.
@@ -129,6 +145,36 @@ local function read_head(limits, conn)
   end
 end
 
+-- Sends an answer the way its fault says (see sandbox.faults); false when
+-- the connection is over.
+local function deliver(conn, limits, res, keep_alive, minor)
+  local body = res.body or ""
+  local action = res.fault and res.fault.action
+  if action == "reset" then
+    -- a zero linger makes close() send RST: the client sees a reset, not an EOF
+    conn.sock:setoption("linger", { on = true, timeout = 0 })
+    return false
+  end
+  local head = http1.response_head(res.status, res.headers or {}, #body, keep_alive, minor)
+  if action == "truncate" then
+    -- the head promises the whole body; half of it (half the head when there
+    -- is no body) comes, then the end of the stream
+    local out = #body > 0 and head .. body:sub(1, #body // 2) or head:sub(1, #head // 2)
+    if send_all(conn, out) then linger(conn) end
+    return false
+  elseif action == "drip" then
+    if not send_all(conn, head) then return false end
+    local step, pause = res.fault.bytes or 16, (res.fault.ms or 0) / 1000
+    for i = 1, #body, step do
+      if i > 1 then sleep(conn, limits, pause) end
+      if not send_all(conn, body:sub(i, i + step - 1)) then return false end
+    end
+    conn.deadline = socket.gettime() + limits.request_timeout
+    return true
+  end
+  return send_all(conn, head .. body)
+end
+
 local function serve(self, conn)
   local limits, handler = self.limits, self.handler
   while true do
@@ -137,6 +183,7 @@ local function serve(self, conn)
     if not req then
       if status then
         local res = handler:reject(status, message)
+        wait_before(conn, limits, res)
         if send_all(conn, http1.response_head(status, res.headers, #res.body, false, 1) .. res.body) then
           linger(conn)
         end
@@ -147,6 +194,7 @@ local function serve(self, conn)
     local length = req.content_length
     if length > limits.max_body then
       local res = handler:reject(413, "request body larger than " .. limits.max_body .. " bytes")
+      wait_before(conn, limits, res)
       if send_all(conn, http1.response_head(413, res.headers, #res.body, false, req.minor) .. res.body) then
         linger(conn)
       end
@@ -169,10 +217,9 @@ local function serve(self, conn)
       body = body, remote_addr = conn.remote_addr,
     }
     local keep_alive = req.keep_alive and self.running
-    local out_body = res.body or ""
+    wait_before(conn, limits, res)
     conn.deadline = socket.gettime() + limits.request_timeout
-    local head = http1.response_head(res.status, res.headers or {}, #out_body, keep_alive, req.minor)
-    if not send_all(conn, head .. out_body) then return end
+    if not deliver(conn, limits, res, keep_alive, req.minor) then return end
     if not keep_alive then
       if conn.buf ~= "" then linger(conn) end
       return
@@ -197,6 +244,7 @@ function Server:resume(conn, ...)
     self:close_conn(conn)
   else
     conn.want = want
+    if want ~= "sleep" then conn.wake = nil end
   end
 end
 
@@ -219,9 +267,18 @@ end
 function Server:step(timeout)
   local readers, writers = {}, {}
   if self.nconns < self.limits.max_connections then readers[1] = self.sock end
+  local now, first_wake = socket.gettime(), nil
   for sock, conn in pairs(self.conns) do
-    if conn.want == "w" then writers[#writers + 1] = sock else readers[#readers + 1] = sock end
+    local want = conn.want
+    if want == "w" then
+      writers[#writers + 1] = sock
+    elseif want == "sleep" then
+      if not first_wake or conn.wake < first_wake then first_wake = conn.wake end
+    else
+      readers[#readers + 1] = sock
+    end
   end
+  if first_wake then timeout = math.max(0, math.min(timeout, first_wake - now)) end
   local can_read, can_write = socket.select(readers, writers, timeout)
   for _, sock in ipairs(can_read) do
     if sock == self.sock then
@@ -235,15 +292,31 @@ function Server:step(timeout)
     local conn = self.conns[sock]
     if conn then self:resume(conn) end
   end
-  local now = socket.gettime()
+  now = socket.gettime()
+  local woken = {}
   for _, conn in pairs(self.conns) do
-    if conn.deadline and conn.deadline < now then self:close_conn(conn) end
+    if conn.want == "sleep" and conn.wake <= now then
+      woken[#woken + 1] = conn
+    elseif conn.deadline and conn.deadline < now then
+      self:close_conn(conn)
+    end
+  end
+  -- resumed outside the walk: a resumed coroutine may close its connection
+  for _, conn in ipairs(woken) do
+    if self.conns[conn.sock] then self:resume(conn) end
   end
 end
 
---- Serves until stop() (or a signal ends the process).
+--- Serves until stop() (or a signal ends the process). A failure of the loop
+-- itself is logged and the loop goes on: the sandbox must not die under a test.
 function Server:run()
-  while self.running do self:step(1) end
+  while self.running do
+    local ok, err = pcall(self.step, self, 1)
+    if not ok then
+      io.stderr:write("flexiroam-sandbox: server loop: ", tostring(err), "\n")
+      socket.sleep(0.01)
+    end
+  end
   for _, conn in pairs(self.conns) do self:close_conn(conn) end
   self.sock:close()
 end
