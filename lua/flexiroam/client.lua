@@ -7,6 +7,7 @@ local errors = require "flexiroam.errors"
 local url = require "flexiroam.url"
 local response = require "flexiroam.response"
 local default_operations = require "flexiroam.operations"
+local transports = require "flexiroam.transport"
 
 local Client = {}
 
@@ -18,9 +19,8 @@ local function lua_name()
   return _VERSION
 end
 
-local function user_agent(extra)
-  local curl = core.curl_version and core.curl_version() or "unknown"
-  local ua = string.format("flexiroam-lua/%s (%s; libcurl/%s)", core.VERSION, lua_name(), curl)
+local function user_agent(extra, transport_detail)
+  local ua = string.format("flexiroam-lua/%s (%s; %s)", core.VERSION, lua_name(), transport_detail)
   if extra then ua = ua .. " " .. extra end
   return ua
 end
@@ -85,14 +85,12 @@ function Client.new(opts)
     warn(opts.logger, "TLS certificate verification is OFF for " .. base .. ": anyone on the path can read the API key")
   end
 
-  local transport = opts.transport
-  if transport == nil then
-    local session_opts = {}
-    for _, name in ipairs(SESSION_OPTIONS) do session_opts[name] = opts[name] end
-    transport = core.session(session_opts)
-  end
+  -- Inside nginx the default is its cosockets: libcurl would block the worker.
+  local session_opts = {}
+  for _, name in ipairs(SESSION_OPTIONS) do session_opts[name] = opts[name] end
+  local transport, _, transport_detail = transports.select(opts.transport, session_opts, 2)
 
-  local agent = user_agent(opts.user_agent)
+  local agent = user_agent(opts.user_agent, transport_detail)
   local self = setmetatable({
     base_url = base,
     _transport = transport,
