@@ -357,3 +357,83 @@ describe("OpenResty (nginx + ngx_lua)", function()
     end)
   end)
 end)
+
+-- examples/openresty as shipped: its nginx.conf (only the port and the
+-- scratch directory changed) and its storefront handler, against the sandbox.
+describe("examples/openresty storefront", function()
+  if missing then
+    it("runs inside nginx", function() pending("skipped: " .. missing) end)
+    return
+  end
+
+  local sb, srv
+
+  lazy_setup(function()
+    sb = sandbox.start { sims = 12, seed = 9 }
+    local dir = processes.tmpdir()
+    os.execute("chmod 755 " .. dir)
+    local port = processes.free_port()
+    local conf = assert(io.open("examples/openresty/nginx.conf", "rb")):read("*a")
+    local replaced
+    conf, replaced = conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")
+    assert.equals(1, replaced)
+    conf = conf:gsub("build/openresty/", dir .. "/")
+    local f = assert(io.open(dir .. "/nginx.conf", "wb"))
+    f:write(conf)
+    f:close()
+    local pwd = io.popen("pwd")
+    local root = pwd:read("*l")
+    pwd:close()
+    srv = nginx.launch {
+      prefix = root, conf = dir .. "/nginx.conf", port = port, dir = dir,
+      env = { FLEXIROAM_API_KEY = "sandbox-key", FLEXIROAM_BASE_URL = sb.url },
+    }
+  end)
+
+  lazy_teardown(function()
+    if srv then srv:stop() end
+    if sb then sb:stop() end
+  end)
+
+  local function buy(plan_id, reference)
+    local status, body = http(srv.port, "POST", "/buy", cjson.encode { plan_id = plan_id, reference = reference })
+    return status, cjson.decode(body)
+  end
+
+  it("lists the one-time eSIM plans", function()
+    local out, status = get_json(srv.port, "/plans?country=FRA")
+    assert.equals(200, status)
+    assert.is_true(#out.plans > 0)
+    for _, plan in ipairs(out.plans) do
+      assert.equals("string", type(plan.id))
+      assert.equals("table", type(plan.price))
+    end
+  end)
+
+  it("sells a plan and answers the LPA string; the same reference answers the same eSIM", function()
+    local plans = get_json(srv.port, "/plans")
+    local plan = plans.plans[1].id
+    local status, sale = buy(plan, "shop-order-1001")
+    assert.equals(201, status, cjson.encode(sale))
+    assert.matches("^LPA:1%$[^$]+%$[%w-]+$", sale.lpa)
+    assert.equals(plan, sale.plan_id)
+    local again_status, again = buy(plan, "shop-order-1001")
+    assert.equals(201, again_status)
+    assert.equals(sale.order_id, again.order_id)
+    assert.equals(sale.iccid, again.iccid)
+    local other_status, other = buy(plan, "shop-order-1002")
+    assert.equals(201, other_status)
+    assert.are_not.equals(sale.iccid, other.iccid)
+  end)
+
+  it("answers the customer's mistakes with 4xx and the API's trouble with 5xx", function()
+    local status, out = buy(nil, "r")
+    assert.equals(400, status)
+    assert.equals("bad_request", out.error)
+    status, out = buy("NO-SUCH-PLAN", "shop-order-2001")
+    assert.equals(404, status)
+    assert.equals("not_found", out.error)
+    local bad_status = http(srv.port, "GET", "/buy")
+    assert.equals(403, bad_status)
+  end)
+end)

@@ -102,19 +102,28 @@ function M.start(opts)
   f:write(conf)
   f:close()
 
-  local stderr = prefix .. "/logs/stderr"
-  local command = "echo $$; exec env -u LD_PRELOAD nginx -p " .. quote(prefix .. "/") ..
-    " -c conf/nginx.conf -g 'daemon off;' >/dev/null 2>" .. quote(stderr)
+  return M.launch { prefix = prefix, conf = "conf/nginx.conf", port = port, dir = prefix, level = 3 }
+end
+
+--- launch{prefix = (-p), conf = (-c, relative to prefix or absolute),
+-- port = (where it listens), dir = (a temporary directory for its stderr,
+-- removed on stop), env = {NAME = value}} -> server, once it listens.
+function M.launch(opts)
+  local stderr = opts.dir .. "/nginx.stderr"
+  local env = ""
+  for name, value in pairs(opts.env or {}) do env = env .. " " .. name .. "=" .. quote(value) end
+  local command = "echo $$; exec env -u LD_PRELOAD" .. env .. " nginx -p " .. quote(opts.prefix .. "/") ..
+    " -c " .. quote(opts.conf) .. " -g 'daemon off;' >/dev/null 2>" .. quote(stderr)
   local proc = assert(io.popen(command))
   local pid = tonumber(proc:read("*l"))
-  local self = setmetatable({ pid = pid, proc = proc, prefix = prefix, port = port, conf = conf,
-    url = "http://127.0.0.1:" .. port }, Server)
+  local self = setmetatable({ pid = pid, proc = proc, prefix = opts.prefix, dir = opts.dir, port = opts.port,
+    stderr_path = stderr, url = "http://127.0.0.1:" .. opts.port }, Server)
   local deadline = socket.gettime() + 10
-  while not listening(port) do
+  while not listening(opts.port) do
     if not pid or not alive(pid) or socket.gettime() > deadline then
-      local why = slurp(stderr) .. slurp(prefix .. "/logs/error.log")
+      local why = slurp(stderr) .. self:error_log()
       self:stop()
-      error("nginx did not start: " .. why, 2)
+      error("nginx did not start: " .. why, opts.level or 2)
     end
     socket.sleep(0.02)
   end
@@ -122,7 +131,7 @@ function M.start(opts)
 end
 
 function Server:error_log()
-  return slurp(self.prefix .. "/logs/error.log")
+  return slurp(self.prefix .. "/logs/error.log") .. slurp(self.stderr_path)
 end
 
 --- Graceful stop (QUIT), KILL after 5 s; removes the prefix.
@@ -136,7 +145,7 @@ function Server:stop()
     if alive(self.pid) then os.execute("kill -KILL " .. self.pid .. " 2>/dev/null") end
   end
   self.proc:close()
-  processes.rmdir(self.prefix)
+  processes.rmdir(self.dir)
 end
 
 return M
