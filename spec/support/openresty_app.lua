@@ -236,6 +236,23 @@ function cases.tls_unverified()
   return request(ngx_transport.new { verify = false }, { url = "https://127.0.0.1:" .. ngx.var.tls_port .. "/" })
 end
 
+-- Programmer mistakes raise, as the libcurl session's do.
+function cases.misuse()
+  local t = ngx_transport.new()
+  local function message(req)
+    local ok, err = pcall(t.request, t, req)
+    return ok and "no error" or tostring(err)
+  end
+  return {
+    injection = message { url = test_url("/echo"), headers = { ["X-A"] = "v\r\nX-Evil: 1" } },
+    bad_name = message { url = test_url("/echo"), headers = { ["Bad Name"] = "v" } },
+    framing = message { url = test_url("/echo"), headers = { ["Content-Length"] = "5" } },
+    get_body = message { url = test_url("/echo"), body = "x" },
+    scheme = message { url = "ftp://127.0.0.1/" },
+    field = message { url = test_url("/echo"), timeout = 5 },
+  }
+end
+
 -- A pooled connection the server drops before answering: the request goes
 -- again on a new connection. The sandbox's reset fault does the dropping.
 function cases.stale()
