@@ -18,7 +18,7 @@ build = {
   modules = {
     ["flexiroam.core"] = {
       sources = {
-        "src/buffer.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/json.c",
+        "src/buffer.c", "src/clock.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/json.c",
         "src/json_decode.c", "src/json_encode.c", "src/session.c",
         "src/session_response.c",
       },
@@ -30,8 +30,11 @@ build = {
     ["flexiroam.client"] = "lua/flexiroam/client.lua",
     ["flexiroam.errors"] = "lua/flexiroam/errors.lua",
     ["flexiroam.json"] = "lua/flexiroam/json.lua",
+    ["flexiroam.observe"] = "lua/flexiroam/observe.lua",
     ["flexiroam.operations"] = "lua/flexiroam/operations.lua",
+    ["flexiroam.reference"] = "lua/flexiroam/reference.lua",
     ["flexiroam.response"] = "lua/flexiroam/response.lua",
+    ["flexiroam.retry"] = "lua/flexiroam/retry.lua",
     ["flexiroam.url"] = "lua/flexiroam/url.lua",
     ["flexiroam.sandbox.catalogue"] = "lua/flexiroam/sandbox/catalogue.lua",
     ["flexiroam.sandbox.control"] = "lua/flexiroam/sandbox/control.lua",

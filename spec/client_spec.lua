@@ -16,6 +16,8 @@ local function client_with(responses, opts)
   opts.api_key = opts.api_key or KEY
   opts.base_url = opts.base_url or "https://api.example.test"
   opts.transport = transport
+  -- One scripted answer per request here; retries have their own spec.
+  if opts.retries == nil then opts.retries = 0 end
   return flexiroam.new(opts), transport
 end
 
@@ -277,5 +279,16 @@ describe("client lifetime", function()
     local client, transport = client_with({})
     close_scope(client)
     assert.is_true(transport.closed)
+  end)
+end)
+
+describe("tostring of an error", function()
+  it("names retries and the reference, and stays quiet about a single attempt", function()
+    local many = flexiroam.errors.new("indeterminate", "purchase may have happened",
+      { attempts = 3, reference = "ref-42", method = "POST", path = "/v1/public-v2/purchase-plan" })
+    assert.equals("flexiroam: indeterminate: purchase may have happened POST /v1/public-v2/purchase-plan" ..
+      " after 3 attempts [reference ref-42]", tostring(many))
+    local once = flexiroam.errors.new("server", "boom", { attempts = 1, status = 500 })
+    assert.equals("flexiroam: server: boom [status 500]", tostring(once))
   end)
 end)

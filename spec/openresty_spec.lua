@@ -182,10 +182,11 @@ describe("OpenResty (nginx + ngx_lua)", function()
   end)
 
   describe("non-blocking", function()
-    -- The sandbox holds the next list-inventory back for a second.
-    local function delay_next_list()
+    -- The sandbox holds the next list-inventory back for a second (or
+    -- does to it whatever `fault` says).
+    local function delay_next_list(fault)
       local status = http(sb.port, "POST", "/__sandbox/faults",
-        cjson.encode { path = LIST, fault = "delay_ms=1000" })
+        cjson.encode { path = LIST, fault = fault or "delay_ms=1000" })
       assert.equals(201, status)
     end
 
@@ -237,6 +238,44 @@ describe("OpenResty (nginx + ngx_lua)", function()
       assert.equals(200, slow_status)
       assert.is_true(cjson.decode(slow_body).ok, slow_body)
       assert.is_true(slow_done_first, "the fast request was answered while libcurl held the worker")
+    end)
+  end)
+
+  describe("waits between retries", function()
+    -- One call answered 503 + Retry-After: 1, then retried; a second
+    -- request goes to the same worker while the first waits. -> the
+    -- worker's order of events: wait began, fast answered, wait ended.
+    local function during_retry_wait(path)
+      local status = http(sb.port, "POST", "/__sandbox/faults",
+        cjson.encode { path = LIST, fault = "status=503;retry_after=1" })
+      assert.equals(201, status)
+      local slow = open(srv.port, "GET", path)
+      local deadline = socket.gettime() + 5
+      repeat
+        socket.sleep(0.01)
+      until #get_json(sb.port, "/__sandbox/faults").faults == 0 or socket.gettime() > deadline
+      -- Past the 503's arrival, well inside the one-second wait.
+      socket.sleep(0.2)
+      local fast = get_json(srv.port, "/fast")
+      local slow_status, slow_body = finish(slow)
+      assert.equals(200, slow_status)
+      local out = cjson.decode(slow_body)
+      assert.is_true(out.ok, slow_body)
+      assert.equals(1, out.retries)
+      assert.is_true(out.elapsed >= 0.9, "the client did not wait for Retry-After: " .. out.elapsed)
+      return out.waiting_from, fast.seq, out.resumed_at
+    end
+
+    it("yield to nginx (ngx.sleep): other requests are answered meanwhile", function()
+      local waiting_from, fast, resumed_at = during_retry_wait("/retry_wait")
+      assert.is_true(waiting_from < fast and fast < resumed_at,
+        ("wait began at %d, fast answered at %d, wait ended at %d"):format(waiting_from, fast, resumed_at))
+    end)
+
+    it("would block the worker with the core's nanosleep (the control)", function()
+      local waiting_from, fast, resumed_at = during_retry_wait("/retry_wait_blocking")
+      assert.is_true(waiting_from < resumed_at and resumed_at < fast,
+        ("wait began at %d, fast answered at %d, wait ended at %d"):format(waiting_from, fast, resumed_at))
     end)
   end)
 

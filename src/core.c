@@ -1,4 +1,5 @@
 /* luaopen_flexiroam_core: assembles the C core's pieces into one module. */
+#include "clock.h"
 #include "compat.h"
 #include "error.h"
 #include "json.h"
@@ -30,6 +31,7 @@ int luaopen_flexiroam_core(lua_State *L)
     lua_setfield(L, module, "json");
 
     fx_session_register(L, module);
+    fx_clock_register(L, module);
 
     return 1;
 }

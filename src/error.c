@@ -61,6 +61,16 @@ static int error_tostring(lua_State *L)
         n += with_path ? with_path : push_detail(L, 1, "url", " ", "");
     }
     n += push_detail(L, 1, "offset", " at byte ", "");
+    /* Retries are news; a single attempt is the rule and says nothing. */
+    lua_getfield(L, 1, "attempts");
+    if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 1 && lua_tonumber(L, -1) < 1e6) {
+        lua_pushfstring(L, " after %d attempts", (int)lua_tonumber(L, -1));
+        lua_remove(L, -2);
+        n++;
+    } else {
+        lua_pop(L, 1);
+    }
+    n += push_detail(L, 1, "reference", " [reference ", "]");
     lua_concat(L, n);
     return 1;
 }

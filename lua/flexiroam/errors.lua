@@ -1,13 +1,33 @@
 --- The SDK's one error type. Every operational failure, from the C core or
 -- from Lua, is a table with this metatable: `kind`, `message` and whatever
--- else is known (`status`, `code`, `method`, `path`, `request_id`,
--- `retry_after`, `body_excerpt`, `fields`, `curl_code`, `sent`, ...).
+-- else is known (`status`, `code`, `fields`, `request_id`, `method`, `path`,
+-- `attempts`, `retry_after`, `reference`, `safe_to_retry`, `body_excerpt`,
+-- and from the transport `curl_code`, `curl_error`, `sent`).
 local core = require "flexiroam.core"
 
 local errors = {}
 
 local mt = core.error_mt
 errors.mt = mt
+
+--- Every kind an error can have, and when (the README's table).
+errors.KINDS = {
+  network = "the connection failed (DNS, connect, reset, truncated answer)",
+  timeout = "an attempt or the call's deadline ran out",
+  tls = "the TLS handshake or the certificate check failed",
+  too_large = "the answer passed max_response_bytes",
+  http = "another 4xx (400, 408, 425, ...)",
+  auth = "401: missing, unknown or revoked key",
+  forbidden = "403: the key is limited to other IPs",
+  not_found = "404",
+  conflict = "409: reference reused differently, SIM already subscribed",
+  validation = "422: `fields` says which",
+  rate_limited = "429: `retry_after` says how long to wait",
+  server = "5xx",
+  decode = "a 2xx whose body is not the JSON expected",
+  api = "an error envelope inside a 200 ({success: false})",
+  indeterminate = "a write may or may not have happened and the SDK could not find out",
+}
 
 local KIND_BY_STATUS = {
   [400] = "http", [401] = "auth", [403] = "forbidden", [404] = "not_found",
@@ -34,10 +54,7 @@ function errors.kind_for_status(status)
   return KIND_BY_STATUS[status] or (status >= 500 and "server") or "http"
 end
 
--- Replaces every occurrence of `secret` in `text`: a body or a message from
--- a server (or a proxy in between) may echo what it was sent.
-function errors.redact(text, secret)
-  if type(text) ~= "string" or not secret or secret == "" then return text end
+local function replace_all(text, secret)
   local out, start = {}, 1
   while true do
     local i, j = text:find(secret, start, true)
@@ -49,6 +66,47 @@ function errors.redact(text, secret)
   if start == 1 then return text end
   out[#out + 1] = text:sub(start)
   return table.concat(out)
+end
+
+local function percent_encode(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- Replaces every occurrence of `secret` in `text`, as sent and as it reads
+-- once percent-encoded: a body or a message from a server (or a proxy in
+-- between) may echo what it was sent, in a header or in a URL.
+function errors.redact(text, secret)
+  if type(text) ~= "string" or not secret or secret == "" then return text end
+  text = replace_all(text, secret)
+  local encoded = percent_encode(secret)
+  if encoded ~= secret then text = replace_all(text, encoded) end
+  return text
+end
+
+--- Redacts every string in an error in place, nested tables (`fields`,
+-- `cause`) included: a server may echo the key in any of them. Returns err.
+function errors.scrub(err, redact, seen)
+  seen = seen or {}
+  if seen[err] then return err end
+  seen[err] = true
+  local renamed
+  for k, v in pairs(err) do
+    if type(v) == "string" then
+      err[k] = redact(v)
+    elseif type(v) == "table" then
+      errors.scrub(v, redact, seen)
+    end
+    if type(k) == "string" and redact(k) ~= k then
+      renamed = renamed or {}
+      renamed[k] = redact(k)
+    end
+  end
+  -- Keys too (a 422's `fields` names what the server echoes), changed
+  -- after the walk: next() forbids adding keys while it runs.
+  for old, new in pairs(renamed or {}) do
+    err[new], err[old] = err[old], nil
+  end
+  return err
 end
 
 local EXCERPT_BYTES = 200

@@ -3,6 +3,7 @@
 local json = require "flexiroam.json"
 local errors = require "flexiroam.errors"
 local compat = require "flexiroam.compat"
+local retry = require "flexiroam.retry"
 
 local response = {}
 
@@ -24,10 +25,8 @@ local function message_of(body)
   return nil
 end
 
-local function retry_after_seconds(value)
-  if value == nil then return nil end
-  local n = tonumber(value:match("^%s*(%d+)%s*$"))
-  return n
+local function header(res, name)
+  return res.headers and res.headers[name] or nil
 end
 
 local function base_fields(res, ctx)
@@ -35,8 +34,14 @@ local function base_fields(res, ctx)
     status = res.status,
     method = ctx.method,
     path = ctx.path,
-    request_id = res.headers and res.headers["x-request-id"] or nil,
+    request_id = header(res, "x-request-id") or header(res, "request-id"),
   }
+end
+
+-- The body is redacted before it is cut, so a key straddling the cut
+-- cannot leave a prefix of itself behind.
+local function excerpt(res, ctx)
+  return errors.excerpt(ctx.redact(res.body))
 end
 
 local function http_error(res, ctx)
@@ -52,19 +57,19 @@ local function http_error(res, ctx)
     if type(body.code) == "string" or compat.math_type(body.code) == "integer" then fields.code = body.code end
     if type(body.fields) == "table" then fields.fields = body.fields end
   else
-    fields.body_excerpt = ctx.redact(errors.excerpt(res.body))
+    fields.body_excerpt = excerpt(res, ctx)
   end
-  if kind == "rate_limited" then
-    fields.retry_after = retry_after_seconds(res.headers and res.headers["retry-after"])
-  end
+  -- Seconds or an HTTP-date; sent with 429 and 503 mostly, kept from any status.
+  fields.retry_after = retry.parse_retry_after(header(res, "retry-after"), ctx.time and ctx.time())
   message = message or string.format("HTTP %d%s", res.status,
     body and "" or (res.body == "" and " with an empty body" or " with a body that is not JSON"))
   return errors.new(kind, ctx.redact(message), fields)
 end
 
 --- response.decode(res, ctx) -> table | nil, err
--- ctx: {method=, path=, redact=} (redact(text) hides the API key in text
--- a server or a proxy echoed back).
+-- ctx: {method=, path=, redact=, time=} (redact(text) hides the API key in
+-- text a server or a proxy echoed back; time() is the wall clock in epoch
+-- seconds, for a Retry-After given as a date).
 function response.decode(res, ctx)
   if res.status < 200 or res.status > 299 then
     return nil, http_error(res, ctx)
@@ -72,7 +77,7 @@ function response.decode(res, ctx)
   local data, derr = json.decode(res.body, DECODE_OPTIONS)
   if data == nil then
     local fields = base_fields(res, ctx)
-    fields.body_excerpt = ctx.redact(errors.excerpt(res.body))
+    fields.body_excerpt = excerpt(res, ctx)
     fields.offset = derr and derr.offset
     local why = res.body == "" and "the response body is empty" or
       ("the response body is not valid JSON (" .. tostring(derr and derr.message) .. ")")

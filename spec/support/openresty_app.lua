@@ -117,8 +117,42 @@ end
 function handlers.slow() slow(nil) end
 function handlers.slow_curl() slow("curl") end
 
+-- A call the sandbox answers 503 with Retry-After: 1 first: the client
+-- waits a second, then tries again. `blocking` swaps in the core's
+-- nanosleep through the clock seam, to show what the default avoids.
+-- The worker's own order of events (one worker): what ran before what.
+local sequence = 0
+local function tick()
+  sequence = sequence + 1
+  return sequence
+end
+
+local function retry_wait(blocking)
+  local retries, waiting_from, resumed_at = 0, nil, nil
+  local c = new_client {
+    retries = 1,
+    on_retry = function()
+      retries = retries + 1
+      waiting_from = tick()
+    end,
+    on_request = function(event)
+      if event.attempt == 2 then resumed_at = tick() end
+    end,
+    clock = blocking and { sleep = require("flexiroam.core").sleep } or nil,
+  }
+  local started = now()
+  local page, err = c:list_inventory { limit = 1 }
+  reply {
+    ok = page ~= nil, error = error_fields(err), elapsed = now() - started, retries = retries,
+    waiting_from = waiting_from, resumed_at = resumed_at,
+  }
+end
+
+function handlers.retry_wait() retry_wait(false) end
+function handlers.retry_wait_blocking() retry_wait(true) end
+
 function handlers.fast()
-  reply { fast = true }
+  reply { fast = true, seq = tick() }
 end
 
 -- What init_worker_by_lua and the timer it started left behind, and what

@@ -33,4 +33,14 @@ function transport.select(choice, options, level)
   error("flexiroam.new: transport must be \"curl\", \"ngx\" or an object with a request method", level)
 end
 
+--- The client's retry clock: inside nginx its waits between attempts
+-- yield (ngx.sleep) instead of blocking the worker and every request on
+-- it, whatever the transport. A sleep from the caller's clock seam wins.
+function transport.clock(clock, seam)
+  if ngx_transport.in_nginx() and not (type(seam) == "table" and seam.sleep ~= nil) then
+    clock.sleep = ngx_transport.sleeper(clock.sleep)
+  end
+  return clock
+end
+
 return transport

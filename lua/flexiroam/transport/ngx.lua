@@ -66,9 +66,15 @@ function M.version()
   return string.format("ngx_lua/%d.%d.%d", math.floor(v / 1000000), math.floor(v / 1000) % 1000, v % 1000)
 end
 
---- A clock for retries that yields instead of blocking the worker.
-function M.clock()
-  return { now = now, sleep = ngx.sleep, time = ngx.time }
+--- A sleep for the waits between retries: ngx.sleep, which yields to
+-- nginx, where nginx allows it; elsewhere (init_by_lua, where nothing is
+-- served yet, or log_by_lua after a blocking libcurl call the caller chose)
+-- `fallback`.
+function M.sleeper(fallback)
+  return function(seconds)
+    if COSOCKET_PHASES[ngx.get_phase()] then return ngx.sleep(seconds) end
+    if fallback then return fallback(seconds) end
+  end
 end
 
 local function misuse(message, level)
