@@ -1,11 +1,6 @@
 -- The C core's JSON codec on a list-inventory page of the published sample's
 -- shape: integers stay exact, [] stays an array, null is cjson's null.
-local root = arg and arg[0] and arg[0]:match("^(.-)/?examples/[^/]+$")
-if root then
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/build/5.4/?.so;" .. package.cpath
-end
+pcall(dofile, (arg and arg[0] or ""):gsub("[^/]*$", "") .. "_path.lua")
 
 local json = require("flexiroam").json
 local inventory = require "flexiroam.sandbox.inventory"

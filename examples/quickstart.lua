@@ -3,14 +3,9 @@
 --   FLEXIROAM_API_KEY=... lua5.4 examples/quickstart.lua            # the real API
 --   make demo                                                        # the sandbox
 --
--- Running from a checkout, the SDK is found next to this file; once
--- installed with luarocks, `require "flexiroam"` finds it on its own.
-local root = arg and arg[0] and arg[0]:match("^(.-)/?examples/[^/]+$")
-if root then
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/build/5.4/?.so;" .. package.cpath
-end
+-- Running from a checkout, examples/_path.lua finds the SDK next to this
+-- file; once installed with luarocks, `require "flexiroam"` finds it.
+pcall(dofile, (arg and arg[0] or ""):gsub("[^/]*$", "") .. "_path.lua")
 
 local flexiroam = require "flexiroam"
 

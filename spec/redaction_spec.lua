@@ -163,9 +163,9 @@ describe("redaction", function()
           return { base_url = "https://api.example.test", transport = transport, clock = fake_clock.new().seam,
             correlation_header = "x-correlation-id" }
         end, {
-          function(c) return c:purchase_plan { iccid = "8910", plan_id = "p1" } end,
-          function(c) return c:create_subscription { iccid = "8910", plan_id = "r1" } end,
-          function(c) return c:update_sim { iccid = "8910" } end,
+          function(c) return c:purchase_plan { iccid = "89852350824010131081", plan_id = "p1" } end,
+          function(c) return c:create_subscription { iccid = "89852350824010131081", plan_id = "r1" } end,
+          function(c) return c:update_sim { iccid = "89852350824010131081" } end,
           function(c) return c:request("POST", "/raw", { json = { a = 1 } }) end,
         })
       end
@@ -220,7 +220,7 @@ describe("redaction", function()
               list_orders = { path = route } } }
         end, {
           function(c) return c:list_inventory() end,
-          function(c) return c:purchase_plan { iccid = "8910", plan_id = "p1" } end,
+          function(c) return c:purchase_plan { iccid = "89852350824010131081", plan_id = "p1" } end,
           function(c) return c:request("POST", route, { json = { k = 1 } }) end,
         })
       end
@@ -239,7 +239,7 @@ describe("redaction", function()
           operations = { list_inventory = { path = "/echo" }, purchase_plan = { path = "/status/503" },
             list_orders = { path = "/status/500" } } }
         c:list_inventory()
-        c:purchase_plan { iccid = "1", plan_id = "p" }
+        c:purchase_plan { iccid = "89852350824010131081", plan_id = "p" }
       ]]):format(server.port)
       local path = os.tmpname()
       local f = assert(io.open(path, "w"))

@@ -84,7 +84,7 @@ describe("resilience over HTTP", function()
   it("times out connecting as not sent, so even a purchase is sent again without a lookup", function()
     local url, close = full_backlog()
     local client, counts = new_client { base_url = url, connect_timeout_ms = 200 }
-    local _, err = client:purchase_plan { iccid = "8910", plan_id = "p1" }
+    local _, err = client:purchase_plan { iccid = "89852350824010131081", plan_id = "p1" }
     close()
     assert.equals("timeout", err.kind)
     assert.is_false(err.sent)
@@ -108,7 +108,7 @@ describe("resilience over HTTP", function()
   it("ends a purchase it cannot settle as indeterminate, with its reference", function()
     local client, counts = new_client { timeout_ms = 300, retries = 1,
       operations = { purchase_plan = { path = "/stall" }, list_orders = { path = "/status/500" } } }
-    local order, err = client:purchase_plan { iccid = "8910", plan_id = "p1" }
+    local order, err = client:purchase_plan { iccid = "89852350824010131081", plan_id = "p1" }
     assert.is_nil(order)
     assert.equals("indeterminate", err.kind)
     assert.equals("timeout", err.cause.kind)

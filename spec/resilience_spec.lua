@@ -10,6 +10,8 @@ local fake_clock = require "spec.support.fake_clock"
 local json = flexiroam.json
 local KEY = "sk_live_RESILIENCE_7e3b19"
 local P = "/v1/public-v2/"
+-- Luhn-valid: the client checks every iccid before it sends a request
+local ICCID = "89852350824010131081"
 local UUID4 = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
 local function page(items, page_key)
@@ -343,12 +345,12 @@ end)
 describe("idempotent operations", function()
   it("update_sim, update_auto_topup and cancel_subscription are retried after indeterminate failures", function()
     local client, t = setup({
-      E("timeout", { sent = true }), item({ iccid = "1" }),
-      status(502), item({ iccid = "1" }),
+      E("timeout", { sent = true }), item({ iccid = ICCID }),
+      status(502), item({ iccid = ICCID }),
       status(500), item({ id = "s1", status = "cancelled" }),
     })
-    assert(client:update_sim { iccid = "1", device_info = { name = "x" } })
-    assert(client:update_auto_topup { iccid = "1", enabled = true })
+    assert(client:update_sim { iccid = ICCID, device_info = { name = "x" } })
+    assert(client:update_auto_topup { iccid = ICCID, enabled = true })
     assert(client:cancel_subscription { subscription_id = "s1" })
     assert.equals(6, #t.requests)
     assert.equals(t.requests[1].body, t.requests[2].body)
@@ -357,18 +359,18 @@ describe("idempotent operations", function()
 end)
 
 describe("purchase_plan", function()
-  local ORDER = { id = "o1", iccid = "8910", plan_id = "p1", status = "completed" }
+  local ORDER = { id = "o1", iccid = ICCID, plan_id = "p1", status = "completed" }
   local function order(ref) local o = {} for k, v in pairs(ORDER) do o[k] = v end o.reference = ref return o end
   -- Answers the lookup from the reference the purchase carried.
   local function lookup_finds(req, t)
     local ref = body_of(t.requests[1]).reference
     assert.equals("GET", req.method)
-    assert.equals("https://api.example.test" .. P .. "list-orders?iccid=8910&reference=" .. ref .. "&limit=100",
-      req.url)
+    assert.equals("https://api.example.test" .. P .. "list-orders?iccid=" .. ICCID .. "&reference=" .. ref ..
+      "&limit=100", req.url)
     return page({ order(ref) })
   end
   local function buy(client, extra, opts)
-    local params = { iccid = "8910", plan_id = "p1" }
+    local params = { iccid = ICCID, plan_id = "p1" }
     for k, v in pairs(extra or {}) do params[k] = v end
     return client:purchase_plan(params, opts)
   end
@@ -385,15 +387,15 @@ describe("purchase_plan", function()
 
   it("keeps the caller's reference and leaves the caller's table alone", function()
     local client, t = setup({ item(order("mine")) })
-    local params = { iccid = "8910", plan_id = "p1", reference = "mine" }
+    local params = { iccid = ICCID, plan_id = "p1", reference = "mine" }
     assert(client:purchase_plan(params))
     assert.equals("mine", body_of(t.requests[1]).reference)
-    local p2 = { iccid = "8910", plan_id = "p1" }
+    local p2 = { iccid = ICCID, plan_id = "p1" }
     local c2 = setup({ item(order("x")) })
     c2:purchase_plan(p2)
     assert.is_nil(p2.reference)
-    assert.has_error(function() client:purchase_plan { iccid = "1", plan_id = "p", reference = 5 } end)
-    assert.has_error(function() client:purchase_plan { iccid = "1", plan_id = "p", reference = "" } end)
+    assert.has_error(function() client:purchase_plan { iccid = ICCID, plan_id = "p", reference = 5 } end)
+    assert.has_error(function() client:purchase_plan { iccid = ICCID, plan_id = "p", reference = "" } end)
   end)
 
   it("sends again, same reference and no lookup, when nothing left", function()
@@ -551,18 +553,18 @@ describe("create_subscription", function()
   it("reconciles through list_subscriptions by reference", function()
     local client, t = setup({ status(504), function(req, tr)
       local ref = body_of(tr.requests[1]).reference
-      assert.equals("https://api.example.test" .. P .. "list-subscriptions?iccid=8910&reference=" .. ref ..
+      assert.equals("https://api.example.test" .. P .. "list-subscriptions?iccid=" .. ICCID .. "&reference=" .. ref ..
         "&limit=100", req.url)
-      return page({ { id = "s1", reference = ref, iccid = "8910", plan_id = "r1", status = "active" } })
+      return page({ { id = "s1", reference = ref, iccid = ICCID, plan_id = "r1", status = "active" } })
     end })
-    local sub = assert(client:create_subscription { iccid = "8910", plan_id = "r1" })
+    local sub = assert(client:create_subscription { iccid = ICCID, plan_id = "r1" })
     assert.equals("s1", sub.id)
     assert.equals(2, #t.requests)
   end)
 
   it("subscribes again with the same reference when none landed", function()
     local client, t = setup({ E("network", { sent = true }), page({}), item({ id = "s2" }) })
-    assert(client:create_subscription { iccid = "8910", plan_id = "r1" })
+    assert(client:create_subscription { iccid = ICCID, plan_id = "r1" })
     assert.equals(3, #t.requests)
     assert.matches(UUID4, body_of(t.requests[3]).reference)
     assert.equals(t.requests[1].body, t.requests[3].body)
@@ -606,7 +608,7 @@ describe("hooks", function()
   it("mark the error that ends the call as final", function()
     local finals = {}
     local client = setup({ status(404) }, { on_error = function(e) finals[#finals + 1] = e.final end })
-    client:get_sim { iccid = "1" }
+    client:get_sim { iccid = ICCID }
     assert.same({ true }, finals)
   end)
 
@@ -644,7 +646,7 @@ describe("correlation ids", function()
 
   it("use the caller's value, and carry it in errors and lookups", function()
     local client, t = setup({ status(500), page({}), status(422) }, { correlation_header = "X-Request-Trace" })
-    local _, err = client:purchase_plan({ iccid = "1", plan_id = "p" }, { correlation_id = "trace-42" })
+    local _, err = client:purchase_plan({ iccid = ICCID, plan_id = "p" }, { correlation_id = "trace-42" })
     for _, req in ipairs(t.requests) do assert.equals("trace-42", req.headers["X-Request-Trace"]) end
     assert.equals("trace-42", err.correlation_id)
   end)
@@ -682,7 +684,7 @@ describe("logging", function()
   it("log = 'info' writes retries and failures to stderr, one line each, without debug lines", function()
     local out = capture_stderr(function()
       local client = setup({ status(503), status(404, '{"message":"gone"}') }, { log = "info" })
-      client:get_sim { iccid = "1" }
+      client:get_sim { iccid = ICCID }
     end)
     assert.matches("flexiroam: info retry operation=get_sim method=GET path=/v1/public%-v2/get%-sim attempt=1", out)
     assert.matches("delay=0.250", out)

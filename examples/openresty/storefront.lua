@@ -62,32 +62,6 @@ function storefront.plans()
   return reply(200, { plans = json.array(plans) })
 end
 
--- The order placed under this reference before, if any (a repeated /buy).
-local function prior_order(reference)
-  local page, err = api():list_orders { reference = reference, limit = 1 }
-  if not page then return nil, err end
-  return page.items[1]
-end
-
-local function sell(plan_id, reference)
-  local c = api()
-  local order, err = prior_order(reference)
-  if err then return nil, err end
-  if not order then
-    local sims
-    sims, err = c:list_inventory { chip_type = "esim", search_by = "availability", search = "free", limit = 1 }
-    if not sims then return nil, err end
-    local sim = sims.items[1]
-    if not sim then return nil, flexiroam.errors.new("conflict", "no free eSIM in stock") end
-    order, err = c:purchase_plan { iccid = sim.iccid, plan_id = plan_id, reference = reference }
-    if not order then return nil, err end
-  end
-  local activation
-  activation, err = c:get_activation { iccid = order.iccid }
-  if not activation then return nil, err end
-  return { iccid = order.iccid, order_id = order.id, plan_id = order.plan_id, lpa = activation.lpa }
-end
-
 function storefront.buy()
   ngx.req.read_body()
   local body = json.decode(ngx.req.get_body_data() or "")
@@ -95,9 +69,14 @@ function storefront.buy()
       or body.reference == "" or #body.reference > 100 then
     return reply(400, { error = "bad_request", message = 'send {"plan_id": "...", "reference": "your order number"}' })
   end
-  local sale, err = sell(body.plan_id, body.reference)
+  -- A free eSIM, the plan bought onto it, its activation: a repeated
+  -- reference finds its order and answers it again (sale.replayed).
+  local sale, err = api():sell_plan { plan_id = body.plan_id, reference = body.reference }
   if not sale then return fail(err) end
-  return reply(201, sale)
+  return reply(201, {
+    iccid = sale.order.iccid, order_id = sale.order.id, plan_id = sale.order.plan_id,
+    lpa = sale.activation.lpa, replayed = sale.replayed,
+  })
 end
 
 return storefront

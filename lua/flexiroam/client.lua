@@ -11,7 +11,10 @@ local retry = require "flexiroam.retry"
 local observe = require "flexiroam.observe"
 local reference = require "flexiroam.reference"
 local default_operations = require "flexiroam.operations"
+local models = require "flexiroam.models"
+local esim = require "flexiroam.esim"
 local transports = require "flexiroam.transport"
+local compat = require "flexiroam.compat"
 
 local Client = {}
 
@@ -137,6 +140,7 @@ function Client.new(opts)
     base_url = base,
     _transport = transport,
     _operations = merge_operations(opts.operations),
+    _check_iccid = opts.check_iccid ~= false,
     _policy = policy_from(opts),
     _clock = transports.clock(retry.clock(opts.clock), opts.clock),
     _observe = emitter,
@@ -450,13 +454,19 @@ end
 
 --- client:call(name, params [, opts]) -> page | item | nil, err
 -- A list answers a page {items = {...}, page_key = cursor or nil}; an item
--- answers the object itself. opts: retries, deadline_ms, timeout_ms,
--- correlation_id for this call only.
+-- answers the object itself; items are model objects when the operation
+-- names one (flexiroam.models). An `iccid` that is not one (19-20 digits,
+-- Luhn) answers nil and a validation error before anything is sent.
+-- opts: retries, deadline_ms, timeout_ms, correlation_id for this call only.
 function Client:call(name, params, opts)
   local op = self._operations[name]
   if not op then error("unknown operation '" .. tostring(name) .. "'", 2) end
   params = check_params(name, op, params)
   local call = self:_new_call(name, op, opts, nil, 3)
+  if self._check_iccid then
+    local invalid = esim.check_params(name, op, params)
+    if invalid then return nil, invalid end
+  end
   if call.mode == "reference" then
     -- Minted once per call and sent on every attempt: the server charges
     -- once per reference, and the lookup finds the order by it.
@@ -477,7 +487,7 @@ function Client:call(name, params, opts)
     if not body then return nil, err end
   end
   call.shape = op.answer == "list" and list_shape(name) or item_shape(name)
-  return self:_send(op.method, op.path, query, body, call)
+  return models.wrap(self, op, self:_send(op.method, op.path, query, body, call))
 end
 
 local REQUEST_KEYS = { query = true, json = true, idempotent = true }
@@ -558,6 +568,57 @@ end
 --- for sim in client:inventory{chip_type = "esim", ...} do ... end
 function Client:inventory(params, opts)
   return self:each("list_inventory", params, opts)
+end
+
+--- for plan in client:plans{type = "one_time", country = "FRA"} do ... end
+function Client:plans(params, opts)
+  return self:each("list_plans", params, opts)
+end
+
+--- for order in client:orders{iccid = ...} do ... end
+function Client:orders(params, opts)
+  return self:each("list_orders", params, opts)
+end
+
+--- for sub in client:subscriptions{status = "active"} do ... end
+function Client:subscriptions(params, opts)
+  return self:each("list_subscriptions", params, opts)
+end
+
+--- client:collect(name, params [, {max_items =, max_pages =, ...}]) -> items | nil, err
+-- Every item of a list operation in one array, bounded by max_items and
+-- max_pages (other options go to each page's call, as with each). A
+-- failure half-way answers nil and the error, with the items gathered
+-- before it in err.items: a short list is never mistaken for the whole.
+function Client:collect(name, params, opts)
+  local max_items, each_opts = nil, nil
+  if opts ~= nil then
+    if type(opts) ~= "table" then error("collect: options must be a table", 2) end
+    for k, v in pairs(opts) do
+      if k == "max_items" then
+        max_items = v
+      else
+        each_opts = each_opts or {}
+        each_opts[k] = v
+      end
+    end
+    if max_items ~= nil and (compat.math_type(max_items) ~= "integer" or max_items < 0) then
+      error("collect: max_items must be an integer >= 0", 2)
+    end
+  end
+  local items = json.array()
+  if max_items == 0 then return items end
+  local next_item = self:each(name, params, each_opts) -- misuse raises here, before any request
+  local ok, err = pcall(function()
+    for item in next_item do
+      items[#items + 1] = item
+      if max_items and #items >= max_items then return end
+    end
+  end)
+  if ok then return items end
+  if not errors.is_error(err) then error(err, 0) end
+  err.items = items
+  return nil, err
 end
 
 function Client:close()

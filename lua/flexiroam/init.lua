@@ -4,10 +4,15 @@
 local core = require "flexiroam.core"
 local Client = require "flexiroam.client"
 
+-- sell_plan and low_data: client methods that live in their own module
+require("flexiroam.jobs").install(Client)
+
 return {
   VERSION = core.VERSION,
   new = Client.new,
   json = require "flexiroam.json",
   errors = require "flexiroam.errors",
   operations = require "flexiroam.operations",
+  models = require "flexiroam.models",
+  esim = require "flexiroam.esim",
 }

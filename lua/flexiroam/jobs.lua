@@ -1,0 +1,252 @@
+--- Helpers for the jobs the API exists for, as client methods:
+--   client:sell_plan{plan_id =, reference =}  -> {sim =, order =, activation =} | nil, err
+--   for sim, usage in client:low_data{below_percent = 10} do ... end
+-- init.lua installs them on the client class (jobs.install(Client)).
+local errors = require "flexiroam.errors"
+local models = require "flexiroam.models"
+
+local jobs = {}
+
+local SIM = models.SIM
+local PICK_FROM = 50
+
+-- SIMs a client has picked for a sale, per client: a loop or coroutines
+-- selling through one client never pick the same free SIM twice, even
+-- while the inventory still lists it as free.
+local claimed = setmetatable({}, { __mode = "k" })
+
+local function claims(client)
+  local set = claimed[client]
+  if not set then
+    set = {}
+    claimed[client] = set
+  end
+  return set
+end
+
+local function split(opts, own)
+  local mine, call_opts = {}, nil
+  for k, v in pairs(opts) do
+    if own[k] then
+      mine[k] = v
+    else
+      call_opts = call_opts or {}
+      call_opts[k] = v
+    end
+  end
+  return mine, call_opts
+end
+
+-- A free eSIM, at random among the first PICK_FROM the inventory lists:
+-- two processes selling at once then rarely reach for the same one.
+local function pick_free_sim(client, call_opts)
+  local page, err = client:list_inventory(
+    { chip_type = "esim", search_by = "availability", search = "free", limit = PICK_FROM }, call_opts)
+  if not page then return nil, err end
+  local mine, candidates = claims(client), {}
+  for _, sim in ipairs(page.items) do
+    if type(sim) == "table" and not mine[sim.iccid] and SIM.is_free(sim) then candidates[#candidates + 1] = sim end
+  end
+  if #candidates == 0 then
+    return nil, errors.new("not_found", "sell_plan: no free eSIM in the inventory", { code = "out_of_stock" })
+  end
+  return candidates[math.random(#candidates)]
+end
+
+-- "YYYY-MM-DD HH:MM:SS" (UTC) -> seconds since 1970, or nil; arithmetic
+-- only, so the local time zone plays no part.
+local function utc_seconds(stamp)
+  local y, m, d, hh, mm, ss = tostring(stamp):match("^(%d%d%d%d)-(%d%d)-(%d%d)[ T](%d%d):(%d%d):(%d%d)")
+  if not y then return nil end
+  y, m = tonumber(y), tonumber(m)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + tonumber(d) - 1
+  local days = era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
+  return days * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+end
+jobs.utc_seconds = utc_seconds
+
+-- How close two orders on one "free" SIM must be to count as a race; an
+-- older order is history (a SIM the API put back in stock), not a rival.
+local RACE_WINDOW = 15 * 60
+
+-- The order listed before ours on this SIM (the API lists oldest first),
+-- when it is recent: the SIM was sold to someone else between our look at
+-- the inventory and our purchase, which the API cannot prevent (it has no
+-- reservation). The later of two such sales sees the earlier one.
+local function earlier_order(client, order, call_opts)
+  local page, err = client:list_orders({ iccid = order.iccid, limit = 100 }, call_opts)
+  if not page then return nil, err end
+  local first = page.items[1]
+  if first == nil or first.id == order.id or first.reference == order.reference then return nil end
+  local a, b = utc_seconds(first.created_at), utc_seconds(order.created_at)
+  -- unreadable times count as a race: a customer left with an eSIM that
+  -- will not install is worse than a sale made again
+  if a and b and b - a > RACE_WINDOW then return nil end
+  return first
+end
+
+local function finish(client, sim, order, replayed, picked, call_opts)
+  local function failed(err, step)
+    -- the plan is bought: say so, and how to finish without buying again
+    err.order, err.sim = order, sim
+    err.message = string.format("sell_plan: order %s is placed but %s failed (%s); calling sell_plan again with " ..
+      "reference %s finishes the sale without buying again", tostring(order.id), step, tostring(err.message),
+      tostring(order.reference))
+    return nil, err
+  end
+  if picked then
+    local other, err = earlier_order(client, order, call_opts)
+    if err then return failed(err, "checking the SIM's earlier orders") end
+    if other then
+      return nil, errors.new("conflict", string.format("sell_plan: SIM %s was sold to someone else (order %s) " ..
+        "just before order %s: sell this customer another eSIM with a new reference", tostring(order.iccid),
+        tostring(other.id), tostring(order.id)), { code = "sim_taken", order = order, other = other, sim = sim })
+    end
+  end
+  local activation, err = client:get_activation({ iccid = order.iccid }, call_opts)
+  if not activation then return failed(err, "fetching the activation") end
+  local fresh
+  fresh, err = client:get_sim({ iccid = order.iccid }, call_opts)
+  if not fresh then return failed(err, "reading the SIM back") end
+  return { sim = fresh, order = order, activation = activation, replayed = replayed or false }
+end
+
+--- client:sell_plan{plan_id =, reference = [, iccid =]} [, call opts]
+-- -> {sim = SIM, order = Order, activation = Activation, replayed = bool} | nil, err
+--
+-- Takes a free eSIM, buys the one-time plan onto it (purchase_plan), and
+-- fetches its activation (activation.lpa is the install string). `plan_id`
+-- may be a Plan; `iccid` sells onto that SIM instead of a free one.
+--
+-- Pass `reference` (your order number): a sale is then safe to repeat.
+-- Called again with a reference that already bought, it finds that order
+-- and finishes the sale (replayed = true) instead of buying twice; a
+-- reference that bought another plan is a "conflict" error. Without one,
+-- the client's pipeline makes one up per call (order.reference).
+--
+-- Failures: before the purchase, nothing is bought and the error is
+-- returned as is. After it, err.order and err.sim are set and the message
+-- says to call again with the same reference. If the SIM turns out to
+-- have been sold to someone else first (two sellers raced for it), the
+-- answer is a "conflict" error with code "sim_taken", err.order (this
+-- sale's order, paid) and err.other (the earlier one): sell this customer
+-- another eSIM with a NEW reference, and settle the order with Flexiroam.
+function jobs.sell_plan(client, args, opts)
+  if type(args) ~= "table" then error("sell_plan: expects a table {plan_id =, reference =}", 2) end
+  for k in pairs(args) do
+    if k ~= "plan_id" and k ~= "reference" and k ~= "iccid" then
+      error("sell_plan: unknown argument '" .. tostring(k) .. "'", 2)
+    end
+  end
+  local plan_id = args.plan_id
+  if type(plan_id) == "table" then plan_id = plan_id.id end
+  if type(plan_id) ~= "string" or plan_id == "" then error("sell_plan: plan_id must be a plan id or a Plan", 2) end
+  local reference = args.reference
+  if reference ~= nil and (type(reference) ~= "string" or reference == "") then
+    error("sell_plan: reference must be a non-empty string", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then error("sell_plan: options must be a table", 2) end
+
+  if reference then
+    local page, err = client:list_orders({ reference = reference }, opts)
+    if not page then return nil, err end
+    local prior = page.items[1]
+    if prior then
+      if prior.plan_id ~= plan_id or (args.iccid and prior.iccid ~= args.iccid) then
+        return nil, errors.new("conflict", string.format(
+          "sell_plan: reference %s already bought plan %s on SIM %s", reference, tostring(prior.plan_id),
+          tostring(prior.iccid)), { order = prior, safe_to_retry = false })
+      end
+      return finish(client, nil, prior, true, not args.iccid, opts)
+    end
+  end
+
+  local sim, err
+  if args.iccid then
+    sim, err = client:get_sim({ iccid = args.iccid }, opts)
+  else
+    sim, err = pick_free_sim(client, opts)
+  end
+  if not sim then return nil, err end
+  local mine = claims(client)
+  mine[sim.iccid] = true
+  local order
+  order, err = client:purchase_plan({ iccid = sim.iccid, plan_id = plan_id, reference = reference }, opts)
+  if not order then
+    mine[sim.iccid] = nil -- nothing bought: the SIM may be picked again
+    return nil, err
+  end
+  if order.status == "failed" then
+    mine[sim.iccid] = nil
+    return nil, errors.new("api", string.format("sell_plan: order %s failed", tostring(order.id)),
+      { order = order, sim = sim })
+  end
+  return finish(client, sim, order, false, not args.iccid, opts)
+end
+
+local USAGE_OPTIONS = { below_percent = true, below_bytes = true, chip_type = true, statuses = true, max_pages = true }
+
+--- client:low_data{below_percent = p | below_bytes = n [, chip_type =, statuses = {...}, max_pages =]}
+-- [, call opts] -> iterator of sim, usage
+--
+-- The SIMs in use (availability "used") whose remaining data is under the
+-- threshold: below_percent of the data they were given (0-100), or
+-- below_bytes. Only usage in one of `statuses` counts (default "active"
+-- and "depleted": a plan not started or expired is not running low). One
+-- get_usage per SIM; with below_bytes, SIMs whose balance already shows
+-- enough are skipped without one. Like every iterator, a failure RAISES
+-- the error object.
+function jobs.low_data(client, args, opts)
+  if type(args) ~= "table" then error("low_data: expects a table {below_percent = | below_bytes =}", 2) end
+  local own, extra = split(args, USAGE_OPTIONS)
+  if extra then error("low_data: unknown argument '" .. tostring(next(extra)) .. "'", 2) end
+  local pct, bytes = own.below_percent, own.below_bytes
+  if (pct == nil) == (bytes == nil) then error("low_data: give exactly one of below_percent and below_bytes", 2) end
+  if pct ~= nil and (type(pct) ~= "number" or pct < 0 or pct > 100) then
+    error("low_data: below_percent must be a number from 0 to 100", 2)
+  end
+  if bytes ~= nil and (type(bytes) ~= "number" or bytes < 0) then
+    error("low_data: below_bytes must be a number >= 0", 2)
+  end
+  local statuses = { active = true, depleted = true }
+  if own.statuses ~= nil then
+    if type(own.statuses) ~= "table" then error("low_data: statuses must be a list", 2) end
+    statuses = {}
+    for _, s in ipairs(own.statuses) do statuses[s] = true end
+  end
+  local each_opts = {}
+  for k, v in pairs(opts or {}) do each_opts[k] = v end
+  each_opts.max_pages = own.max_pages
+  local sims = client:inventory({ chip_type = own.chip_type, search_by = "availability", search = "used" }, each_opts)
+  return function()
+    for sim in sims do
+      local balance = SIM.remaining_bytes(sim)
+      if not (bytes and balance and balance >= bytes) then
+        local usage, err = client:get_usage({ iccid = sim.iccid }, opts)
+        if not usage then error(err, 0) end
+        if statuses[usage.status] then
+          local low
+          if pct then
+            local left = models.Usage.percent_remaining(usage)
+            low = left ~= nil and left < pct
+          else
+            low = (models.Usage.remaining_bytes(usage) or 0) < bytes
+          end
+          if low then return sim, usage end
+        end
+      end
+    end
+    return nil
+  end
+end
+
+--- Adds the helpers to the client class.
+function jobs.install(Client)
+  Client.sell_plan = jobs.sell_plan
+  Client.low_data = jobs.low_data
+end
+
+return jobs

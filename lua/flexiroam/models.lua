@@ -1,0 +1,356 @@
+--- Model objects: SIM, Plan, Order, Usage, Subscription, Activation.
+--
+-- A model IS the decoded table of the API's answer, with a metatable that
+-- adds methods: every field reads as a plain field (sim.iccid,
+-- sim.balances.main_data), fields the SDK does not know are kept as they
+-- came, pairs() walks the data only, and flexiroam.json.encode(sim) gives
+-- the same JSON as encode(sim:raw()). sim:raw() is a plain shallow copy
+-- without methods, for code that must not meet a metatable.
+--
+-- Methods that call the API use the client whose answer made the model
+-- (held aside, in a weak table: never a field, never encoded) and follow
+-- the SDK's convention: a result, or nil and the error object. Methods
+-- that change a model's record on the server (update, set_auto_topup,
+-- refresh, cancel) also update the model in place and return it.
+--
+-- A field wins over a method of the same name (sim.usage would be data if
+-- the API ever sent one); models.SIM.usage(sim) still reaches the method.
+local compat = require "flexiroam.compat"
+local json = require "flexiroam.json"
+local esim = require "flexiroam.esim"
+
+local models = {}
+
+local NULL = json.null
+local client_of = setmetatable({}, { __mode = "k" })
+
+local function class(name)
+  local c = { __name = "flexiroam." .. name, _model = name }
+  c.__index = c
+  models[name] = c
+  return c
+end
+
+local SIM, Plan, Order = class("SIM"), class("Plan"), class("Order")
+local Usage, Subscription, Activation = class("Usage"), class("Subscription"), class("Activation")
+
+local CLASSES = { SIM = SIM, Plan = Plan, Order = Order, Usage = Usage, Subscription = Subscription,
+  Activation = Activation }
+
+--- models.new(client, name, data) -> data, now a model bound to `client`
+-- (also for a table you decoded yourself, e.g. from a cache).
+function models.new(client, name, data)
+  local c = CLASSES[name]
+  if not c then error("models.new: unknown model '" .. tostring(name) .. "'", 2) end
+  if type(data) ~= "table" then error("models.new: data must be a table", 2) end
+  local mt = getmetatable(data)
+  if mt ~= nil and mt ~= c then error("models.new: the table already has a metatable", 2) end
+  setmetatable(data, c)
+  client_of[data] = client
+  return data
+end
+
+--- The model name of a value ("SIM", ...), or nil for anything else.
+function models.kind(value)
+  local mt = getmetatable(value)
+  return type(mt) == "table" and CLASSES[rawget(mt, "_model")] == mt and mt._model or nil
+end
+
+--- What client:call answers, as models when the operation names one
+-- (op.model): an item, or every item of a page. Data the API shaped
+-- unexpectedly (an item that is not an object) is passed through as is.
+function models.wrap(client, op, data, ...)
+  local name = op.model
+  if data == nil or not name or not CLASSES[name] then return data, ... end
+  local function one(v)
+    if type(v) == "table" and getmetatable(v) == nil then models.new(client, name, v) end
+  end
+  if op.answer == "list" and type(data.items) == "table" then
+    for _, item in ipairs(data.items) do one(item) end
+  else
+    one(data)
+  end
+  return data, ...
+end
+
+local function present(v)
+  return v ~= nil and v ~= NULL
+end
+
+-- The client behind a model: raises when there is none (a model built by
+-- hand without models.new), which is a programming error.
+local function client(self)
+  local c = client_of[self]
+  if not c then
+    error("this " .. tostring(models.kind(self)) .. " has no client: make it with flexiroam.models.new", 3)
+  end
+  return c
+end
+
+-- Replaces every field of `self` by those of `fresh` (the answer of a
+-- call that returned the record anew): the object the caller holds stays
+-- the same one.
+local function replace(self, fresh)
+  for k in pairs(self) do self[k] = nil end
+  for k, v in pairs(fresh) do self[k] = v end
+  return self
+end
+
+-- Folds the answer of a call that returns the record anew into self:
+-- self | nil, err.
+local function refreshed(self, answer, err)
+  if answer == nil then return nil, err end
+  return replace(self, answer)
+end
+
+-- Splits {reference=, retries=, ...} into the parameter and the call options.
+local function split_reference(opts)
+  if opts == nil then return nil, nil end
+  if type(opts) ~= "table" then error("options must be a table", 3) end
+  local call_opts
+  for k, v in pairs(opts) do
+    if k ~= "reference" then
+      call_opts = call_opts or {}
+      call_opts[k] = v
+    end
+  end
+  return opts.reference, call_opts
+end
+
+local function plan_id_of(plan_or_id)
+  if type(plan_or_id) == "table" then plan_or_id = plan_or_id.id end
+  if type(plan_or_id) ~= "string" or plan_or_id == "" then
+    error("expects a Plan or a plan id", 3)
+  end
+  return plan_or_id
+end
+
+local function with_iccid(self, params)
+  local p = {}
+  for k, v in pairs(params or {}) do p[k] = v end
+  if p.iccid ~= nil and p.iccid ~= self.iccid then error("the iccid is this SIM's own", 3) end
+  p.iccid = self.iccid
+  return p
+end
+
+--- Every model: sim:raw() -> a plain table of the same fields.
+local function raw(self)
+  local t = {}
+  for k, v in pairs(self) do t[k] = v end
+  return t
+end
+
+local function client_method(self) return client_of[self] end
+
+for _, c in pairs(CLASSES) do
+  c.raw = raw
+  c.client = client_method
+end
+
+local function money(price)
+  if type(price) ~= "table" or compat.math_type(price.amount_minor) ~= "integer"
+      or type(price.currency) ~= "string" then
+    return nil
+  end
+  -- minor units are hundredths in every currency Flexiroam prices in
+  local a = price.amount_minor
+  return string.format("%s%d.%02d %s", a < 0 and "-" or "", math.floor(math.abs(a) / 100), math.abs(a) % 100,
+    price.currency)
+end
+models.money = money
+
+local function field(v)
+  if not present(v) then return "-" end
+  return tostring(v)
+end
+
+local function gb(bytes)
+  if compat.math_type(bytes) == nil then return "?" end
+  return esim.format_bytes(bytes)
+end
+
+-- SIM ------------------------------------------------------------------
+
+--- sim:usage([opts]) -> Usage | nil, err
+function SIM:usage(opts) return client(self):get_usage({ iccid = self.iccid }, opts) end
+
+--- sim:activation([opts]) -> Activation | nil, err (its `lpa` is the install string)
+function SIM:activation(opts) return client(self):get_activation({ iccid = self.iccid }, opts) end
+
+--- sim:purchase(plan_or_id [, {reference=, retries=, ...}]) -> Order | nil, err
+function SIM:purchase(plan, opts)
+  local reference, call_opts = split_reference(opts)
+  return client(self):purchase_plan({ iccid = self.iccid, plan_id = plan_id_of(plan), reference = reference },
+    call_opts)
+end
+
+--- sim:subscribe(plan_or_id [, {reference=, ...}]) -> Subscription | nil, err
+function SIM:subscribe(plan, opts)
+  local reference, call_opts = split_reference(opts)
+  return client(self):create_subscription(
+    { iccid = self.iccid, plan_id = plan_id_of(plan), reference = reference }, call_opts)
+end
+
+--- sim:set_auto_topup{enabled=, threshold=, threshold_in_percentage=, quantity=} -> self | nil, err
+function SIM:set_auto_topup(settings, opts)
+  if type(settings) ~= "table" then error("set_auto_topup: expects a table of settings", 2) end
+  return refreshed(self, client(self):update_auto_topup(with_iccid(self, settings), opts))
+end
+
+--- sim:update{device_info = {...}, user_info = {...}} -> self | nil, err
+function SIM:update(changes, opts)
+  if type(changes) ~= "table" then error("update: expects a table of changes", 2) end
+  return refreshed(self, client(self):update_sim(with_iccid(self, changes), opts))
+end
+
+--- sim:refresh([opts]) -> self (as the API has it now) | nil, err
+function SIM:refresh(opts)
+  return refreshed(self, client(self):get_sim({ iccid = self.iccid }, opts))
+end
+
+--- Iterators over this SIM's orders and subscriptions (see client:orders).
+function SIM:orders(params, opts) return client(self):orders(with_iccid(self, params), opts) end
+function SIM:subscriptions(params, opts) return client(self):subscriptions(with_iccid(self, params), opts) end
+
+local function key_state(value)
+  return type(value) == "string" and value:match("^(.-)___") or nil
+end
+
+--- Whether nobody has bought a plan onto the SIM yet (availability "free").
+function SIM:is_free() return key_state(self.availability_sku) == "free" end
+function SIM:is_subscribed() return key_state(self.subscribed) == "1" end
+function SIM:is_esim() return self.chip_type == "esim" end
+
+--- The data left on the SIM, in bytes (balances.main_data), or nil.
+function SIM:remaining_bytes()
+  local b = type(self.balances) == "table" and self.balances.main_data
+  return compat.math_type(b) and b or nil
+end
+
+function SIM:__tostring()
+  local availability = key_state(self.availability_sku) or "?"
+  local left = SIM.remaining_bytes(self)
+  return string.format("SIM %s (%s, %s, %s%s, sku %s, %s left)", field(self.iccid), field(self.chip_type),
+    field(self.status), availability, SIM.is_subscribed(self) and ", subscribed" or "", field(self.sku),
+    left and gb(left) or "?")
+end
+
+-- Plan -----------------------------------------------------------------
+
+--- plan:data_gb() -> the plan's data in (binary) GB: 3 for a "3 GB" plan
+function Plan:data_gb()
+  if compat.math_type(self.data_bytes) == nil then return nil end
+  return esim.bytes_to_gb(self.data_bytes)
+end
+
+function Plan:is_recurring() return self.type == "recurring" end
+
+--- Whether the plan covers a country (ISO 3166-1 alpha-3, either case).
+function Plan:covers(country)
+  if type(country) ~= "string" or type(self.coverage) ~= "table" then return false end
+  country = country:upper()
+  for _, c in ipairs(self.coverage) do
+    if c == country then return true end
+  end
+  return false
+end
+
+--- "12.99 USD", or nil when the price is missing.
+function Plan:price_text() return money(self.price) end
+
+function Plan:__tostring()
+  return string.format("Plan %s (%s, %s, %s days, %s)", field(self.id), field(self.type), gb(self.data_bytes),
+    field(self.validity_days), money(self.price) or "no price")
+end
+
+-- Order ----------------------------------------------------------------
+
+--- order:sim([opts]) -> the SIM it was sold onto | nil, err
+function Order:sim(opts) return client(self):get_sim({ iccid = self.iccid }, opts) end
+function Order:is_completed() return self.status == "completed" end
+function Order:price_text() return money(self.price) end
+
+function Order:__tostring()
+  return string.format("Order %s (%s, plan %s on SIM %s, %s, reference %s)", field(self.id), field(self.status),
+    field(self.plan_id), field(self.iccid), money(self.price) or "no price", field(self.reference))
+end
+
+-- Usage ----------------------------------------------------------------
+
+local function counts(self)
+  local total, used = self.data_total_bytes, self.data_used_bytes
+  if compat.math_type(total) == nil or compat.math_type(used) == nil or total <= 0 then return nil end
+  return total, used
+end
+
+--- usage:percent_used() -> 0..100, or nil when no data was ever added
+-- (no plan yet: a percentage of nothing means nothing).
+function Usage:percent_used()
+  local total, used = counts(self)
+  if not total then return nil end
+  return used * 100 / total
+end
+
+--- usage:percent_remaining() -> 0..100, or nil as percent_used.
+function Usage:percent_remaining()
+  local total, used = counts(self)
+  if not total then return nil end
+  return (total - used) * 100 / total
+end
+
+--- usage:remaining_bytes() -> data_remaining_bytes, or nil
+function Usage:remaining_bytes()
+  local r = self.data_remaining_bytes
+  return compat.math_type(r) and r or nil
+end
+
+function Usage:is_active() return self.status == "active" end
+
+function Usage:__tostring()
+  local pct = Usage.percent_used(self)
+  return string.format("Usage %s (%s, plan %s, %s of %s used%s)", field(self.iccid), field(self.status),
+    field(self.plan_id), gb(self.data_used_bytes), gb(self.data_total_bytes),
+    pct and string.format(", %.1f%%", pct) or "")
+end
+
+-- Subscription ---------------------------------------------------------
+
+--- subscription:cancel([opts]) -> self (status "cancelled") | nil, err.
+-- Cancelling twice is not an error.
+function Subscription:cancel(opts)
+  return refreshed(self, client(self):cancel_subscription({ subscription_id = self.id }, opts))
+end
+
+function Subscription:is_active() return self.status == "active" end
+
+function Subscription:__tostring()
+  return string.format("Subscription %s (%s, %s, plan %s on SIM %s, renews %s)", field(self.id), field(self.status),
+    field(self.cycle), field(self.plan_id), field(self.iccid), field(self.renews_at))
+end
+
+-- Activation -----------------------------------------------------------
+
+--- activation:install_string() -> the LPA string a QR code encodes
+-- (the answer's `lpa`, else built from smdp_address and matching_id).
+function Activation:install_string()
+  if type(self.lpa) == "string" and self.lpa ~= "" then return self.lpa end
+  if type(self.smdp_address) == "string" and type(self.matching_id) == "string" then
+    return esim.build_lpa { smdp_address = self.smdp_address, matching_id = self.matching_id }
+  end
+  return nil
+end
+
+--- activation:parse() -> esim.parse_lpa of the install string
+function Activation:parse()
+  local s = Activation.install_string(self)
+  if not s then return esim.parse_lpa(nil) end
+  return esim.parse_lpa(s)
+end
+
+-- The matching id installs the eSIM on any phone: it is a secret, and a
+-- summary that may reach a log leaves it out.
+function Activation:__tostring()
+  return string.format("Activation %s (SM-DP+ %s, matching id hidden)", field(self.iccid), field(self.smdp_address))
+end
+
+return models
