@@ -17,7 +17,7 @@ end
 local function slurp(path)
   local f = io.open(path, "rb")
   if not f then return "" end
-  local text = f:read("a") or ""
+  local text = f:read("*a") or ""
   f:close()
   return text
 end
@@ -71,7 +71,7 @@ function sandbox.start(opts)
   end
   local script = "echo $$; " .. env .. " exec " .. command .. " >" .. quote(out) .. " 2>" .. quote(err)
   local proc = assert(io.popen(script)) -- io.popen runs it with sh -c
-  local pid = tonumber(proc:read("l"))
+  local pid = tonumber(proc:read("*l"))
   local self = setmetatable({ pid = pid, proc = proc, out_path = out, err_path = err }, Sandbox)
   if not pid then
     self:stop()
