@@ -16,6 +16,9 @@ JSON_SPECS   := $(wildcard spec/json*_spec.lua)
 BUILD_54     := build/5.4/flexiroam/core.so
 BUILD_JIT    := build/luajit/flexiroam/core.so
 BUILD_ASAN   := build/asan/flexiroam/core.so
+BUILD_STATIC := build/static/libflexiroam_core.a
+STATIC_OBJS  := $(patsubst src/%.c,build/static/obj/%.o,$(SOURCES))
+BUILD_EMBED  := build/embed/embed
 
 PKGS_BASE    := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev pkg-config \
                 gcc make lua-socket openssl curl locales
@@ -25,6 +28,7 @@ PKGS_FUZZ    := clang libclang-rt-14-dev
 PKGS_LINT    := lua-check cppcheck
 PKGS_CHECK   := valgrind
 PKGS_BENCH   := nginx-light
+PKGS_NGINX   := nginx-light libnginx-mod-http-lua
 
 # Installs whichever of the named packages are missing; silent when none are.
 define ensure_packages
@@ -50,7 +54,7 @@ $(LOCALE_DIR)/de_DE.UTF-8:
 
 BUSTED_PATHS = --lpath='./lua/?.lua;./lua/?/init.lua' --cpath='./$(dir $(1))../?.so'
 
-.PHONY: all build deps test luajit rock asan valgrind lint fuzz bench demo clean
+.PHONY: all build deps test luajit rock rock-luajit static embed openresty asan valgrind lint fuzz bench demo clean
 
 all: build
 build: $(BUILD_54)
@@ -75,11 +79,12 @@ test: deps
 	@$(MAKE) --no-print-directory build $(LOCALE_DIR)/de_DE.UTF-8
 	@$(SPEC_ENV) .ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) $(SPECS)
 
-# The JSON specs under LuaJIT: numbers there are doubles (see README).
+# The whole suite under LuaJIT (numbers there are doubles: see README). The
+# 5.4 build is made too: the sandbox the specs start is a Lua 5.4 program.
 luajit: deps
 	$(call ensure_packages,$(PKGS_LUAJIT))
-	@$(MAKE) --no-print-directory $(BUILD_JIT) $(LOCALE_DIR)/de_DE.UTF-8
-	@$(SPEC_ENV) .ci/busted luajit $(call BUSTED_PATHS,$(BUILD_JIT)) $(JSON_SPECS)
+	@$(MAKE) --no-print-directory build $(BUILD_JIT) $(LOCALE_DIR)/de_DE.UTF-8
+	@$(SPEC_ENV) .ci/busted luajit $(call BUSTED_PATHS,$(BUILD_JIT)) $(SPECS)
 
 # luarocks make of the rockspec into build/rock, offline, then a require from that tree.
 rock: deps
@@ -87,6 +92,49 @@ rock: deps
 	luarocks --lua-version=5.4 make --tree=build/rock --deps-mode=none rockspec/flexiroam-scm-1.rockspec
 	eval "$$(luarocks --lua-version=5.4 path --tree=build/rock)" && cd /tmp && \
 	  $(LUA) -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); print("rock ok: flexiroam " .. f.VERSION .. " from " .. package.searchpath("flexiroam", package.path))'
+
+# The same rock for Lua 5.1/LuaJIT (OpenResty), into build/rock-luajit.
+rock-luajit: deps
+	$(call ensure_packages,$(PKGS_ROCK) $(PKGS_LUAJIT))
+	luarocks --lua-version=5.1 make --tree=build/rock-luajit --deps-mode=none rockspec/flexiroam-scm-1.rockspec \
+	  LUA_INCDIR=$$(pkg-config --variable=includedir luajit)
+	rm -rf src/*.o flexiroam
+	eval "$$(luarocks --lua-version=5.1 path --tree=build/rock-luajit)" && cd /tmp && \
+	  luajit -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); assert(require "flexiroam.transport.ngx"); print("rock ok: flexiroam " .. f.VERSION .. " under " .. jit.version .. " from " .. package.searchpath("flexiroam", package.path))'
+
+# The C core as a static library, for hosts that link Lua in (examples/embed).
+build/static/obj/%.o: src/%.c $(HEADERS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 libcurl) -c -o $@ $<
+
+$(BUILD_STATIC): $(STATIC_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+static: deps
+	@$(MAKE) --no-print-directory $(BUILD_STATIC)
+
+$(BUILD_EMBED): examples/embed/main.c $(BUILD_STATIC)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu99 $(WARNINGS) $(CFLAGS) -pthread $$(pkg-config --cflags lua5.4) -o $@ $< $(BUILD_STATIC) \
+	  $$(pkg-config --libs lua5.4 libcurl) -lm
+
+# examples/embed/inventory.lua in the embedding host (4 states on 4 threads), against a sandbox.
+embed: deps
+	@$(MAKE) --no-print-directory build $(BUILD_EMBED)
+	@out=$$(mktemp); bin/flexiroam-sandbox --port 0 > "$$out" & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; rm -f "$$out"' EXIT; \
+	for i in $$(seq 100); do grep -q '^listening ' "$$out" && break; sleep 0.05; done; \
+	url=$$(sed -n 's/^listening //p' "$$out"); \
+	[ -n "$$url" ] || { echo "the sandbox did not start" >&2; exit 1; }; \
+	LUA_PATH_5_4='./lua/?.lua;./lua/?/init.lua' FLEXIROAM_BASE_URL="$$url" FLEXIROAM_API_KEY=sandbox-key \
+	  $(BUILD_EMBED) --threads 4 examples/embed/inventory.lua
+
+# The nginx specs against a real nginx (installs it; `make test` skips them without it).
+openresty: deps
+	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_NGINX))
+	@$(MAKE) --no-print-directory build $(BUILD_JIT)
+	@.ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) spec/openresty_spec.lua
 
 # Specs under AddressSanitizer + UndefinedBehaviorSanitizer (stock lua5.4 needs the runtimes preloaded).
 asan: deps

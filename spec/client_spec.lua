@@ -115,7 +115,7 @@ describe("client:list_inventory", function()
     local pg = assert(client:list_inventory())
     assert.equals("p2", pg.page_key)
     assert.equals(4024081013108, pg.items[1].sku)
-    assert.equals("integer", math.type(pg.items[1].sku))
+    assert.equals("integer", require("flexiroam.compat").math_type(pg.items[1].sku))
   end)
 
   it("raises on an unknown parameter or a table value (programmer misuse)", function()
@@ -266,16 +266,19 @@ describe("client:inventory iterator", function()
 end)
 
 describe("client lifetime", function()
-  it("close() closes the transport, and <close> does too", function()
+  it("close() closes the transport", function()
     local client, transport = client_with({})
     client:close()
     assert.is_true(transport.closed)
-    local _, t2 = (function()
-      local c, t = client_with({})
-      do local _ <close> = c end
-      return c, t
-    end)()
-    assert.is_true(t2.closed)
+  end)
+
+  it("<close> closes the transport", function()
+    if _VERSION ~= "Lua 5.4" then return pending("to-be-closed variables need Lua 5.4") end
+    -- Compiled at run time: the syntax alone would stop LuaJIT loading this file.
+    local close_scope = assert(load("local c = ...; do local _ <close> = c end"))
+    local client, transport = client_with({})
+    close_scope(client)
+    assert.is_true(transport.closed)
   end)
 end)
 

@@ -156,7 +156,7 @@ describe("esim sizes", function()
     assert.equals(3, esim.bytes_to_gb(3221225472))
     assert.equals(512, esim.bytes_to_mb(536870912))
     assert.equals(3221225472, esim.gb_to_bytes(3))
-    assert.equals("integer", math.type(esim.gb_to_bytes(0.5)))
+    assert.equals("integer", require("flexiroam.compat").math_type(esim.gb_to_bytes(0.5)))
     assert.equals(536870912, esim.gb_to_bytes(0.5))
     assert.equals(1572864, esim.mb_to_bytes(1.5))
     assert.equals(1, esim.mb_to_bytes(1 / esim.MB * 0.6)) -- rounded to the nearest byte

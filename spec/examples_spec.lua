@@ -143,8 +143,8 @@ describe("examples against the sandbox", function()
     local function use(sim, bytes)
       assert(client:request("POST", "/__sandbox/consume", { json = { iccid = sim.iccid, bytes = bytes } }))
     end
-    use(sims[1], GB - GB // 20) -- 5 % left
-    use(sims[2], GB // 2)       -- 50 % left
+    use(sims[1], GB - math.floor(GB / 20)) -- 5 % left
+    use(sims[2], math.floor(GB / 2))       -- 50 % left
     local out, err, code = run(sb.url, "usage_report.lua")
     assert.equals(0, code, err)
     local rows = lines_matching(out, "^89%d+ ")
@@ -166,7 +166,7 @@ describe("examples against the sandbox", function()
     out = run(sb.url, "auto_topup.lua")
     assert.matches("auto top%-up: 0 SIMs set up now, 2 already set up\n$", out)
     local report = assert(client:request("POST", "/__sandbox/consume",
-      { json = { iccid = sims[1].iccid, bytes = GB - GB // 10 } }))
+      { json = { iccid = sims[1].iccid, bytes = GB - math.floor(GB / 10) } }))
     assert.is_true(report.topped_up)
     assert.equals(1, stats().charges["auto-topup:" .. sims[1].iccid .. ":1"])
   end)

@@ -9,6 +9,14 @@
 -- meanwhile" is shown by order (an answer arrives while another is still
 -- withheld), except the latency spec's one upper bound, which a serial server
 -- could not meet and a concurrent one misses only if it stalls for seconds.
+-- The sandbox is a Lua 5.4 program (integer arithmetic throughout): under
+-- LuaJIT its own specs skip, while the SDK's specs still run it as a lua5.4
+-- subprocess.
+if _VERSION ~= "Lua 5.4" then
+  return describe("sandbox faults", function()
+    pending("skipped: the sandbox runs under Lua 5.4 only, not " .. _VERSION)
+  end)
+end
 local cjson = require "cjson"
 local socket = require "socket"
 local handler = require "flexiroam.sandbox.handler"
@@ -510,7 +518,7 @@ describe("sandbox server faults (raw HTTP)", function()
     local body, err, partial = c:receive(res.length)
     assert.is_nil(body)
     assert.equals("closed", err)
-    assert.equals(#whole.body // 2, #partial)
+    assert.equals(math.floor(#whole.body / 2), #partial)
     assert.equals(whole.body:sub(1, #partial), partial)
     c:close()
   end)

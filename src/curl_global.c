@@ -8,10 +8,14 @@
  * may still be using libcurl when one Lua state closes. */
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result = CURLE_FAILED_INIT;
+static const curl_version_info_data *version_info;
 
 static void global_init(void)
 {
     global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* libcurl 7.x rewrites the static answer of curl_version_info on every
+     * call, a data race between threads; asked once here, it is only read. */
+    version_info = curl_version_info(CURLVERSION_NOW);
 }
 
 void fx_curl_global_init(lua_State *L)
@@ -100,7 +104,7 @@ int fx_curl_version(lua_State *L)
 {
     const curl_version_info_data *info;
     fx_curl_global_init(L);
-    info = curl_version_info(CURLVERSION_NOW);
+    info = version_info;
     lua_pushstring(L, info->version);
     return 1;
 }
@@ -109,7 +113,7 @@ int fx_curl_features(lua_State *L)
 {
     const curl_version_info_data *info;
     fx_curl_global_init(L);
-    info = curl_version_info(CURLVERSION_NOW);
+    info = version_info;
     lua_createtable(L, 0, 3);
     lua_pushboolean(L, (info->features & CURL_VERSION_HTTP2) != 0);
     lua_setfield(L, -2, "http2");

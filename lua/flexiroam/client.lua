@@ -14,6 +14,8 @@ local limiter = require "flexiroam.limiter"
 local default_operations = require "flexiroam.operations"
 local models = require "flexiroam.models"
 local esim = require "flexiroam.esim"
+local transports = require "flexiroam.transport"
+local compat = require "flexiroam.compat"
 
 local Client = {}
 
@@ -29,9 +31,8 @@ local function lua_name()
   return _VERSION
 end
 
-local function user_agent(extra)
-  local curl = core.curl_version and core.curl_version() or "unknown"
-  local ua = string.format("flexiroam-lua/%s (%s; libcurl/%s)", core.VERSION, lua_name(), curl)
+local function user_agent(extra, transport_detail)
+  local ua = string.format("flexiroam-lua/%s (%s; %s)", core.VERSION, lua_name(), transport_detail)
   if extra then ua = ua .. " " .. extra end
   return ua
 end
@@ -133,14 +134,14 @@ function Client.new(opts)
   local limiters
   if opts.rate_limit ~= nil then limiters = { limiter.new(opts.rate_limit, nil, "flexiroam.new: rate_limit") } end
 
-  local transport, session_opts = opts.transport, nil
-  if transport == nil then
-    session_opts = {}
-    for _, name in ipairs(SESSION_OPTIONS) do session_opts[name] = opts[name] end
-    transport = core.session(session_opts)
-  end
+  -- Inside nginx the default is its cosockets: libcurl would block the worker.
+  local session_opts = {}
+  for _, name in ipairs(SESSION_OPTIONS) do session_opts[name] = opts[name] end
+  local transport, transport_name, transport_detail = transports.select(opts.transport, session_opts, 2)
+  -- Only the libcurl session has a multi counterpart for batches.
+  if transport_name ~= "curl" then session_opts = nil end
 
-  local agent = user_agent(opts.user_agent)
+  local agent = user_agent(opts.user_agent, transport_detail)
   local self = setmetatable({
     base_url = base,
     _transport = transport,
@@ -149,7 +150,7 @@ function Client.new(opts)
     _operations = merge_operations(opts.operations),
     _check_iccid = opts.check_iccid ~= false,
     _policy = policy_from(opts),
-    _clock = retry.clock(opts.clock),
+    _clock = transports.clock(retry.clock(opts.clock), opts.clock),
     _observe = emitter,
     _correlation_header = correlation_header,
     -- The key lives only in these closures: a client printed, serialised
@@ -626,7 +627,7 @@ function Client:collect(name, params, opts)
         each_opts[k] = v
       end
     end
-    if max_items ~= nil and (math.type(max_items) ~= "integer" or max_items < 0) then
+    if max_items ~= nil and (compat.math_type(max_items) ~= "integer" or max_items < 0) then
       error("collect: max_items must be an integer >= 0", 2)
     end
   end

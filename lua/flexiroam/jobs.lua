@@ -60,10 +60,10 @@ local function utc_seconds(stamp)
   if not y then return nil end
   y, m = tonumber(y), tonumber(m)
   if m <= 2 then y = y - 1 end
-  local era = y // 400
+  local era = math.floor(y / 400)
   local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + tonumber(d) - 1
-  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + tonumber(d) - 1
+  local days = era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
   return days * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
 end
 jobs.utc_seconds = utc_seconds

@@ -15,6 +15,7 @@
 --
 -- A field wins over a method of the same name (sim.usage would be data if
 -- the API ever sent one); models.SIM.usage(sim) still reaches the method.
+local compat = require "flexiroam.compat"
 local json = require "flexiroam.json"
 local esim = require "flexiroam.esim"
 
@@ -181,12 +182,14 @@ for _, c in pairs(CLASSES) do
 end
 
 local function money(price)
-  if type(price) ~= "table" or math.type(price.amount_minor) ~= "integer" or type(price.currency) ~= "string" then
+  if type(price) ~= "table" or compat.math_type(price.amount_minor) ~= "integer"
+      or type(price.currency) ~= "string" then
     return nil
   end
   -- minor units are hundredths in every currency Flexiroam prices in
   local a = price.amount_minor
-  return string.format("%s%d.%02d %s", a < 0 and "-" or "", math.abs(a) // 100, math.abs(a) % 100, price.currency)
+  return string.format("%s%d.%02d %s", a < 0 and "-" or "", math.floor(math.abs(a) / 100), math.abs(a) % 100,
+    price.currency)
 end
 models.money = money
 
@@ -196,7 +199,7 @@ local function field(v)
 end
 
 local function gb(bytes)
-  if math.type(bytes) == nil then return "?" end
+  if compat.math_type(bytes) == nil then return "?" end
   return esim.format_bytes(bytes)
 end
 
@@ -255,7 +258,7 @@ function SIM:is_esim() return self.chip_type == "esim" end
 --- The data left on the SIM, in bytes (balances.main_data), or nil.
 function SIM:remaining_bytes()
   local b = type(self.balances) == "table" and self.balances.main_data
-  return math.type(b) and b or nil
+  return compat.math_type(b) and b or nil
 end
 
 function SIM:__tostring()
@@ -270,7 +273,7 @@ end
 
 --- plan:data_gb() -> the plan's data in (binary) GB: 3 for a "3 GB" plan
 function Plan:data_gb()
-  if math.type(self.data_bytes) == nil then return nil end
+  if compat.math_type(self.data_bytes) == nil then return nil end
   return esim.bytes_to_gb(self.data_bytes)
 end
 
@@ -310,7 +313,7 @@ end
 
 local function counts(self)
   local total, used = self.data_total_bytes, self.data_used_bytes
-  if math.type(total) == nil or math.type(used) == nil or total <= 0 then return nil end
+  if compat.math_type(total) == nil or compat.math_type(used) == nil or total <= 0 then return nil end
   return total, used
 end
 
@@ -332,7 +335,7 @@ end
 --- usage:remaining_bytes() -> data_remaining_bytes, or nil
 function Usage:remaining_bytes()
   local r = self.data_remaining_bytes
-  return math.type(r) and r or nil
+  return compat.math_type(r) and r or nil
 end
 
 function Usage:is_active() return self.status == "active" end

@@ -2,11 +2,17 @@
 -- statuses, bodies that are not JSON and error envelopes are told apart.
 local json = require "flexiroam.json"
 local errors = require "flexiroam.errors"
+local compat = require "flexiroam.compat"
 local retry = require "flexiroam.retry"
 
 local response = {}
 
 local NULL = json.null
+
+-- An integer the running Lua cannot hold exactly (past +-2^53 on LuaJIT,
+-- past int64 on 5.4) comes back as a string of its exact digits: a SKU or
+-- a byte count is never silently rounded to a neighbouring number.
+local DECODE_OPTIONS = { big_integers = "string" }
 
 -- The human message of an error body, which servers put under one of
 -- several names, as a string or as an object with its own message.
@@ -43,12 +49,12 @@ local function http_error(res, ctx)
   local kind = errors.kind_for_status(res.status)
   local body, message = nil, nil
   if res.body ~= "" then
-    local decoded = json.decode(res.body)
+    local decoded = json.decode(res.body, DECODE_OPTIONS)
     if type(decoded) == "table" then body = decoded end
   end
   if body then
     message = message_of(body)
-    if type(body.code) == "string" or math.type(body.code) == "integer" then fields.code = body.code end
+    if type(body.code) == "string" or compat.math_type(body.code) == "integer" then fields.code = body.code end
     if type(body.fields) == "table" then fields.fields = body.fields end
   else
     fields.body_excerpt = excerpt(res, ctx)
@@ -68,7 +74,7 @@ function response.decode(res, ctx)
   if res.status < 200 or res.status > 299 then
     return nil, http_error(res, ctx)
   end
-  local data, derr = json.decode(res.body)
+  local data, derr = json.decode(res.body, DECODE_OPTIONS)
   if data == nil then
     local fields = base_fields(res, ctx)
     fields.body_excerpt = excerpt(res, ctx)

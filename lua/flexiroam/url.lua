@@ -1,4 +1,6 @@
 --- URL pieces: percent-encoding and query strings in a fixed parameter order.
+local compat = require "flexiroam.compat"
+
 local url = {}
 
 local function encode_byte(c)
@@ -11,8 +13,9 @@ function url.encode(value)
 end
 
 local function to_query_value(name, value)
-  local t = math.type(value)
-  if t == "integer" then return tostring(value) end
+  local t = compat.math_type(value)
+  -- "%d", not tostring: LuaJIT writes integral doubles past 1e14 as "1e+15".
+  if t == "integer" then return string.format("%d", value) end
   if t == "float" then
     if value == math.floor(value) and value >= -2^53 and value <= 2^53 then
       return string.format("%d", value)

@@ -17,7 +17,7 @@ end
 local function slurp(path)
   local f = io.open(path, "rb")
   if not f then return "" end
-  local text = f:read("a") or ""
+  local text = f:read("*a") or ""
   f:close()
   return text
 end
@@ -63,10 +63,15 @@ function sandbox.start(opts)
   -- output goes to files so that waiting for the first line can time out.
   -- The script finds the checkout's modules itself; the specs' own paths
   -- (busted's --lpath/--cpath) come after them, e.g. for a build elsewhere.
-  local env = "LUA_PATH_5_4=" .. quote(package.path .. ";;") .. " LUA_CPATH_5_4=" .. quote(package.cpath .. ";;")
+  -- Only from a Lua 5.4 runner: LuaJIT's paths lead to 5.1 C modules that
+  -- lua5.4 cannot load.
+  local env = ""
+  if _VERSION == "Lua 5.4" then
+    env = "LUA_PATH_5_4=" .. quote(package.path .. ";;") .. " LUA_CPATH_5_4=" .. quote(package.cpath .. ";;")
+  end
   local script = "echo $$; " .. env .. " exec " .. command .. " >" .. quote(out) .. " 2>" .. quote(err)
   local proc = assert(io.popen(script)) -- io.popen runs it with sh -c
-  local pid = tonumber(proc:read("l"))
+  local pid = tonumber(proc:read("*l"))
   local self = setmetatable({ pid = pid, proc = proc, out_path = out, err_path = err }, Sandbox)
   if not pid then
     self:stop()

@@ -1,0 +1,82 @@
+-- luacheck: std luajit+ngx_lua
+--- A storefront on OpenResty: sells a one-time data plan on a free eSIM and
+-- answers the LPA string a phone installs the eSIM from (shown as a QR code).
+--
+--   GET  /plans[?country=FRA]                        the one-time eSIM plans on sale
+--   POST /buy {"plan_id": "...", "reference": "..."}  -> 201 {"iccid", "order_id", "plan_id", "lpa"}
+--
+-- `reference` is the shop's own order number: the API charges once per
+-- reference, and a repeated /buy with it answers the same eSIM, so a
+-- customer double-clicking or a proxy retrying never pays twice.
+--
+-- Inside nginx the SDK speaks through cosockets on its own: a handler
+-- waiting on the API leaves the worker free for every other request.
+local flexiroam = require "flexiroam"
+
+local json = flexiroam.json
+
+local storefront = {}
+
+-- One client per worker, made on first use: it holds no socket between
+-- requests (connections wait in nginx's keep-alive pool). The key and the
+-- address come from FLEXIROAM_API_KEY and FLEXIROAM_BASE_URL (see `env`
+-- in nginx.conf).
+local client
+local function api()
+  client = client or flexiroam.new { timeout_ms = 15000 }
+  return client
+end
+
+local function reply(status, value)
+  ngx.status = status
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(json.encode(value))
+  return ngx.exit(status)
+end
+
+-- What the shop's customer is told when the API fails: our own key or the
+-- API's trouble is a 502/503/504, never the customer's fault.
+local STATUS_FOR = {
+  http = 400, not_found = 404, validation = 422, conflict = 409, rate_limited = 503,
+  timeout = 504, network = 502, tls = 502, server = 502, auth = 502, forbidden = 502,
+}
+
+local function fail(err)
+  -- The error's text names the call and never the key; the log keeps it.
+  ngx.log(ngx.ERR, "flexiroam: ", tostring(err))
+  return reply(STATUS_FOR[err.kind] or 502, { error = err.kind, message = err.message, request_id = err.request_id })
+end
+
+function storefront.plans()
+  local page, err = api():list_plans {
+    chip_type = "esim", type = "one_time", country = ngx.var.arg_country, limit = 50,
+  }
+  if not page then return fail(err) end
+  local plans = {}
+  for _, plan in ipairs(page.items) do
+    plans[#plans + 1] = {
+      id = plan.id, name = plan.name, price = plan.price, data_bytes = plan.data_bytes,
+      validity_days = plan.validity_days,
+    }
+  end
+  return reply(200, { plans = json.array(plans) })
+end
+
+function storefront.buy()
+  ngx.req.read_body()
+  local body = json.decode(ngx.req.get_body_data() or "")
+  if type(body) ~= "table" or type(body.plan_id) ~= "string" or type(body.reference) ~= "string"
+      or body.reference == "" or #body.reference > 100 then
+    return reply(400, { error = "bad_request", message = 'send {"plan_id": "...", "reference": "your order number"}' })
+  end
+  -- A free eSIM, the plan bought onto it, its activation: a repeated
+  -- reference finds its order and answers it again (sale.replayed).
+  local sale, err = api():sell_plan { plan_id = body.plan_id, reference = body.reference }
+  if not sale then return fail(err) end
+  return reply(201, {
+    iccid = sale.order.iccid, order_id = sale.order.id, plan_id = sale.order.plan_id,
+    lpa = sale.activation.lpa, replayed = sale.replayed,
+  })
+end
+
+return storefront

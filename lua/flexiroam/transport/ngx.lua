@@ -1,0 +1,565 @@
+-- luacheck: std luajit+ngx_lua
+--- flexiroam.transport.ngx: the SDK's transport inside nginx (OpenResty or
+-- Debian's ngx_lua), an HTTP/1.1 client on ngx.socket.tcp cosockets. A
+-- libcurl call in a handler would block the worker and every request on
+-- it; a cosocket yields to nginx's event loop instead.
+--
+--   local t = require("flexiroam.transport.ngx").new { timeout_ms = 5000 }
+--   t:request { method =, url =, headers =, body =, timeout_ms = }
+--     -> { status =, headers = (lowercased names), body =, http_version =,
+--          reused =, timings =, url = }  |  nil, err
+--
+-- err is the SDK's error object with the libcurl transport's kinds:
+-- "network", "timeout", "tls", "too_large"; `sent` is false only when no
+-- byte of the request can have reached the server (connect or TLS failed).
+-- Requests are plain: no compression asked for, no redirects followed, no
+-- proxy. https verifies the certificate and the host name against
+-- nginx's `lua_ssl_trusted_certificate`, which nginx.conf must set; a host
+-- name (not an IP) also needs nginx's `resolver`.
+local errors = require "flexiroam.errors"
+
+local M = {}
+
+local Transport = {}
+Transport.__index = Transport
+
+-- Where ngx_lua lets a handler use cosockets (ngx.get_phase() names).
+local COSOCKET_PHASES = {
+  rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
+}
+
+local DEFAULTS = {
+  connect_timeout_ms = 10000, timeout_ms = 60000, low_speed_ms = 30000,
+  max_response_bytes = 32 * 1024 * 1024, pool_size = 30, keepalive_timeout_ms = 60000,
+}
+local MAX_OPTION = 0x7fffffff
+local READ_BLOCK = 65536
+-- A reused connection the server has meanwhile closed fails before any
+-- answer; the request then goes again on a new one, as libcurl does.
+local MAX_STALE_RETRIES = 3
+
+local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
+-- Framing is the transport's: a caller's own would contradict it.
+local RESERVED_HEADERS = { ["content-length"] = true, ["transfer-encoding"] = true, connection = true }
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+--- Whether this code runs inside nginx's Lua module (in any phase).
+function M.in_nginx()
+  local n = rawget(_G, "ngx")
+  return type(n) == "table" and type(n.get_phase) == "function" and type(n.socket) == "table"
+end
+
+--- Whether the phase allows cosockets.
+function M.phase_allows(phase)
+  return COSOCKET_PHASES[phase] == true
+end
+
+--- "ngx_lua/0.10.23", for the User-Agent.
+function M.version()
+  local v = M.in_nginx() and ngx.config and ngx.config.ngx_lua_version
+  if type(v) ~= "number" then return "ngx_lua" end
+  return string.format("ngx_lua/%d.%d.%d", math.floor(v / 1000000), math.floor(v / 1000) % 1000, v % 1000)
+end
+
+--- A sleep for the waits between retries: ngx.sleep, which yields to
+-- nginx, where nginx allows it; elsewhere (init_by_lua, where nothing is
+-- served yet, or log_by_lua after a blocking libcurl call the caller chose)
+-- `fallback`.
+function M.sleeper(fallback)
+  return function(seconds)
+    if COSOCKET_PHASES[ngx.get_phase()] then return ngx.sleep(seconds) end
+    if fallback then return fallback(seconds) end
+  end
+end
+
+local function misuse(message, level)
+  error("flexiroam.transport.ngx: " .. message, level + 1)
+end
+
+local function integer_option(opts, name, min, level)
+  local v = opts[name]
+  if v == nil then return DEFAULTS[name] end
+  if type(v) ~= "number" or v ~= math.floor(v) or v < min or v > MAX_OPTION then
+    misuse(string.format("%s must be an integer from %d to %d, got %s", name, min, MAX_OPTION, tostring(v)),
+      level + 1)
+  end
+  return v
+end
+
+local UNSUPPORTED = {
+  ca_file = "set lua_ssl_trusted_certificate in nginx.conf instead",
+  ca_path = "set lua_ssl_trusted_certificate in nginx.conf instead",
+  proxy = "cosockets connect directly",
+}
+
+local KNOWN = {
+  connect_timeout_ms = true, timeout_ms = true, low_speed_ms = true, low_speed_bytes = true,
+  max_response_bytes = true, verify = true, pool_size = true, keepalive_timeout_ms = true,
+}
+
+--- new{connect_timeout_ms=, timeout_ms=, low_speed_ms= (longest wait for
+-- the next bytes), max_response_bytes=, verify= (true), pool_size= (30),
+-- keepalive_timeout_ms= (60000)} -> transport. low_speed_bytes is accepted
+-- for the session's sake and has no effect here.
+function M.new(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then misuse("options must be a table", 2) end
+  for k, v in pairs(opts) do
+    if UNSUPPORTED[k] and v ~= nil then misuse(k .. " is not supported: " .. UNSUPPORTED[k], 2) end
+    if not KNOWN[k] then misuse("unknown option '" .. tostring(k) .. "'", 2) end
+  end
+  local verify = opts.verify
+  if verify == nil then verify = true end
+  if type(verify) ~= "boolean" then misuse("verify must be a boolean", 2) end
+  return setmetatable({
+    connect_timeout_ms = integer_option(opts, "connect_timeout_ms", 1, 2),
+    timeout_ms = integer_option(opts, "timeout_ms", 1, 2),
+    low_speed_ms = integer_option(opts, "low_speed_ms", 1, 2),
+    max_response_bytes = integer_option(opts, "max_response_bytes", 1, 2),
+    pool_size = integer_option(opts, "pool_size", 1, 2),
+    keepalive_timeout_ms = integer_option(opts, "keepalive_timeout_ms", 0, 2),
+    verify = verify,
+  }, Transport)
+end
+
+-- "https://user@host:1/a?k=v#f" -> "https://host:1/a": errors end up in logs,
+-- and a query or user info may carry credentials.
+local function url_for_error(u)
+  local scheme, authority, path = u:match("^(%a[%w+.-]*://)([^/?#]*)([^?#]*)")
+  if not scheme then return "" end
+  return scheme .. (authority:match("@(.*)$") or authority) .. path
+end
+
+local function is_token(s)
+  return s ~= "" and not s:find("[^%w!#$%%&'*+%-.^_`|~]")
+end
+
+-- -> {method, scheme, host, port, sni, target, head (request head), body, timeout_ms, url}
+local function prepare(self, req)
+  if type(req) ~= "table" then misuse("request must be a table", 3) end
+  for k in pairs(req) do
+    if k ~= "method" and k ~= "url" and k ~= "headers" and k ~= "body" and k ~= "timeout_ms" then
+      misuse("unknown request field '" .. tostring(k) .. "'", 3)
+    end
+  end
+  local method = req.method or "GET"
+  if not METHODS[method] then misuse("method must be one of GET, POST, PUT, PATCH, DELETE, HEAD", 3) end
+  local u = req.url
+  if type(u) ~= "string" then misuse("url must be a string, got " .. type(u), 3) end
+  if u:find("[%z\1-\32\127]") then misuse("url must not contain spaces or control characters", 3) end
+  local scheme, authority, target = u:match("^(%a+)://([^/?#]*)([^#]*)")
+  scheme = scheme and scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then misuse("url must start with http:// or https://", 3) end
+  if authority:find("@", 1, true) then misuse("url must not carry user info", 3) end
+  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
+  if not host then host, port = authority:match("^([^:]+)(.*)$") end
+  if not host then misuse("url has no host", 3) end
+  if port ~= "" then
+    port = port:match("^:(%d+)$") and tonumber(port:sub(2))
+    if not port or port < 1 or port > 65535 then misuse("url has a bad port", 3) end
+  else
+    port = scheme == "https" and 443 or 80
+  end
+  if target == "" then target = "/" elseif target:sub(1, 1) == "?" then target = "/" .. target end
+  local default_port = (scheme == "https" and 443 or 80)
+
+  local body = req.body
+  if body ~= nil and type(body) ~= "string" then misuse("body must be a string, got " .. type(body), 3) end
+  if body ~= nil and (method == "GET" or method == "HEAD") then
+    misuse("a GET or HEAD request cannot carry a body", 3)
+  end
+  if body == nil and (method == "POST" or method == "PUT" or method == "PATCH") then body = "" end
+
+  local lines = { method, " ", target, " HTTP/1.1\r\n" }
+  local has_host = false
+  if req.headers ~= nil then
+    if type(req.headers) ~= "table" then misuse("headers must be a table", 3) end
+    for name, value in pairs(req.headers) do
+      if type(name) ~= "string" or type(value) ~= "string" then
+        misuse("headers must map string names to string values", 3)
+      end
+      if not is_token(name) then misuse("header name is not a valid HTTP token", 3) end
+      -- Values are never quoted back: they carry the API key.
+      if value:find("[%z\1-\8\10-\31\127]") then
+        misuse("header '" .. name .. "' value contains CR, LF or another control character", 3)
+      end
+      local lower = name:lower()
+      if RESERVED_HEADERS[lower] then misuse("header '" .. name .. "' is the transport's to set", 3) end
+      has_host = has_host or lower == "host"
+      lines[#lines + 1] = name .. ": " .. value .. "\r\n"
+    end
+  end
+  if not has_host then
+    lines[#lines + 1] = "Host: " .. host .. (port == default_port and "" or (":" .. port)) .. "\r\n"
+  end
+  if body ~= nil then lines[#lines + 1] = "Content-Length: " .. #body .. "\r\n" end
+  lines[#lines + 1] = "\r\n"
+
+  local timeout_ms = req.timeout_ms
+  if timeout_ms == nil then
+    timeout_ms = self.timeout_ms
+  elseif type(timeout_ms) ~= "number" or timeout_ms ~= math.floor(timeout_ms) or timeout_ms < 1
+      or timeout_ms > MAX_OPTION then
+    misuse("timeout_ms must be an integer from 1 to " .. MAX_OPTION, 3)
+  end
+  return {
+    method = method, scheme = scheme, host = host, port = port, target = target,
+    sni = host:match("^%[(.*)%]$") or host, head = table.concat(lines), body = body,
+    timeout_ms = timeout_ms, url = u,
+    -- https and http, verified and not, never share a connection.
+    pool = string.format("flexiroam:%s:%s:%d%s", scheme, host, port, self.verify and "" or ":noverify"),
+  }
+end
+
+local function fail(r, kind, message, sent, socket_error)
+  return errors.new(kind, message, {
+    sent = sent, method = r.method, url = url_for_error(r.url), socket_error = socket_error,
+  })
+end
+
+local function address(r)
+  return r.host .. ":" .. r.port
+end
+
+-- Reads the answer through one buffer, by lines and by byte counts. Each
+-- wait is bounded by what is left of the request's deadline (and by
+-- low_speed_ms), so no trickle of bytes outlasts timeout_ms.
+local Reader = {}
+Reader.__index = Reader
+
+local function new_reader(sock, deadline, low_speed_ms, connect_ms)
+  return setmetatable({
+    sock = sock, deadline = deadline, low_speed_ms = low_speed_ms, connect_ms = connect_ms,
+    buf = "", received = 0,
+  }, Reader)
+end
+
+function Reader:fill(want)
+  local left = math.floor((self.deadline - now()) * 1000)
+  if left < 1 then return nil, "timeout" end
+  local wait = math.min(left, self.low_speed_ms)
+  self.sock:settimeouts(self.connect_ms, wait, wait)
+  local data, err = self.sock:receiveany(math.max(want or READ_BLOCK, 1))
+  if not data then return nil, err end
+  self.received = self.received + #data
+  return data
+end
+
+-- The next line without its CR LF; `limit` bounds how long it may get.
+function Reader:line(limit)
+  while true do
+    local nl = self.buf:find("\n", 1, true)
+    if nl then
+      local line = self.buf:sub(1, nl - 1)
+      self.buf = self.buf:sub(nl + 1)
+      if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+      return line
+    end
+    if #self.buf > limit then return nil, "too_large" end
+    local data, err = self:fill()
+    if not data then return nil, err end
+    self.buf = self.buf .. data
+  end
+end
+
+-- Exactly n more bytes, appended to the list `parts`.
+function Reader:bytes(n, parts)
+  if #self.buf >= n then
+    parts[#parts + 1] = self.buf:sub(1, n)
+    self.buf = self.buf:sub(n + 1)
+    return true
+  end
+  if self.buf ~= "" then
+    parts[#parts + 1] = self.buf
+    n = n - #self.buf
+    self.buf = ""
+  end
+  while n > 0 do
+    local data, err = self:fill(math.min(n, READ_BLOCK))
+    if not data then return nil, err end
+    if #data > n then
+      self.buf = data:sub(n + 1)
+      data = data:sub(1, n)
+    end
+    parts[#parts + 1] = data
+    n = n - #data
+  end
+  return true
+end
+
+-- Everything up to the server closing the connection.
+function Reader:rest(parts, cap, size)
+  if self.buf ~= "" then
+    parts[#parts + 1] = self.buf
+    size = size + #self.buf
+    self.buf = ""
+  end
+  while true do
+    if size > cap then return nil, "too_large" end
+    local data, err = self:fill()
+    if not data then
+      if err == "closed" then return size end
+      return nil, err
+    end
+    parts[#parts + 1] = data
+    size = size + #data
+  end
+end
+
+local function has_token(value, token)
+  if not value then return false end
+  for item in value:gmatch("[^,]+") do
+    if item:match("^%s*(.-)%s*$"):lower() == token then return true end
+  end
+  return false
+end
+
+-- Header lines up to the blank one: {lowercased name = value}, repeated
+-- names joined with ", ", folded lines continuing the previous value.
+local function read_headers(reader, cap)
+  local headers, last, size = {}, nil, 0
+  while true do
+    local line, err = reader:line(cap - size)
+    if not line then return nil, err end
+    size = size + #line + 2
+    if size > cap then return nil, "too_large" end
+    if line == "" then return headers, size end
+    if line:find("^[ \t]") then
+      local more = line:match("^%s*(.-)%s*$")
+      if last and more ~= "" then headers[last] = headers[last] .. " " .. more end
+    else
+      local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
+      if name then
+        name = name:lower()
+        headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+        last = name
+      end
+    end
+  end
+end
+
+-- Content-Length as a number; repeated identical values ("5, 5", as two
+-- headers joined) are one length, anything else is not HTTP (nil).
+local function content_length(value)
+  local n
+  for item in value:gmatch("[^,]+") do
+    local v = item:match("^%s*(%d+)%s*$")
+    if not v or (n and n ~= v) then return nil end
+    n = v
+  end
+  return tonumber(n)
+end
+
+-- The body of a chunked answer: chunk after chunk, then the trailer lines.
+local function read_chunked(reader, parts, cap)
+  local size = 0
+  while true do
+    local line, err = reader:line(1024)
+    if not line then return nil, err end
+    local n = tonumber(line:match("^%s*(%x+)%s*[;]?") or "", 16)
+    if not n then return nil, "bad chunk" end
+    if n == 0 then
+      local trailer, terr = read_headers(reader, cap)
+      if not trailer then return nil, terr end
+      return size
+    end
+    if size + n > cap then return nil, "too_large" end
+    local ok, berr = reader:bytes(n, parts)
+    if not ok then return nil, berr end
+    size = size + n
+    local crlf, cerr = reader:line(2)
+    if not crlf then return nil, cerr end
+    if crlf ~= "" then return nil, "bad chunk" end
+  end
+end
+
+-- The error for a failure while the answer was being read.
+local function read_error(self, r, err, reader)
+  if err == "too_large" then
+    return fail(r, "too_large", string.format("response larger than max_response_bytes (%d bytes)",
+      self.max_response_bytes), true)
+  end
+  if err == "timeout" then
+    return fail(r, "timeout", string.format("no complete answer from %s within %d ms", address(r), r.timeout_ms),
+      true, err)
+  end
+  if err == "bad chunk" or err == "not http" then
+    return fail(r, "network", "the answer from " .. address(r) .. " is not valid HTTP/1.1", true, err)
+  end
+  if reader.received == 0 then
+    return fail(r, "network", "the server at " .. address(r) .. " closed the connection without answering ("
+      .. tostring(err) .. ")", true, err)
+  end
+  return fail(r, "network", "the connection to " .. address(r) .. " broke in the middle of the answer ("
+    .. tostring(err) .. ")", true, err)
+end
+
+local function tls_message(r, err)
+  local message = "TLS handshake with " .. address(r) .. " failed: " .. tostring(err)
+  -- "20: unable to get local issuer certificate", "certificate host mismatch", ...
+  if tostring(err):find("^%d+: ") or tostring(err):find("certificate", 1, true) then
+    message = message .. " (nginx checks the certificate against lua_ssl_trusted_certificate: is it set?)"
+  end
+  return message
+end
+
+-- One exchange on one connection. -> response | nil, err, stale (the
+-- pooled connection was dead before answering: worth one more go).
+function Transport:_exchange(r, started, deadline)
+  local left = math.floor((deadline - now()) * 1000)
+  if left < 1 then
+    return nil, fail(r, "timeout", string.format("no answer from %s within %d ms", address(r), r.timeout_ms), false)
+  end
+  local connect_ms = math.min(self.connect_timeout_ms, left)
+  local sock = ngx.socket.tcp()
+  sock:settimeouts(connect_ms, left, left)
+  local ok, err = sock:connect(r.host, r.port, { pool = r.pool, pool_size = self.pool_size })
+  if not ok then
+    if err == "timeout" then
+      return nil, fail(r, "timeout", string.format("connect to %s timed out after %d ms", address(r), connect_ms),
+        false, err)
+    end
+    return nil, fail(r, "network", "connect to " .. address(r) .. " failed: " .. tostring(err), false, err)
+  end
+  local reused = (sock:getreusedtimes() or 0) > 0
+  local t_connect = now()
+  if r.scheme == "https" and not reused then
+    -- nil, not false, for the session: with false, lua-resty-core 0.1.25
+    -- (ngx_lua 0.10.23) answers true for a certificate that FAILED
+    -- verification whenever the handshake completes in one go, as it skips
+    -- the result check; asked for a session it checks, and on that path
+    -- raises an assertion instead, which is a failure here too.
+    local done
+    done, ok, err = pcall(sock.sslhandshake, sock, nil, r.sni, self.verify)
+    if not done then ok, err = nil, "certificate verification failed" end
+    if not ok then
+      sock:close()
+      if err == "timeout" then
+        return nil, fail(r, "timeout", "TLS handshake with " .. address(r) .. " timed out", false, err)
+      end
+      return nil, fail(r, "tls", tls_message(r, err), false, err)
+    end
+  end
+  local t_tls = now()
+
+  local bytes
+  bytes, err = sock:send(r.body and { r.head, r.body } or r.head)
+  if not bytes then
+    sock:close()
+    if err == "timeout" then
+      return nil, fail(r, "timeout", "sending to " .. address(r) .. " timed out", true, err)
+    end
+    return nil, fail(r, "network", "sending to " .. address(r) .. " failed: " .. tostring(err), true, err), reused
+  end
+
+  local reader = new_reader(sock, deadline, self.low_speed_ms, connect_ms)
+  local cap = self.max_response_bytes
+  local status, version, headers, line, t_first
+  repeat
+    line, err = reader:line(cap)
+    if not line then
+      sock:close()
+      return nil, read_error(self, r, err, reader), reused and reader.received == 0 and err ~= "timeout"
+    end
+    t_first = t_first or now()
+    local major, minor, code = line:match("^HTTP/(%d)%.(%d) (%d%d%d)")
+    if not major then
+      sock:close()
+      return nil, read_error(self, r, "not http", reader)
+    end
+    version, status = major .. "." .. minor, tonumber(code)
+    headers, err = read_headers(reader, cap)
+    if not headers then
+      sock:close()
+      return nil, read_error(self, r, err, reader)
+    end
+    -- 1xx answers (103 Early Hints, a stray 100) come before the real one.
+  until status >= 200 or status == 101
+
+  local parts, keep = {}, version == "1.1" and not has_token(headers.connection, "close")
+  local length = headers["content-length"]
+  if r.method == "HEAD" or status == 204 or status == 304 or status < 200 then -- luacheck: ignore 542
+    -- no body, whatever the headers say
+  elseif has_token(headers["transfer-encoding"], "chunked") then
+    local _, cerr = read_chunked(reader, parts, cap)
+    if cerr then
+      sock:close()
+      return nil, read_error(self, r, cerr, reader)
+    end
+  elseif length then
+    local n = content_length(length)
+    if not n then
+      sock:close()
+      return nil, read_error(self, r, "not http", reader)
+    end
+    if n > cap then
+      sock:close()
+      return nil, read_error(self, r, "too_large", reader)
+    end
+    local done, berr = reader:bytes(n, parts)
+    if not done then
+      sock:close()
+      return nil, read_error(self, r, berr, reader)
+    end
+  else
+    keep = false
+    local _, rerr = reader:rest(parts, cap, 0)
+    if rerr then
+      sock:close()
+      return nil, read_error(self, r, rerr, reader)
+    end
+  end
+
+  if keep and reader.buf == "" then
+    sock:setkeepalive(self.keepalive_timeout_ms, self.pool_size)
+  else
+    sock:close()
+  end
+  local t_end = now()
+  return {
+    status = status, headers = headers, body = table.concat(parts), http_version = version, reused = reused,
+    url = r.url,
+    timings = {
+      connect = t_connect - started, tls = t_tls - started, first_byte = t_first - started, total = t_end - started,
+    },
+  }
+end
+
+--- transport:request{method=, url=, headers=, body=, timeout_ms=} -> response | nil, err
+-- Raises in a phase without cosockets (init_by_lua, init_worker_by_lua,
+-- set/log/header_filter/body_filter/balancer_by_lua): there nothing can
+-- be sent without blocking the worker.
+function Transport:request(req)
+  if not M.in_nginx() then
+    error("flexiroam.transport.ngx: not running inside nginx (no ngx.socket.tcp); use the curl transport", 2)
+  end
+  local phase = ngx.get_phase()
+  if not COSOCKET_PHASES[phase] then
+    error(string.format("flexiroam: cannot send a request in nginx's '%s' phase: cosockets are not available " ..
+      "there and a blocking call would stall the worker; send from rewrite_by_lua*, access_by_lua*, " ..
+      "content_by_lua* or an ngx.timer.at callback", phase), 2)
+  end
+  local r = prepare(self, req)
+  local started = now()
+  local deadline = started + r.timeout_ms / 1000
+  local res, err, stale
+  for _ = 0, MAX_STALE_RETRIES do
+    res, err, stale = self:_exchange(r, started, deadline)
+    if res or not stale then break end
+  end
+  return res, err
+end
+
+--- Connections belong to nginx's per-worker pools: nothing to release.
+function Transport.close() end
+
+function Transport:__tostring()
+  return "flexiroam.transport.ngx: " .. tostring(self.timeout_ms) .. " ms"
+end
+
+return M
