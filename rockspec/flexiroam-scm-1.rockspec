@@ -18,7 +18,7 @@ build = {
   modules = {
     ["flexiroam.core"] = {
       sources = {
-        "src/buffer.c", "src/clock.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/json.c",
+        "src/buffer.c", "src/clock.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/handle.c", "src/json.c",
         "src/json_decode.c", "src/json_encode.c", "src/multi.c", "src/session.c",
         "src/session_response.c", "src/terminal.c",
       },

@@ -1,5 +1,6 @@
 #include <stdlib.h>
 
+#include "handle.h"
 #include "buffer.h"
 
 #define BUFFER_MT "flexiroam.buffer"
@@ -31,14 +32,8 @@ fx_buffer *fx_buffers_push(lua_State *L, size_t n)
         set->b[i].data = NULL;
         set->b[i].len = set->b[i].cap = 0;
     }
-    if (luaL_newmetatable(L, BUFFER_MT)) {
-        lua_pushcfunction(L, buffer_gc);
-        lua_setfield(L, -2, "__gc");
-#if LUA_VERSION_NUM >= 504
-        lua_pushcfunction(L, buffer_gc);
-        lua_setfield(L, -2, "__close");
-#endif
-    }
+    fx_handle_type(L, BUFFER_MT, NULL, buffer_gc, NULL);
+    luaL_getmetatable(L, BUFFER_MT);
     lua_setmetatable(L, -2);
     return set->b;
 }

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "handle.h"
 #include "curl_global.h"
 #include "multi.h"
 #include "session_internal.h"
@@ -407,21 +408,7 @@ static const luaL_Reg multi_methods[] = {
 
 void fx_multi_register(lua_State *L, int module)
 {
-    if (luaL_newmetatable(L, MULTI_MT)) {
-        luaL_newlib(L, multi_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, multi_close);
-        lua_setfield(L, -2, "__gc");
-#if LUA_VERSION_NUM >= 504
-        lua_pushcfunction(L, multi_close);
-        lua_setfield(L, -2, "__close");
-#endif
-        lua_pushcfunction(L, multi_tostring);
-        lua_setfield(L, -2, "__tostring");
-        lua_pushliteral(L, MULTI_MT);
-        lua_setfield(L, -2, "__name");
-    }
-    lua_pop(L, 1);
+    fx_handle_type(L, MULTI_MT, multi_methods, multi_close, multi_tostring);
     lua_pushcfunction(L, multi_new);
     lua_setfield(L, module, "multi");
 }

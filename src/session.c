@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "handle.h"
 #include "curl_global.h"
 #include "session.h"
 #include "session_internal.h"
@@ -532,21 +533,7 @@ static const luaL_Reg session_methods[] = {
 
 void fx_session_register(lua_State *L, int module)
 {
-    if (luaL_newmetatable(L, SESSION_MT)) {
-        luaL_newlib(L, session_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, session_close);
-        lua_setfield(L, -2, "__gc");
-#if LUA_VERSION_NUM >= 504
-        lua_pushcfunction(L, session_close);
-        lua_setfield(L, -2, "__close");
-#endif
-        lua_pushcfunction(L, session_tostring);
-        lua_setfield(L, -2, "__tostring");
-        lua_pushliteral(L, SESSION_MT);
-        lua_setfield(L, -2, "__name");
-    }
-    lua_pop(L, 1);
+    fx_handle_type(L, SESSION_MT, session_methods, session_close, session_tostring);
     lua_pushcfunction(L, session_new);
     lua_setfield(L, module, "session");
     lua_pushcfunction(L, fx_curl_version);

@@ -1,0 +1,15 @@
+/* Every C object the core hands to Lua (session, multi, scratch buffers) is
+ * a userdata whose metatable releases it on __gc and, on 5.4, on __close:
+ * this is the one place that rule is written. */
+#ifndef FLEXIROAM_HANDLE_H
+#define FLEXIROAM_HANDLE_H
+
+#include "compat.h"
+
+/* Creates the metatable `name` once (later calls find it in the registry):
+ * __index = methods (may be NULL), __gc and __close = release, __tostring
+ * (may be NULL), __name. Leaves nothing on the stack. */
+void fx_handle_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction release,
+                    lua_CFunction tostring);
+
+#endif
