@@ -4,6 +4,7 @@
 -- double charge, and the rate limiter under the sandbox's --rate-limit.
 local flexiroam = require "flexiroam"
 local sandbox = require "spec.support.sandbox"
+local procs = require "spec.support.test_processes"
 local socket = require "socket"
 
 local KEY = "sandbox-key"
@@ -169,8 +170,10 @@ describe("client:batch over HTTP", function()
     local f = assert(io.open(list_path, "wb"))
     f:write(table.concat(lines, "\n"), "\n")
     f:close()
+    -- The job runs under the suite's interpreter, with its core build and
+    -- package paths (the sandbox it talks to is a process of its own).
     f = assert(io.open(script_path, "wb"))
-    f:write([[
+    f:write(procs.paths_prelude(), [[
       local flexiroam = require "flexiroam"
       local url, list, journal, plan = arg[1], arg[2], arg[3], arg[4]
       local purchases = {}
@@ -183,8 +186,7 @@ describe("client:batch over HTTP", function()
     local charged_before = 0
     for _ in pairs(stats().charges) do charged_before = charged_before + 1 end
 
-    local env = "LUA_PATH_5_4=" .. quote(package.path .. ";;") .. " LUA_CPATH_5_4=" .. quote(package.cpath .. ";;")
-    local proc = assert(io.popen("echo $$; " .. env .. " exec lua5.4 " .. table.concat({ quote(script_path),
+    local proc = assert(io.popen("echo $$; exec " .. procs.interpreter() .. " " .. table.concat({ quote(script_path),
       quote(sb.url), quote(list_path), quote(journal_path), quote(plan) }, " ")))
     local pid = assert(tonumber(proc:read("l")))
     local deadline = socket.gettime() + 30

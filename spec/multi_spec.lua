@@ -264,9 +264,16 @@ describe("core.multi", function()
   -- makes while it builds the answers (large bodies: many allocations), with
   -- a collector that never pauses. That needs a small heap, where a cycle
   -- ends within those allocations: a fresh process, not this one. Under
-  -- valgrind the child runs under it too.
+  -- valgrind the child runs under it too. Lua 5.1/LuaJIT never finalizes
+  -- tables, so there the garbage is newproxy userdata.
   local FINALIZER_CHILD = [[
     local core = require "flexiroam.core"
+    local function finalized(gc)
+      if not newproxy then return setmetatable({}, { __gc = gc }) end
+      local u = newproxy(true)
+      getmetatable(u).__gc = gc
+      return u
+    end
     local mode, base = arg[1], arg[2]
     local m = core.multi { proxy = "" }
     for _ = 1, 40 do m:add { url = base .. "/big?size=100000" } end
@@ -274,7 +281,7 @@ describe("core.multi", function()
     collectgarbage("setpause", 0)
     while hits == 0 and m:pending() > 0 do
       for _ = 1, 50 do
-        setmetatable({}, { __gc = function()
+        finalized(function()
           if not inside then return end
           hits = hits + 1
           if mode == "close" then
@@ -285,7 +292,7 @@ describe("core.multi", function()
             ok, why = pcall(m.add, m, { url = base })
             if not ok and why:find("busy") then refused = refused + 1 end
           end
-        end })
+        end)
       end
       inside = true
       local out = m:perform(100)
@@ -305,13 +312,13 @@ describe("core.multi", function()
   local function run_child(mode)
     local path = os.tmpname()
     local f = assert(io.open(path, "wb"))
-    f:write(FINALIZER_CHILD)
+    -- the interpreter and core build of the suite, with its package paths
+    f:write(procs.paths_prelude(), FINALIZER_CHILD)
     f:close()
     local lua = os.getenv("FLEXIROAM_UNDER_VALGRIND") and
       "valgrind -q --error-exitcode=99 --suppressions=.ci/valgrind.supp --leak-check=full " ..
-      "--errors-for-leak-kinds=definite lua5.4" or "lua5.4"
-    local env = ("LUA_PATH_5_4='%s;;' LUA_CPATH_5_4='%s;;'"):format(package.path, package.cpath)
-    local p = assert(io.popen(env .. " " .. lua .. " " .. path .. " " .. mode .. " " .. base .. " 2>&1"))
+      "--errors-for-leak-kinds=definite " .. procs.interpreter() or procs.interpreter()
+    local p = assert(io.popen(lua .. " " .. path .. " " .. mode .. " " .. base .. " 2>&1"))
     local out = p:read("a")
     local ok, how, code = p:close()
     os.remove(path)

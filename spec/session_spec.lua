@@ -590,21 +590,28 @@ describe("core.session", function()
     -- before each request do run inside that request's own Lua allocations
     -- (argument checks, header lines, response table, headers), which a
     -- busted process with its large heap does not make happen reliably.
-    -- Under `make asan` the child runs the ASan build too.
+    -- Under `make asan` the child runs the ASan build too. Lua 5.1/LuaJIT
+    -- never finalizes tables, so there the garbage is newproxy userdata.
     local PRELUDE = [[
       local core = require "flexiroam.core"
       local base = %q
       collectgarbage("setpause", 1)
       collectgarbage("setstepmul", 100)
       local in_request, during = false, 0
+      local function finalized(gc)
+        if not newproxy then return setmetatable({}, { __gc = gc }) end
+        local u = newproxy(true)
+        getmetatable(u).__gc = gc
+        return u
+      end
       local function garbage(n, action)
         for _ = 1, n do
-          setmetatable({}, { __gc = function()
+          finalized(function()
             if in_request then
               during = during + 1
               action()
             end
-          end })
+          end)
         end
       end
       local function check_many(r, n, size)

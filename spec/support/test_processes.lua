@@ -47,6 +47,17 @@ local function limit_memory(extra_kb)
 end
 ]]
 
+-- The interpreter running the specs, as a command: "luajit" or "lua5.4".
+function M.interpreter()
+  return rawget(_G, "jit") and "luajit" or "lua5.4"
+end
+
+-- Lua source that gives a child script the specs' own package paths, so a
+-- child of M.interpreter() loads the same Lua layer and core build.
+function M.paths_prelude()
+  return ("package.path = %q\npackage.cpath = %q\n"):format(package.path, package.cpath)
+end
+
 -- Runs `code` in a fresh interpreter of the kind running the specs (lua5.4
 -- or luajit), with the same package paths and working directory; returns
 -- everything it printed (stdout and stderr). Returns nil and a reason when
@@ -59,9 +70,9 @@ function M.lua_child(code, uses_limit)
   if uses_limit and not M.have("prlimit") then return nil, "prlimit not installed" end
   local file = os.tmpname()
   local f = assert(io.open(file, "w"))
-  f:write(("package.path = %q\npackage.cpath = %q\n"):format(package.path, package.cpath), CHILD_PRELUDE, code)
+  f:write(M.paths_prelude(), CHILD_PRELUDE, code)
   f:close()
-  local interpreter = rawget(_G, "jit") and "luajit" or "lua5.4"
+  local interpreter = M.interpreter()
   -- an ASan build needs its runtimes preloaded, as the specs themselves have them
   local env = asan and "" or "env -u LD_PRELOAD "
   local p = assert(io.popen(env .. interpreter .. " " .. quote(file) .. " 2>&1", "r"))
