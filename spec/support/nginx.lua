@@ -112,8 +112,17 @@ function M.launch(opts)
   local stderr = opts.dir .. "/nginx.stderr"
   local env = ""
   for name, value in pairs(opts.env or {}) do env = env .. " " .. name .. "=" .. quote(value) end
+  -- Started as root, nginx runs its workers as nobody, who may not be able
+  -- to read a checkout under a private directory (a CI clone in a mktemp
+  -- folder): this test nginx, on 127.0.0.1 only, keeps the workers as root.
+  local globals = "daemon off;"
+  local id = io.popen("id -u")
+  if id then
+    if id:read("*l") == "0" then globals = globals .. " user root;" end
+    id:close()
+  end
   local command = "echo $$; exec env -u LD_PRELOAD" .. env .. " nginx -p " .. quote(opts.prefix .. "/") ..
-    " -c " .. quote(opts.conf) .. " -g 'daemon off;' >/dev/null 2>" .. quote(stderr)
+    " -c " .. quote(opts.conf) .. " -g " .. quote(globals) .. " >/dev/null 2>" .. quote(stderr)
   local proc = assert(io.popen(command))
   local pid = tonumber(proc:read("*l"))
   local self = setmetatable({ pid = pid, proc = proc, prefix = opts.prefix, dir = opts.dir, port = opts.port,
