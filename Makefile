@@ -29,6 +29,7 @@ PKGS_LINT    := lua-check cppcheck
 PKGS_CHECK   := valgrind
 PKGS_BENCH   := nginx-light
 PKGS_NGINX   := nginx-light libnginx-mod-http-lua
+PKGS_LUAS    := lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev
 
 # Installs whichever of the named packages are missing; silent when none are.
 define ensure_packages
@@ -54,7 +55,7 @@ $(LOCALE_DIR)/de_DE.UTF-8:
 
 BUSTED_PATHS = --lpath='./lua/?.lua;./lua/?/init.lua' --cpath='./$(dir $(1))../?.so'
 
-.PHONY: all build deps ci-deps test luajit rock rock-luajit static embed openresty asan valgrind lint fuzz bench demo clean
+.PHONY: all build deps ci-deps builds test luajit rock rock-luajit static embed openresty asan valgrind lint fuzz bench demo clean
 
 all: build
 build: $(BUILD_54)
@@ -65,7 +66,7 @@ deps:
 # Everything CI's targets use, up front, so no spec skips for want of nginx
 # or LuaJIT just because its target had not run yet.
 ci-deps: deps
-	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX))
+	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX) $(PKGS_LUAS))
 
 $(BUILD_54): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
@@ -140,6 +141,20 @@ openresty: deps
 	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_NGINX))
 	@$(MAKE) --no-print-directory build $(BUILD_JIT)
 	@.ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) spec/openresty_spec.lua
+
+# The core against PUC Lua 5.3 and 5.1 too (-Werror), each loaded by its own
+# interpreter with the Lua layer: decode, encode and a client.
+builds: deps
+	$(call ensure_packages,$(PKGS_LUAS))
+	@for v in 5.3 5.1; do \
+	  mkdir -p build/$$v/flexiroam && \
+	  $(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua$$v libcurl) -shared -o build/$$v/flexiroam/core.so $(SOURCES) \
+	    $$(pkg-config --libs libcurl) && \
+	  lua$$v -e "package.cpath = 'build/$$v/?.so;' .. package.cpath; package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; \
+	    local f = require 'flexiroam'; local t = assert(f.json.decode('{\"sku\":4024081013108,\"a\":[]}')); \
+	    assert(t.sku == 4024081013108 and f.json.encode(t, {sort_keys = true}) == '{\"a\":[],\"sku\":4024081013108}'); \
+	    assert(f.new { api_key = 'k', base_url = 'http://127.0.0.1:1' }); print('builds ok: ' .. _VERSION)" || exit 1; \
+	done
 
 # Specs under AddressSanitizer + UndefinedBehaviorSanitizer (stock lua5.4 needs the runtimes preloaded).
 asan: deps
