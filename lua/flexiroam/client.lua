@@ -26,13 +26,8 @@ local MAX_LOOKUP_PAGES = 10
 local LOOKUP_PAGE_SIZE = 100 -- the contract's largest `limit`
 local NULL = json.null
 
-local function lua_name()
-  if type(jit) == "table" and jit.version then return jit.version end -- luacheck: ignore 113
-  return _VERSION
-end
-
 local function user_agent(extra, transport_detail)
-  local ua = string.format("flexiroam-lua/%s (%s; %s)", core.VERSION, lua_name(), transport_detail)
+  local ua = string.format("flexiroam-lua/%s (%s; %s)", core.VERSION, compat.lua_name(), transport_detail)
   if extra then ua = ua .. " " .. extra end
   return ua
 end
