@@ -1,10 +1,9 @@
 --- GET /v1/public-v2/list-inventory: filters, limit and page keys as the
 -- contract describes them, over the handler's inventory state.
-local cursor = require "flexiroam.sandbox.cursor"
+local paging = require "flexiroam.sandbox.paging"
 
 local list_inventory = {}
 
-local DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 local CHIP_TYPES = { esim = true, psim = true }
 
 local function prefix_match(field, prefix)
@@ -37,13 +36,6 @@ local SEARCHES = {
 }
 local SEARCH_NAMES = "availability, iccid, sku, subscribed"
 
-local function parse_limit(raw)
-  if raw == nil then return DEFAULT_LIMIT end
-  local n = raw:match("^%d+$") and #raw <= 4 and tonumber(raw)
-  if not n or n < 1 or n > MAX_LIMIT then return nil end
-  return math.tointeger(n)
-end
-
 --- The route function: (handler, req, params) -> response.
 function list_inventory.handle(h, _, params)
   local chip_type = params.chip_type
@@ -65,44 +57,19 @@ function list_inventory.handle(h, _, params)
     return h:error(400, "search needs search_by")
   end
 
-  local limit = parse_limit(params.limit)
-  if not limit then
-    local why = "must be an integer from 1 to " .. MAX_LIMIT
-    return h:error(422, "limit " .. why, { fields = { limit = why } })
-  end
-
-  local scope = (chip_type or "") .. "\0" .. (search_by or "") .. "\0" .. (search or "")
-  local after = 0
-  if params.page_key ~= nil then
-    after = cursor.decode(h.secret, scope, params.page_key)
-    if not after then return h:error(400, "page_key is not one this query issued") end
-  end
-
-  local sims, match, only = state.sims, filter.match, filter.only
-  local first, last = after + 1, #sims
-  if only ~= nil then
-    first, last = only or 1, only or 0
-    if first <= after then last = 0 end
-  end
-
-  local parts, n, next_key, last_pos = {}, 0, nil, nil
-  for pos = first, last do
-    local sim = sims[pos]
-    if (not chip_type or sim.chip_type == chip_type) and (not match or match(sim)) then
-      if n == limit then
-        -- one more match exists: the page ends at the previous one
-        next_key = cursor.encode(h.secret, scope, last_pos)
-        break
-      end
-      n = n + 1
-      parts[n] = h:sim_json(sim)
-      last_pos = pos
-    end
-  end
-  -- SIMs are encoded once (handler:sim_json caches them); the page around
-  -- them is assembled here: a page key is hex digits, safe to inline.
-  return h:raw_json(200, '{"items":[' .. table.concat(parts, ",") .. '],"page_key":'
-    .. (next_key and ('"' .. next_key .. '"') or "null") .. "}")
+  -- limit, page keys and the page itself follow the rules every list shares;
+  -- an index hit (iccid, sku) is the only position to consider.
+  local match, only = filter.match, filter.only
+  local positions
+  if only ~= nil then positions = only and { only } or {} end
+  return paging.answer(h, params, {
+    scope = (chip_type or "") .. "\0" .. (search_by or "") .. "\0" .. (search or ""),
+    list = state.sims,
+    positions = positions,
+    keep = function(sim) return (not chip_type or sim.chip_type == chip_type) and (not match or match(sim)) end,
+    -- SIMs are encoded once (handler:sim_json caches them)
+    encode = function(sim) return h:sim_json(sim) end,
+  })
 end
 
 return list_inventory
