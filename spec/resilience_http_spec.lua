@@ -139,19 +139,13 @@ describe("resilience over HTTP", function()
   end)
 
   describe("TLS", function()
-    local dir, tls, cert
+    local tls, cert
 
     lazy_setup(function()
-      if not procs.have("openssl") then return end
-      dir = procs.tmpdir()
-      local key
-      cert, key = procs.self_signed_cert(dir)
-      tls = procs.tls_server(cert, key)
+      tls = procs.self_signed_tls()
+      cert = tls and tls.cert
     end)
-    lazy_teardown(function()
-      procs.stop(tls)
-      procs.rmdir(dir)
-    end)
+    lazy_teardown(function() procs.stop_tls(tls) end)
 
     local function https() return ("https://127.0.0.1:%d"):format(tls.port) end
 

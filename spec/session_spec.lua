@@ -381,20 +381,14 @@ describe("core.session", function()
   end)
 
   describe("https", function()
-    local dir, tls, cert
+    local tls, cert
 
     setup(function()
-      if not procs.have("openssl") then return end
-      dir = procs.tmpdir()
-      local key
-      cert, key = procs.self_signed_cert(dir)
-      tls = procs.tls_server(cert, key)
+      tls = procs.self_signed_tls()
+      cert = tls and tls.cert
     end)
 
-    teardown(function()
-      procs.stop(tls)
-      procs.rmdir(dir)
-    end)
+    teardown(function() procs.stop_tls(tls) end)
 
     local function url()
       return ("https://127.0.0.1:%d/?key=%s"):format(tls.port, QUERY_SECRET)

@@ -155,4 +155,23 @@ function M.tls_server(cert, key)
   return proc
 end
 
+-- A TLS server with a throwaway self-signed certificate, for specs that
+-- check verification: the server (with .port, .cert and .dir), or nil when
+-- openssl is not installed. stop_tls removes it all.
+function M.self_signed_tls()
+  if not M.have("openssl") then return nil end
+  local dir = M.tmpdir()
+  local cert, key = M.self_signed_cert(dir)
+  local server = M.tls_server(cert, key)
+  server.cert, server.dir = cert, dir
+  return server
+end
+
+function M.stop_tls(server)
+  if server then
+    M.stop(server)
+    M.rmdir(server.dir)
+  end
+end
+
 return M
