@@ -384,6 +384,55 @@ describe("json.decode", function()
       end
     end)
 
+    -- Keys go through a cache kept across calls (src/json_decode.c): many
+    -- keys sharing its sets, keys that differ in one byte, prefixes, keys
+    -- past its length limit, escaped spellings of cached keys, and keys
+    -- right before the end of the text must all come out as written.
+    it("keeps every key exact across calls, however keys collide in the key cache", function()
+      local keys, seen = {}, {}
+      local function add(k)
+        if not seen[k] then
+          seen[k] = true
+          keys[#keys + 1] = k
+        end
+      end
+      local seed = 7
+      local function rand(n)
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        return seed % n + 1
+      end
+      -- Thousands of random keys, most of them short: many share a set of
+      -- the cache and have the same length, so a lookup that trusted the
+      -- set and the length without the bytes would hand back the wrong key.
+      local bytes = {}
+      for c = 32, 126 do
+        if c ~= 34 and c ~= 92 then bytes[#bytes + 1] = string.char(c) end
+      end
+      for n = 1, 12000 do
+        local len, chars = n <= 10000 and rand(6) or 6 + rand(34), {}
+        for i = 1, len do chars[i] = bytes[rand(#bytes)] end
+        add(table.concat(chars))
+      end
+      for _, k in ipairs { "", "a", "ab", "abc", "abcdefg", "abcdefgh", "abcdefghi", ("x"):rep(32),
+        ("x"):rep(33), ("x"):rep(31) .. "y", "y" .. ("x"):rep(31), "\\u00e9t\\u00e9" } do
+        add(k)
+      end
+      for round = 1, 2 do
+        local members, want = {}, {}
+        for i = 1, #keys do
+          members[#members + 1] = '"' .. keys[i] .. '": ' .. i
+          want[cjson.decode('"' .. keys[i] .. '"')] = i
+        end
+        local got = ok("{" .. table.concat(members, ",") .. "}")
+        assert.is_true(deep_equal(want, got), "round " .. round)
+      end
+      assert.is_true(deep_equal({ ab = 1 }, ok('{"a\\u0062": 1}')))
+      assert.is_true(deep_equal({ ab = 2 }, ok('{"ab": 2}')))
+      assert.is_true(deep_equal({ [""] = { x = 1 } }, ok('{"":{"x":1}}')))
+      decode_error('{"ab"')
+      decode_error('{"abcdefg')
+    end)
+
     it("matches cjson on nested mixed data", function()
       local text = '{"items": [{"id": "x", "n": 1.5, "tags": ["a", "b"], "meta": {"deep": [[[]], {}]}}], "next": null}'
       assert.is_true(deep_equal(cjson.decode(text), ok(text)))

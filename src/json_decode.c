@@ -54,6 +54,22 @@ typedef unsigned char uchar;
 #define HINT_LEVELS 16
 #define HINT_MAX 64
 
+/* Object keys repeat: every SIM in a page has the same thirty names, and
+ * every page the same names again. Each lua_pushlstring of a short string
+ * hashes every byte and walks the string table, which was the largest cost
+ * of decoding a page. So keys are remembered across calls in a two-way
+ * set-associative cache (KEY_SETS sets of 2), their bytes in C, their Lua
+ * strings in a table, and pushed from there after one memcmp. Keys longer
+ * than KEY_MAX are pushed as before. */
+#define KEY_SETS 256
+#define KEY_SET_BITS 8
+#define KEY_MAX 32
+
+typedef struct key_cache {
+    uchar len[KEY_SETS * 2]; /* 0 = empty */
+    uchar bytes[KEY_SETS * 2][KEY_MAX];
+} key_cache;
+
 #define EXCERPT_BEFORE 10
 #define EXCERPT_AFTER 10
 
@@ -69,6 +85,8 @@ typedef struct decoder {
     int null_as_nil;
     int big;
     int mt; /* stack index of the array metatable */
+    int keys;         /* stack index of the key cache's strings */
+    key_cache *cache;
     const uchar *err_at;
     char err[96];
 } decoder;
@@ -186,7 +204,8 @@ static inline int utf8_len(const uchar *p)
 }
 
 /* Advances over plain bytes and well-formed UTF-8; stops on a quote, a
- * backslash, a control byte (the sentinel included) or bad UTF-8 (*bad). */
+ * backslash, a control byte (the sentinel included) or bad UTF-8 (*bad).
+ * (Eight bytes at a time, SWAR, measured slower: API strings are short.) */
 static inline const uchar *scan_run(const uchar *p, int *bad)
 {
     for (;;) {
@@ -344,6 +363,111 @@ static inline const uchar *parse_string(decoder *d, const uchar *p)
     if (*p == '\\' && !bad)
         return string_escaped(d, run - 1, run, p);
     return string_stop(d, run - 1, p, bad);
+}
+
+/* Which set a key belongs to. Any function of the bytes would be correct
+ * (a hit is confirmed byte for byte); this one is cheap. On a big-endian
+ * machine the mask below keeps bytes after a short key too: such keys then
+ * spread over more sets and hit less, and still never mix. */
+static inline unsigned key_set(const decoder *d, const uchar *p, size_t len)
+{
+    uint64_t h = len;
+    if (len >= 8) {
+        h ^= load64(p) ^ (load64(p + len - 8) * UINT64_C(0xff51afd7ed558ccd));
+    } else if (d->end - p >= 8) {
+        h ^= load64(p) & ((UINT64_C(1) << (len * 8)) - 1);
+    } else {
+        uint64_t v = 0;
+        memcpy(&v, p, len);
+        h ^= v;
+    }
+    return (unsigned)((h * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - KEY_SET_BITS));
+}
+
+/* The key cache lives in upvalue 2: a table whose array holds the strings
+ * and whose field "c" holds the key_cache userdata. Like the scratch
+ * buffers it is taken out for the call (a decode run by a finalizer in the
+ * middle of this one makes its own) and given back after; the stack slot
+ * d->keys holds it meanwhile. It is made at the first key a state decodes,
+ * so a state that never decodes an object never pays for it. */
+static void key_cache_take(decoder *d)
+{
+    lua_State *L = d->L;
+    lua_pushvalue(L, lua_upvalueindex(2));
+    d->keys = lua_gettop(L);
+    d->cache = NULL;
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        lua_replace(L, lua_upvalueindex(2));
+        lua_getfield(L, -1, "c");
+        d->cache = (key_cache *)lua_touserdata(L, -1);
+        lua_pop(L, 1);
+    }
+}
+
+static void key_cache_make(decoder *d)
+{
+    lua_State *L = d->L;
+    key_cache *c;
+    lua_createtable(L, KEY_SETS * 2, 1);
+    c = (key_cache *)fx_newuserdata(L, sizeof *c);
+    memset(c->len, 0, sizeof c->len);
+    lua_setfield(L, -2, "c");
+    lua_replace(L, d->keys);
+    d->cache = c;
+}
+
+static void key_cache_give_back(decoder *d)
+{
+    if (d->cache == NULL)
+        return;
+    lua_pushvalue(d->L, d->keys);
+    lua_replace(d->L, lua_upvalueindex(2));
+}
+
+/* An object key: parse_string, through the key cache. A miss goes into
+ * way 0 and moves what was there to way 1, so two keys that share a set
+ * (and alternate, as keys of one object do) both stay. */
+static inline const uchar *parse_key(decoder *d, const uchar *p)
+{
+    lua_State *L = d->L;
+    key_cache *c;
+    const uchar *run = p;
+    size_t len;
+    unsigned way0;
+    int bad = 0;
+    p = scan_run(p, &bad);
+    if (*p != '"')
+        return *p == '\\' && !bad ? string_escaped(d, run - 1, run, p) : string_stop(d, run - 1, p, bad);
+    len = (size_t)(p - run);
+    if (len == 0 || len > KEY_MAX) {
+        lua_pushlstring(L, (const char *)run, len);
+        return p + 1;
+    }
+    if (d->cache == NULL)
+        key_cache_make(d);
+    c = d->cache;
+    way0 = key_set(d, run, len) * 2;
+    if (c->len[way0] == len && memcmp(c->bytes[way0], run, len) == 0) {
+        lua_rawgeti(L, d->keys, (lua_Integer)way0 + 1);
+        return p + 1;
+    }
+    if (c->len[way0 + 1] == len && memcmp(c->bytes[way0 + 1], run, len) == 0) {
+        lua_rawgeti(L, d->keys, (lua_Integer)way0 + 2);
+        return p + 1;
+    }
+    if (c->len[way0]) {
+        c->len[way0 + 1] = c->len[way0];
+        memcpy(c->bytes[way0 + 1], c->bytes[way0], c->len[way0]);
+        lua_rawgeti(L, d->keys, (lua_Integer)way0 + 1);
+        lua_rawseti(L, d->keys, (lua_Integer)way0 + 2);
+    }
+    lua_pushlstring(L, (const char *)run, len);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, d->keys, (lua_Integer)way0 + 1);
+    c->len[way0] = (uchar)len;
+    memcpy(c->bytes[way0], run, len);
+    return p + 1;
 }
 
 /* The locale's decimal point may not be '.', and strtod follows it. */
@@ -661,7 +785,7 @@ key:
         fail_char(d, p, "expected string key but found");
         return 0;
     }
-    p = parse_string(d, p + 1);
+    p = parse_key(d, p + 1);
     if (p == NULL)
         return 0;
     count++;
@@ -765,7 +889,8 @@ static void read_opts(lua_State *L, decoder *d)
 
 /* Upvalue 1 holds the two shared scratch buffers, taken for the call and
  * given back after it (see fx_buffers_take): a decode run by a __gc
- * finalizer in the middle of this one gets fresh ones. */
+ * finalizer in the middle of this one gets fresh ones. Upvalue 2 holds the
+ * key cache, taken and given back the same way (key_cache_take). */
 static int json_decode(lua_State *L)
 {
     decoder d;
@@ -784,6 +909,7 @@ static int json_decode(lua_State *L)
     d.scratch = fx_buffers_take(L, lua_upvalueindex(1), 2);
     d.levels = d.scratch + 1;
     d.levels->len = 0;
+    key_cache_take(&d);
     base = lua_gettop(L);
 
     ok = decode_text(&d);
@@ -793,6 +919,7 @@ static int json_decode(lua_State *L)
     if (d.levels->cap > SCRATCH_SHRINK_ABOVE)
         fx_buffer_shrink(d.levels, SCRATCH_KEEP);
     fx_buffers_give_back(L, 4, lua_upvalueindex(1));
+    key_cache_give_back(&d);
     if (!ok)
         return push_error(&d, base);
     return 1;
@@ -801,6 +928,7 @@ static int json_decode(lua_State *L)
 void fx_json_decode_register(lua_State *L, int module)
 {
     fx_buffers_push(L, 2);
-    lua_pushcclosure(L, json_decode, 1);
+    lua_pushnil(L); /* the key cache, made at the first key decoded */
+    lua_pushcclosure(L, json_decode, 2);
     lua_setfield(L, module, "decode");
 }
