@@ -221,6 +221,10 @@ static int session_new(lua_State *L)
     }
     share_everything(L, s->share);
     fx_session_configure(L, s, &o);
+    /* One session, one handle: a 64 KiB receive buffer takes a typical page
+     * (20 SIMs are 17 KiB) in one read instead of two. The multi's many
+     * handles keep libcurl's 16 KiB. */
+    SETOPT(L, s, CURLOPT_BUFFERSIZE, 64L * 1024);
     return 1;
 }
 
