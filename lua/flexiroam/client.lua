@@ -676,12 +676,20 @@ end
 
 -- Named methods (client:list_inventory(params, opts)) come from the
 -- operations table; an operation a client added itself is reachable the same way.
+-- One function per operation name serves every client (it names no client).
+local operation_methods = {}
+
 function Client.__index(self, name)
   local method = Client[name]
   if method ~= nil then return method end
   local ops = rawget(self, "_operations")
   if ops and ops[name] then
-    return function(client, params, opts) return client:call(name, params, opts) end
+    method = operation_methods[name]
+    if method == nil then
+      method = function(client, params, opts) return client:call(name, params, opts) end
+      operation_methods[name] = method
+    end
+    return method
   end
   return nil
 end

@@ -93,8 +93,11 @@ function models.wrap(client, op, data, ...)
   local name = op.model
   if data == nil or not name or not CLASSES[name] then return data, ... end
   local mt = bound_class(client, CLASSES[name])
-  if op.answer == "list" and type(data.items) == "table" then
-    for _, item in ipairs(data.items) do
+  local items = data.items
+  if op.answer == "list" and type(items) == "table" then
+    -- A numeric loop: this runs for every item of every page.
+    for i = 1, #items do
+      local item = items[i]
       if type(item) == "table" and getmetatable(item) == nil then setmetatable(item, mt) end
     end
   elseif type(data) == "table" and getmetatable(data) == nil then
