@@ -45,6 +45,7 @@ build = {
     ["flexiroam.retry"] = "lua/flexiroam/retry.lua",
     ["flexiroam.transport"] = "lua/flexiroam/transport/init.lua",
     ["flexiroam.transport.ngx"] = "lua/flexiroam/transport/ngx.lua",
+    ["flexiroam.transport.ngx_multi"] = "lua/flexiroam/transport/ngx_multi.lua",
     ["flexiroam.url"] = "lua/flexiroam/url.lua",
     ["flexiroam.sandbox.catalogue"] = "lua/flexiroam/sandbox/catalogue.lua",
     ["flexiroam.sandbox.control"] = "lua/flexiroam/sandbox/control.lua",

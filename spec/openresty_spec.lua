@@ -42,6 +42,12 @@ local function finish(c)
   return status, body
 end
 
+-- Whether an answer is already waiting on c (the request behind it ended).
+local function readable(c)
+  local ready = socket.select({ c }, nil, 0)
+  return ready[c] ~= nil
+end
+
 local function http(port, method, path, body)
   return finish(open(port, method, path, body))
 end
@@ -202,11 +208,6 @@ describe("OpenResty (nginx + ngx_lua)", function()
       error("the slow request never reached the sandbox")
     end
 
-    local function readable(c)
-      local ready = socket.select({ c }, nil, 0)
-      return ready[c] ~= nil
-    end
-
     it("answers another request on the same worker while a handler waits on the API", function()
       delay_next_list()
       local slow = open(srv.port, "GET", "/slow")
@@ -238,6 +239,57 @@ describe("OpenResty (nginx + ngx_lua)", function()
       assert.equals(200, slow_status)
       assert.is_true(cjson.decode(slow_body).ok, slow_body)
       assert.is_true(slow_done_first, "the fast request was answered while libcurl held the worker")
+    end)
+  end)
+
+  describe("client:batch inside nginx", function()
+    local function queue_delays(ms, times)
+      local status = http(sb.port, "POST", "/__sandbox/faults",
+        cjson.encode { path = LIST, fault = "delay_ms=" .. ms, times = times })
+      assert.equals(201, status)
+    end
+
+    local function wait_queue_empty()
+      local deadline = socket.gettime() + 5
+      while socket.gettime() < deadline do
+        if #get_json(sb.port, "/__sandbox/faults").faults == 0 then return end
+        socket.sleep(0.01)
+      end
+      error("the batch's requests never reached the sandbox")
+    end
+
+    it("runs the calls at once, on light threads", function()
+      queue_delays(400, 6)
+      local out, status = get_json(srv.port, "/batch?n=6")
+      assert.equals(200, status)
+      assert.equals(6, out.ok, cjson.encode(out))
+      assert.equals(6, out.pages)
+      -- One after the other they would take 2.4 s.
+      assert.is_true(out.elapsed >= 0.39, "the calls were not held back: " .. out.elapsed)
+      assert.is_true(out.elapsed < 1.6, ("six 0.4 s calls took %.2f s: not at once"):format(out.elapsed))
+    end)
+
+    it("leaves the worker free for other requests while the batch waits", function()
+      queue_delays(1000, 4)
+      local slow = open(srv.port, "GET", "/batch?n=4")
+      wait_queue_empty()
+      local status = http(srv.port, "GET", "/fast")
+      local batch_done_first = readable(slow)
+      local slow_status, slow_body = finish(slow)
+      assert.equals(200, status)
+      assert.is_false(batch_done_first, "the fast request waited for the batch")
+      assert.equals(200, slow_status)
+      local out = cjson.decode(slow_body)
+      assert.equals(4, out.ok, slow_body)
+      assert.is_true(out.elapsed >= 0.9, slow_body)
+    end)
+
+    it("answers a refused connection as each call's own error", function()
+      local out = get_json(srv.port, "/batch_refused?n=3")
+      assert.equals(0, out.ok, cjson.encode(out))
+      assert.equals(3, out.failed)
+      assert.equals("network", out.error.kind)
+      assert.is_false(out.error.sent)
     end)
   end)
 

@@ -9,9 +9,10 @@
 -- wait becomes a timer. So one item's backoff never holds up the others,
 -- and the batch needs no threads.
 --
--- A client built with its own `transport` runs its items one request at a
--- time (the waits still overlap), unless that transport offers
--- :multi{max_connections =} returning an object with the core.multi methods.
+-- Another transport runs the items one request at a time (the waits still
+-- overlap), unless it offers :multi{max_connections =} returning an object
+-- with the core.multi methods, as nginx's cosocket transport does
+-- (flexiroam.transport.ngx_multi: a light thread a request).
 local core = require "flexiroam.core"
 local errors = require "flexiroam.errors"
 local retry = require "flexiroam.retry"

@@ -151,6 +151,29 @@ end
 function handlers.retry_wait() retry_wait(false) end
 function handlers.retry_wait_blocking() retry_wait(true) end
 
+-- n list_inventory calls in one client:batch, n at once: through the
+-- cosocket transport's multi, each on a light thread.
+local function batch(client_opts)
+  local n = tonumber(ngx.var.arg_n) or 4
+  local calls = {}
+  for i = 1, n do calls[i] = { "list_inventory", { limit = 1 } } end
+  local started = now()
+  local results, summary = new_client(client_opts):batch(calls, { concurrency = n })
+  local pages, first_error = 0, nil
+  for _, r in ipairs(results) do
+    if r.ok and #r.value.items == 1 then pages = pages + 1 end
+    if not r.ok then first_error = first_error or error_fields(r.err) end
+  end
+  reply { ok = summary.ok, failed = summary.failed, pages = pages, error = first_error,
+    elapsed = now() - started }
+end
+
+function handlers.batch() batch() end
+
+function handlers.batch_refused()
+  batch { base_url = "http://127.0.0.1:" .. ngx.var.closed_port, retries = 0 }
+end
+
 function handlers.fast()
   reply { fast = true, seq = tick() }
 end

@@ -534,17 +534,33 @@ end
 -- Raises in a phase without cosockets (init_by_lua, init_worker_by_lua,
 -- set/log/header_filter/body_filter/balancer_by_lua): there nothing can
 -- be sent without blocking the worker.
-function Transport:request(req)
+-- Raises (at `level` above the caller) where cosockets cannot be used.
+local function check_phase(level)
   if not M.in_nginx() then
-    error("flexiroam.transport.ngx: not running inside nginx (no ngx.socket.tcp); use the curl transport", 2)
+    error("flexiroam.transport.ngx: not running inside nginx (no ngx.socket.tcp); use the curl transport", level + 1)
   end
   local phase = ngx.get_phase()
   if not COSOCKET_PHASES[phase] then
     error(string.format("flexiroam: cannot send a request in nginx's '%s' phase: cosockets are not available " ..
       "there and a blocking call would stall the worker; send from rewrite_by_lua*, access_by_lua*, " ..
-      "content_by_lua* or an ngx.timer.at callback", phase), 2)
+      "content_by_lua* or an ngx.timer.at callback", phase), level + 1)
   end
-  local r = prepare(self, req)
+end
+
+function Transport:request(req)
+  check_phase(2)
+  return self:_send(prepare(self, req))
+end
+
+--- For flexiroam.transport.ngx_multi: checks a request as request() does
+-- (raising on misuse, from the caller's caller) and returns it prepared.
+function Transport:_prepare(req)
+  check_phase(3)
+  return prepare(self, req)
+end
+
+-- A prepared request, sent: its answer or nil, err.
+function Transport:_send(r)
   local started = now()
   local deadline = started + r.timeout_ms / 1000
   local res, err, stale
@@ -553,6 +569,12 @@ function Transport:request(req)
     if res or not stale then break end
   end
   return res, err
+end
+
+--- transport:multi{max_connections =} -> many requests in flight at once
+-- (flexiroam.batch uses it), each on a light thread of its own.
+function Transport:multi(opts)
+  return require("flexiroam.transport.ngx_multi").new(self, opts)
 end
 
 --- Connections belong to nginx's per-worker pools: nothing to release.

@@ -1,0 +1,151 @@
+-- luacheck: std luajit+ngx_lua
+--- flexiroam.transport.ngx_multi: many requests in flight inside nginx, with
+-- the methods of core.multi that flexiroam.batch uses:
+--
+--   local m = transport:multi { max_connections = 16 }
+--   local id = m:add { method =, url =, headers =, body =, timeout_ms = }
+--   for _, r in ipairs(m:perform(wait_ms)) do ... r.id, r.res, r.err end
+--   m:close()
+--
+-- Each request runs on an ngx.thread light thread of its own, through the
+-- cosocket transport; perform waits with ngx.thread.wait, which yields to
+-- nginx, so a batch in a handler never holds the worker. Only the coroutine
+-- that spawned a light thread may wait for it, so add() only checks and
+-- queues: the threads are spawned by perform(), which the batch's scheduler
+-- calls, and are reaped there too.
+local unpack = table.unpack or unpack -- luacheck: ignore 143
+
+local M = {}
+
+local Multi = {}
+Multi.__index = Multi
+
+local function misuse(message, level)
+  error("flexiroam.transport.ngx multi: " .. message, level + 1)
+end
+
+--- new(transport, {max_connections =}) -> multi. max_connections bounds
+-- how many requests run at once (the rest wait in the queue); nil: no bound
+-- beyond the batch's own concurrency.
+function M.new(transport, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then misuse("options must be a table", 3) end
+  local max = opts.max_connections
+  if max ~= nil and (type(max) ~= "number" or max < 1 or max ~= math.floor(max)) then
+    misuse("max_connections must be a positive integer", 3)
+  end
+  return setmetatable({
+    transport = transport,
+    max = max or math.huge,
+    queued = {},   -- {id =, r = prepared request}, in order
+    running = {},  -- thread -> entry
+    finished = {}, -- entries whose request has ended: {id =, res =, err =, thread =}
+    last_id = 0,
+    closed = false,
+  }, Multi)
+end
+
+--- m:add(req) -> id. Raises on a malformed request or outside a phase with
+-- cosockets, as transport:request does; sends nothing yet.
+function Multi:add(req)
+  if self.closed then misuse("multi is closed", 2) end
+  local r = self.transport:_prepare(req)
+  self.last_id = self.last_id + 1
+  self.queued[#self.queued + 1] = { id = self.last_id, r = r }
+  return self.last_id
+end
+
+-- A raise in the transport is a bug, not an answer: perform raises it
+-- rather than leave the request unfinished for ever. The entry is filed as
+-- finished; its thread (known only once spawn has returned, which may be
+-- after this ran to its end) is reaped by perform.
+local function run(self, entry)
+  local ok, res, err = pcall(self.transport._send, self.transport, entry.r)
+  entry.r = nil
+  if ok then
+    entry.res, entry.err = res, err
+  else
+    self.raised = self.raised or res
+  end
+  self.finished[#self.finished + 1] = entry
+end
+
+-- A light thread runs a Lua function only, never ngx.sleep itself.
+local function sleep(seconds)
+  ngx.sleep(seconds)
+end
+
+local function count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+
+-- Spawns what the queue holds, up to max at once. A request that fails at
+-- once (a refused connection) is finished before spawn returns.
+local function start_queued(self)
+  local running = count(self.running)
+  local rest = {}
+  for _, entry in ipairs(self.queued) do
+    if running < self.max then
+      local thread, err = ngx.thread.spawn(run, self, entry)
+      if not thread then error("flexiroam: ngx.thread.spawn failed: " .. tostring(err), 0) end
+      entry.thread = thread
+      running = running + 1
+      self.running[thread] = entry
+    else
+      rest[#rest + 1] = entry
+    end
+  end
+  self.queued = rest
+end
+
+-- A finished thread is dead: waiting on it only reaps it (the wait in
+-- perform may have reaped it already, hence the pcall).
+-- -> the answers {id =, res =, err =}
+local function reap(self, entries)
+  local out = {}
+  for i, entry in ipairs(entries) do
+    if self.running[entry.thread] then
+      self.running[entry.thread] = nil
+      pcall(ngx.thread.wait, entry.thread)
+    end
+    out[i] = { id = entry.id, res = entry.res, err = entry.err }
+  end
+  return out
+end
+
+--- m:perform(wait_ms) -> { {id =, res =, err =}, ... }: starts what was
+-- added, then waits up to wait_ms for at least one request to finish
+-- (yielding to nginx meanwhile) and returns those that have.
+function Multi:perform(wait_ms)
+  if self.closed then misuse("multi is closed", 2) end
+  if type(wait_ms) ~= "number" or wait_ms < 0 then misuse("wait_ms must be a number >= 0", 2) end
+  start_queued(self)
+  if #self.finished == 0 and next(self.running) ~= nil and wait_ms > 0 then
+    local threads = {}
+    for thread in pairs(self.running) do threads[#threads + 1] = thread end
+    local timer = ngx.thread.spawn(sleep, wait_ms / 1000)
+    ngx.thread.wait(timer, unpack(threads))
+    ngx.thread.kill(timer) -- nil, "already waited or killed" when it was the one that ended
+  end
+  local done = reap(self, self.finished)
+  self.finished = {}
+  if self.raised then error(self.raised, 0) end
+  return done
+end
+
+--- Stops every request still running (their connections are closed, not
+-- pooled) and forgets the queue. Idempotent.
+function Multi:close()
+  if self.closed then return end
+  self.closed = true
+  for thread in pairs(self.running) do ngx.thread.kill(thread) end
+  self.running, self.queued, self.finished = {}, {}, {}
+end
+
+function Multi:__tostring()
+  return "flexiroam.transport.ngx multi: " .. count(self.running) .. " running, " .. #self.queued .. " queued"
+end
+
+return M
