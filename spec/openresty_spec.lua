@@ -121,6 +121,24 @@ describe("OpenResty (nginx + ngx_lua)", function()
     processes.rmdir(tls_dir)
   end)
 
+  -- Queues a fault for the next `times` (1) list-inventory requests.
+  local function queue_fault(fault, times)
+    local status = http(sb.port, "POST", "/__sandbox/faults",
+      cjson.encode { path = LIST, fault = fault, times = times })
+    assert.equals(201, status)
+  end
+
+  -- Until the sandbox has taken every queued fault: the requests they were
+  -- for are in flight, and being held back.
+  local function wait_faults_taken()
+    local deadline = socket.gettime() + 5
+    while socket.gettime() < deadline do
+      if #get_json(sb.port, "/__sandbox/faults").faults == 0 then return end
+      socket.sleep(0.01)
+    end
+    error("the held-back requests never reached the sandbox")
+  end
+
   local function transport_case(name)
     return get_json(srv.port, "/transport?case=" .. name)
   end
@@ -188,30 +206,10 @@ describe("OpenResty (nginx + ngx_lua)", function()
   end)
 
   describe("non-blocking", function()
-    -- The sandbox holds the next list-inventory back for a second (or
-    -- does to it whatever `fault` says).
-    local function delay_next_list(fault)
-      local status = http(sb.port, "POST", "/__sandbox/faults",
-        cjson.encode { path = LIST, fault = fault or "delay_ms=1000" })
-      assert.equals(201, status)
-    end
-
-    -- Until the sandbox has taken the queued fault, i.e. the slow call is
-    -- in flight and being held back.
-    local function wait_fault_taken()
-      local deadline = socket.gettime() + 5
-      while socket.gettime() < deadline do
-        local list = get_json(sb.port, "/__sandbox/faults")
-        if #list.faults == 0 then return end
-        socket.sleep(0.01)
-      end
-      error("the slow request never reached the sandbox")
-    end
-
     it("answers another request on the same worker while a handler waits on the API", function()
-      delay_next_list()
+      queue_fault("delay_ms=1000")
       local slow = open(srv.port, "GET", "/slow")
-      wait_fault_taken()
+      wait_faults_taken()
       local started = socket.gettime()
       local status, body = http(srv.port, "GET", "/fast")
       local elapsed = socket.gettime() - started
@@ -229,9 +227,9 @@ describe("OpenResty (nginx + ngx_lua)", function()
     end)
 
     it("whereas libcurl, asked for explicitly, blocks the worker (the control)", function()
-      delay_next_list()
+      queue_fault("delay_ms=1000")
       local slow = open(srv.port, "GET", "/slow_curl")
-      wait_fault_taken()
+      wait_faults_taken()
       local status = http(srv.port, "GET", "/fast")
       local slow_done_first = readable(slow)
       local slow_status, slow_body = finish(slow)
@@ -243,23 +241,8 @@ describe("OpenResty (nginx + ngx_lua)", function()
   end)
 
   describe("client:batch inside nginx", function()
-    local function queue_delays(ms, times)
-      local status = http(sb.port, "POST", "/__sandbox/faults",
-        cjson.encode { path = LIST, fault = "delay_ms=" .. ms, times = times })
-      assert.equals(201, status)
-    end
-
-    local function wait_queue_empty()
-      local deadline = socket.gettime() + 5
-      while socket.gettime() < deadline do
-        if #get_json(sb.port, "/__sandbox/faults").faults == 0 then return end
-        socket.sleep(0.01)
-      end
-      error("the batch's requests never reached the sandbox")
-    end
-
     it("runs the calls at once, on light threads", function()
-      queue_delays(400, 6)
+      queue_fault("delay_ms=400", 6)
       local out, status = get_json(srv.port, "/batch?n=6")
       assert.equals(200, status)
       assert.equals(6, out.ok, cjson.encode(out))
@@ -270,9 +253,9 @@ describe("OpenResty (nginx + ngx_lua)", function()
     end)
 
     it("leaves the worker free for other requests while the batch waits", function()
-      queue_delays(1000, 4)
+      queue_fault("delay_ms=1000", 4)
       local slow = open(srv.port, "GET", "/batch?n=4")
-      wait_queue_empty()
+      wait_faults_taken()
       local status = http(srv.port, "GET", "/fast")
       local batch_done_first = readable(slow)
       local slow_status, slow_body = finish(slow)
