@@ -184,6 +184,9 @@ bench: deps
 	$(call ensure_packages,$(PKGS_BENCH))
 	@$(MAKE) --no-print-directory build
 	@for b in bench/*_bench.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
+	@# The same HTTP run with the client and nginx on one CPU: no idle CPU to wake per request.
+	@if command -v taskset >/dev/null; then \
+	  echo "== bench/http_bench.lua on one CPU (taskset -c 0)"; taskset -c 0 $(LUA) bench/http_bench.lua || exit 1; fi
 
 # The quickstart against a sandbox on a free port, stopped afterwards.
 demo: deps

@@ -3,7 +3,19 @@
 -- here, on 127.0.0.1, private prefix) serves list-inventory pages of 20 and
 -- 1000 SIMs of the published sample's shape.
 --
---   lua5.4 bench/http_bench.lua [seconds per measurement, default 2]
+--   lua5.4 bench/http_bench.lua [seconds per contender, default 2] [rounds, default 8]
+--
+-- A shared machine speeds up and slows down over seconds, so the contenders
+-- take turns: each runs once per round for seconds/rounds, and what is
+-- reported is each one's median over the rounds, and for the ratios the
+-- median of the per-round ratios.
+--
+-- `make bench` runs it a second time under `taskset -c 0`, the client and
+-- nginx sharing one CPU. On a virtual machine with idle CPUs, a request
+-- that wakes the other CPU waits tens of microseconds for it (the C loop
+-- here: about 74 us a call across two CPUs, 27 us on one), which shrinks
+-- every ratio between keep-alive clients; on one CPU that wait is gone and
+-- what remains is each contender's own work plus nginx's.
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
 package.cpath = "./build/5.4/?.so;" .. package.cpath
 
@@ -14,6 +26,8 @@ local inventory = require "flexiroam.sandbox.inventory"
 local json = flexiroam.json
 
 local SECONDS = tonumber(arg[1]) or 2
+local ROUNDS = math.max(1, math.floor(tonumber(arg[2]) or 8))
+local SLICE = SECONDS / ROUNDS
 local PATH = "/v1/public-v2/list-inventory"
 
 local function sh(cmd)
@@ -39,15 +53,24 @@ local function now()
   return require("socket").gettime()
 end
 
--- Calls fn until SECONDS have passed; returns calls per second.
-local function rate(fn)
-  for _ = 1, 20 do fn() end
+-- Calls fn until SLICE seconds have passed; returns calls per second.
+local function rate(fn, batch)
+  batch = batch or 10
+  for _ = 1, batch do fn() end
   local n, start = 0, now()
   repeat
-    for _ = 1, 10 do fn() end
-    n = n + 10
-  until now() - start >= SECONDS
+    for _ = 1, batch do fn() end
+    n = n + batch
+  until now() - start >= SLICE
   return n / (now() - start)
+end
+
+local function median(list)
+  local sorted = {}
+  for i, v in ipairs(list) do sorted[i] = v end
+  table.sort(sorted)
+  local mid = (#sorted + 1) / 2
+  return (sorted[math.floor(mid)] + sorted[math.ceil(mid)]) / 2
 end
 
 local prefix = os.tmpname()
@@ -94,33 +117,51 @@ local ok, err = pcall(function()
     local client = flexiroam.new { api_key = "bench", base_url = base }
     local session = core.session {}
     local headers = { ["x-api-key"] = "bench", ["Accept"] = "application/json" }
-    local row = { n = n }
-    row.ours = rate(function()
-      local page = assert(client:list_inventory())
-      assert(#page.items == n)
-    end)
-    row.hand = rate(function()
-      local res = assert(session:request { url = url, headers = headers })
-      assert(#cjson.decode(res.body).items == n)
-    end)
-    row.socket = rate(function()
-      local chunks = {}
-      local _, code = http.request { url = url, headers = headers, sink = ltn12.sink.table(chunks) }
-      assert(code == 200)
-      assert(#cjson.decode(table.concat(chunks)).items == n)
-    end)
-    local p = assert(io.popen(curl_loop .. " " .. url .. " " .. SECONDS))
-    row.c = tonumber(p:read("a"))
-    p:close()
-    local spawned = 0
-    local start = now()
-    repeat
-      local f = assert(io.popen("curl -s -H 'x-api-key: bench' " .. url))
-      assert(#cjson.decode(f:read("a")).items == n)
-      f:close()
-      spawned = spawned + 1
-    until now() - start >= SECONDS
-    row.spawn = spawned / (now() - start)
+    local contenders = {
+      ours = function()
+        local page = assert(client:list_inventory())
+        assert(#page.items == n)
+      end,
+      hand = function()
+        local res = assert(session:request { url = url, headers = headers })
+        assert(#cjson.decode(res.body).items == n)
+      end,
+      socket = function()
+        local chunks = {}
+        local _, code = http.request { url = url, headers = headers, sink = ltn12.sink.table(chunks) }
+        assert(code == 200)
+        assert(#cjson.decode(table.concat(chunks)).items == n)
+      end,
+      c = function()
+        local p = assert(io.popen(curl_loop .. " " .. url .. " " .. SLICE))
+        local r = tonumber(p:read("a"))
+        p:close()
+        return r
+      end,
+      spawn = function()
+        local f = assert(io.popen("curl -s -H 'x-api-key: bench' " .. url))
+        assert(#cjson.decode(f:read("a")).items == n)
+        f:close()
+      end,
+    }
+    -- The pair the target is about runs back to back, in alternating order.
+    local orders = { { "ours", "socket", "hand", "c", "spawn" }, { "socket", "ours", "hand", "c", "spawn" } }
+    local order = orders[1]
+    local per_round = {}
+    for _, name in ipairs(order) do per_round[name] = {} end
+    local ratio_socket, ratio_hand = {}, {}
+    for round = 1, ROUNDS do
+      for _, name in ipairs(orders[round % 2 + 1]) do
+        local r
+        if name == "c" then r = contenders.c() else r = rate(contenders[name], name == "spawn" and 1 or 10) end
+        table.insert(per_round[name], r)
+      end
+      table.insert(ratio_socket, per_round.ours[#per_round.ours] / per_round.socket[#per_round.socket])
+      table.insert(ratio_hand, per_round.ours[#per_round.ours] / per_round.hand[#per_round.hand])
+    end
+    local row = { n = n, ratio_socket = median(ratio_socket), ratio_hand = median(ratio_hand),
+      min_socket = math.min(table.unpack(ratio_socket)), max_socket = math.max(table.unpack(ratio_socket)) }
+    for _, name in ipairs(order) do row[name] = median(per_round[name]) end
     client:close()
     session:close()
     results[#results + 1] = row
@@ -130,11 +171,13 @@ os.execute("nginx -p " .. prefix .. " -c conf/nginx.conf -s stop")
 os.execute("rm -rf " .. prefix)
 if not ok then error(err, 0) end
 
-print(("\nlist_inventory over HTTP/1.1 keep-alive on loopback (nginx), calls/s, %g s each"):format(SECONDS))
+print(("\nlist_inventory over HTTP/1.1 keep-alive on loopback (nginx), calls/s, medians of %d rounds"
+  .. " of %g s each"):format(ROUNDS, SLICE))
 print("| page | flexiroam (client) | libcurl + lua-cjson by hand | C libcurl loop (no decode) |"
-  .. " luasocket + lua-cjson | curl per call | ours / luasocket | ours / by hand |")
+  .. " luasocket + lua-cjson | curl per call | ours / luasocket (rounds' range) | ours / by hand |")
 print("|---|---|---|---|---|---|---|---|")
 for _, r in ipairs(results) do
-  print(("| %d SIMs (%d B) | %.0f | %.0f | %.0f | %.0f | %.1f | %.2fx | %.2fx |"):format(
-    r.n, bytes[r.n], r.ours, r.hand, r.c, r.socket, r.spawn, r.ours / r.socket, r.ours / r.hand))
+  print(("| %d SIMs (%d B) | %.0f | %.0f | %.0f | %.0f | %.1f | %.2fx (%.2f-%.2f) | %.2fx |"):format(
+    r.n, bytes[r.n], r.ours, r.hand, r.c, r.socket, r.spawn, r.ratio_socket, r.min_socket, r.max_socket,
+    r.ratio_hand))
 end
