@@ -170,6 +170,18 @@ end
 
 function handlers.batch() batch() end
 
+-- Two calls in one batch, for a sandbox that answers one of them 503 with
+-- Retry-After: 1 and holds the other back 2.5 s: the retry's wait is a
+-- timer of the batch, so the first call ends, retried, while the other is
+-- still held back. Answers when each call ended.
+function handlers.batch_retry()
+  local ended, started = {}, now()
+  local _, summary = new_client({ retries = 1 }):batch(
+    { { "list_inventory", { limit = 1 } }, { "list_inventory", { limit = 1 } } },
+    { concurrency = 2, on_progress = function(done) ended[done] = now() - started end })
+  reply { ok = summary.ok, first = ended[1], last = ended[2] }
+end
+
 function handlers.batch_refused()
   batch { base_url = "http://127.0.0.1:" .. ngx.var.closed_port, retries = 0 }
 end
