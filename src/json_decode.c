@@ -367,8 +367,9 @@ static inline const uchar *parse_string(decoder *d, const uchar *p)
 
 /* Which set a key belongs to. Any function of the bytes would be correct
  * (a hit is confirmed byte for byte); this one is cheap. On a big-endian
- * machine the mask below keeps bytes after a short key too: such keys then
- * spread over more sets and hit less, and still never mix. */
+ * machine the mask below keeps the word's last bytes, not its first: for a
+ * key under 8 bytes partly (under 5 bytes wholly) the bytes after the key.
+ * Such keys then spread worse and hit less, and still never mix. */
 static inline unsigned key_set(const decoder *d, const uchar *p, size_t len)
 {
     uint64_t h = len;
