@@ -277,6 +277,16 @@ describe("OpenResty (nginx + ngx_lua)", function()
       assert.is_true(out.last >= 2.4, cjson.encode(out))
     end)
 
+    it("lets a progress callback sleep through nginx for its full time", function()
+      queue_fault("delay_ms=300", 2)
+      local out = get_json(srv.port, "/batch_sleepy_progress")
+      assert.equals(4, out.ok, cjson.encode(out))
+      assert.equals(4, #out.slept)
+      for _, s in ipairs(out.slept) do
+        assert.is_true(s >= 0.19, "a 0.2 s sleep ended early: " .. cjson.encode(out))
+      end
+    end)
+
     it("answers a refused connection as each call's own error", function()
       local out = get_json(srv.port, "/batch_refused?n=3")
       assert.equals(0, out.ok, cjson.encode(out))

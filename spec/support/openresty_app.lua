@@ -182,6 +182,20 @@ function handlers.batch_retry()
   reply { ok = summary.ok, first = ended[1], last = ended[2] }
 end
 
+-- A batch whose progress callback itself sleeps through nginx: each sleep
+-- must last its full time, whatever the batch's light threads do meanwhile.
+function handlers.batch_sleepy_progress()
+  local slept = {}
+  local calls = {}
+  for i = 1, 4 do calls[i] = { "list_inventory", { limit = 1 } } end
+  local _, summary = new_client():batch(calls, { concurrency = 4, on_progress = function()
+    local t = now()
+    ngx.sleep(0.2)
+    slept[#slept + 1] = now() - t
+  end })
+  reply { ok = summary.ok, slept = slept }
+end
+
 function handlers.batch_refused()
   batch { base_url = "http://127.0.0.1:" .. ngx.var.closed_port, retries = 0 }
 end

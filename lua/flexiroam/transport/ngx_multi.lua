@@ -8,12 +8,18 @@
 --   m:close()
 --
 -- Each request runs on an ngx.thread light thread of its own, through the
--- cosocket transport; perform waits with ngx.thread.wait, which yields to
--- nginx, so a batch in a handler never holds the worker. Only the coroutine
--- that spawned a light thread may wait for it, so add() only checks and
--- queues: the threads are spawned by perform(), which the batch's scheduler
--- calls, and are reaped there too.
-local unpack = table.unpack or unpack -- luacheck: ignore 143
+-- cosocket transport; perform waits on a semaphore the threads post when
+-- they end, which yields to nginx, so a batch in a handler never holds the
+-- worker. Only the coroutine that spawned a light thread may wait for it or
+-- kill it, so add() only checks and queues: perform() spawns, and reaps a
+-- thread only once it has ended. (ngx.thread.wait on several threads at
+-- once is not used: ngx_lua 0.10.x leaves the threads that did not end first
+-- marked as waited for, and each of them later resumes the parent wherever
+-- it is suspended, e.g. in a hook's own ngx.sleep.)
+--
+-- A raise inside the transport is a bug, not an answer: perform raises it,
+-- then and on every later call; close the multi.
+local semaphore = require "ngx.semaphore"
 
 local M = {}
 
@@ -34,8 +40,12 @@ function M.new(transport, opts)
   if max ~= nil and (type(max) ~= "number" or max < 1 or max ~= math.floor(max)) then
     misuse("max_connections must be a positive integer", 3)
   end
+  local sema, err = semaphore.new()
+  if not sema then error("flexiroam: ngx.semaphore.new failed: " .. tostring(err), 2) end
   return setmetatable({
     transport = transport,
+    sema = sema,   -- posted once by every request that ends
+    owner = nil,   -- the coroutine that spawns, waits and kills (the first perform's)
     max = max or math.huge,
     queued = {},   -- {id =, r = prepared request}, in order
     running = {},  -- thread -> entry
@@ -68,11 +78,7 @@ local function run(self, entry)
     self.raised = self.raised or res
   end
   self.finished[#self.finished + 1] = entry
-end
-
--- A light thread runs a Lua function only, never ngx.sleep itself.
-local function sleep(seconds)
-  ngx.sleep(seconds)
+  self.sema:post(1)
 end
 
 local function count(t)
@@ -81,38 +87,46 @@ local function count(t)
   return n
 end
 
--- Spawns what the queue holds, up to max at once. A request that fails at
--- once (a refused connection) is finished before spawn returns.
+-- Spawns what the queue holds, up to max at once; each entry leaves the
+-- queue before its spawn, so a spawn that raises never starts one twice. A
+-- request that fails at once (a refused connection) is finished before
+-- spawn returns.
 local function start_queued(self)
   local running = count(self.running)
-  local rest = {}
-  for _, entry in ipairs(self.queued) do
-    if running < self.max then
-      local thread, err = ngx.thread.spawn(run, self, entry)
-      if not thread then error("flexiroam: ngx.thread.spawn failed: " .. tostring(err), 0) end
-      entry.thread = thread
-      running = running + 1
-      self.running[thread] = entry
-    else
-      rest[#rest + 1] = entry
-    end
+  while running < self.max and #self.queued > 0 do
+    local entry = table.remove(self.queued, 1)
+    entry.thread = ngx.thread.spawn(run, self, entry)
+    running = running + 1
+    self.running[entry.thread] = entry
   end
-  self.queued = rest
 end
 
--- A finished thread is dead: waiting on it only reaps it (the wait in
--- perform may have reaped it already, hence the pcall).
--- -> the answers {id =, res =, err =}
+-- The threads of entries that have ended are dead: waiting on one returns
+-- at once and only reaps it. -> the answers {id =, res =, err =}
 local function reap(self, entries)
   local out = {}
   for i, entry in ipairs(entries) do
     if self.running[entry.thread] then
       self.running[entry.thread] = nil
-      pcall(ngx.thread.wait, entry.thread)
+      ngx.thread.wait(entry.thread)
     end
     out[i] = { id = entry.id, res = entry.res, err = entry.err }
   end
   return out
+end
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+local function check_owner(self, level)
+  local co = coroutine.running()
+  if self.owner == nil then self.owner = co end
+  if self.owner ~= co then
+    misuse("perform and close must run in the coroutine that first called perform (it owns the threads)",
+      level + 1)
+  end
 end
 
 --- m:perform(wait_ms) -> { {id =, res =, err =}, ... }: starts what was
@@ -121,13 +135,15 @@ end
 function Multi:perform(wait_ms)
   if self.closed then misuse("multi is closed", 2) end
   if type(wait_ms) ~= "number" or wait_ms < 0 then misuse("wait_ms must be a number >= 0", 2) end
+  check_owner(self, 2)
   start_queued(self)
-  if #self.finished == 0 and next(self.running) ~= nil and wait_ms > 0 then
-    local threads = {}
-    for thread in pairs(self.running) do threads[#threads + 1] = thread end
-    local timer = ngx.thread.spawn(sleep, wait_ms / 1000)
-    ngx.thread.wait(timer, unpack(threads))
-    ngx.thread.kill(timer) -- nil, "already waited or killed" when it was the one that ended
+  -- A post may outlive its entry (collected by an earlier perform): wait
+  -- until something has ended or the time is up.
+  local deadline = now() + wait_ms / 1000
+  while #self.finished == 0 and next(self.running) ~= nil do
+    local left = deadline - now()
+    if left <= 0 then break end
+    self.sema:wait(left)
   end
   local done = reap(self, self.finished)
   self.finished = {}
@@ -139,6 +155,7 @@ end
 -- pooled) and forgets the queue. Idempotent.
 function Multi:close()
   if self.closed then return end
+  if next(self.running) ~= nil then check_owner(self, 2) end
   self.closed = true
   for thread in pairs(self.running) do ngx.thread.kill(thread) end
   self.running, self.queued, self.finished = {}, {}, {}
