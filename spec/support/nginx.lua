@@ -21,17 +21,7 @@ local function exists(path)
   return f ~= nil
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local text = f:read("*a") or ""
-  f:close()
-  return text
-end
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local slurp, quote = processes.slurp, processes.quote
 
 --- nil when nginx, its Lua module and the LuaJIT build are all there, else
 -- the reason the specs skip.

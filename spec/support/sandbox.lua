@@ -4,23 +4,14 @@
 -- Start fails with the server's stderr when no "listening" line comes within
 -- `timeout` seconds (5); it never waits longer. Run from the repository root.
 local socket = require "socket"
+local processes = require "spec.support.test_processes"
 
 local sandbox = {}
 
 local Sandbox = {}
 Sandbox.__index = Sandbox
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local text = f:read("*a") or ""
-  f:close()
-  return text
-end
+local slurp, quote = processes.slurp, processes.quote
 
 -- Running, as opposed to exited (a zombie until io.close reaps it) or gone.
 local function alive(pid)

@@ -10,8 +10,19 @@ local function succeeded(r)
   return r == true or r == 0
 end
 
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
+--- A word for sh: single-quoted, any single quote in it escaped.
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+local quote = M.quote
+
+--- A file's whole content, or "" when it cannot be read.
+function M.slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local text = f:read("*a") or ""
+  f:close()
+  return text
 end
 
 -- `sh -c` prints its own pid and then execs the command, so the pid we read
