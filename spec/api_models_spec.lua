@@ -457,3 +457,44 @@ describe("friendly iterators", function()
     end)
   end
 end)
+
+-- sell_plan's check that a SIM it picked was not sold to someone else just
+-- before: decided by created_at, whichever order the API lists orders in.
+describe("jobs.rival_order", function()
+  local jobs = require "flexiroam.jobs"
+  local ours = { id = "o-ours", reference = "shop-1", created_at = "2026-11-27 12:00:05" }
+  local function other(id, at) return { id = id, reference = "ref-" .. id, created_at = at } end
+
+  it("finds an order made shortly before ours, listed oldest or newest first", function()
+    local rival = other("o-rival", "2026-11-27 12:00:03")
+    assert.equals(rival, jobs.rival_order(ours, { rival, ours }))
+    assert.equals(rival, jobs.rival_order(ours, { ours, rival }))
+  end)
+
+  it("leaves the SIM to us when the other order came after ours, in either listing", function()
+    local later = other("o-later", "2026-11-27 12:00:07")
+    assert.is_nil(jobs.rival_order(ours, { ours, later }))
+    assert.is_nil(jobs.rival_order(ours, { later, ours }))
+  end)
+
+  it("ignores orders older than the race window: the SIM's history", function()
+    assert.is_nil(jobs.rival_order(ours, { other("o-old", "2026-11-27 11:40:00"), ours }))
+    assert.equals("o-near", jobs.rival_order(ours, { other("o-near", "2026-11-27 11:50:10"), ours }).id)
+  end)
+
+  it("within one second, lets the API's listing decide, so exactly one of two sellers gives way", function()
+    local theirs = { id = "o-theirs", reference = "shop-2", created_at = ours.created_at }
+    local listing = { theirs, ours }
+    assert.equals(theirs, jobs.rival_order(ours, listing))
+    assert.is_nil(jobs.rival_order(theirs, listing))
+  end)
+
+  it("counts an unreadable time as a race", function()
+    assert.equals("o-x", jobs.rival_order(ours, { ours, other("o-x", "yesterday") }).id)
+  end)
+
+  it("finds no rival on a SIM with our order alone", function()
+    assert.is_nil(jobs.rival_order(ours, { ours }))
+    assert.is_nil(jobs.rival_order(ours, {}))
+  end)
+end)

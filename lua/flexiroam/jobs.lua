@@ -72,20 +72,46 @@ jobs.utc_seconds = utc_seconds
 -- older order is history (a SIM the API put back in stock), not a rival.
 local RACE_WINDOW = 15 * 60
 
--- The order listed before ours on this SIM (the API lists oldest first),
--- when it is recent: the SIM was sold to someone else between our look at
--- the inventory and our purchase, which the API cannot prevent (it has no
--- reservation). The later of two such sales sees the earlier one.
+-- The rival among `orders` (the SIM's orders, as the API listed them) of
+-- `order`, ours: an order sold on the same SIM shortly before ours. The SIM
+-- was sold to someone else between our look at the inventory and our
+-- purchase, which the API cannot prevent (it has no reservation); of two
+-- such sales the later one must see the earlier one, and only that one.
+-- "Before" is by created_at, whichever order the API lists in; two orders
+-- of the same second are told apart by the API's listing, which both
+-- sellers see alike. An unreadable time counts as a race: a customer left
+-- with an eSIM that will not install is worse than a sale made again.
+-- -> the rival order, or nil
+function jobs.rival_order(order, orders)
+  local mine = utc_seconds(order.created_at)
+  local my_place
+  for i, o in ipairs(orders) do
+    if o.id == order.id or o.reference == order.reference then
+      my_place = i
+      break
+    end
+  end
+  for i, other in ipairs(orders) do
+    if i ~= my_place and other.id ~= order.id and other.reference ~= order.reference then
+      local at = utc_seconds(other.created_at)
+      local before
+      if at == nil or mine == nil then
+        before = true
+      elseif at ~= mine then
+        before = at < mine and mine - at <= RACE_WINDOW
+      else
+        before = my_place == nil or i < my_place
+      end
+      if before then return other end
+    end
+  end
+  return nil
+end
+
 local function earlier_order(client, order, call_opts)
   local page, err = client:list_orders({ iccid = order.iccid, limit = 100 }, call_opts)
   if not page then return nil, err end
-  local first = page.items[1]
-  if first == nil or first.id == order.id or first.reference == order.reference then return nil end
-  local a, b = utc_seconds(first.created_at), utc_seconds(order.created_at)
-  -- unreadable times count as a race: a customer left with an eSIM that
-  -- will not install is worse than a sale made again
-  if a and b and b - a > RACE_WINDOW then return nil end
-  return first
+  return jobs.rival_order(order, page.items)
 end
 
 local function finish(client, sim, order, replayed, picked, call_opts)
