@@ -43,10 +43,12 @@ local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = tr
 -- Framing is the transport's: a caller's own would contradict it.
 local RESERVED_HEADERS = { ["content-length"] = true, ["transfer-encoding"] = true, connection = true }
 
-local function now()
+--- nginx's clock, brought up to date: seconds, as a number.
+function M.now()
   ngx.update_time()
   return ngx.now()
 end
+local now = M.now
 
 --- Whether this code runs inside nginx's Lua module (in any phase).
 function M.in_nginx()
@@ -530,10 +532,6 @@ function Transport:_exchange(r, started, deadline)
   }
 end
 
---- transport:request{method=, url=, headers=, body=, timeout_ms=} -> response | nil, err
--- Raises in a phase without cosockets (init_by_lua, init_worker_by_lua,
--- set/log/header_filter/body_filter/balancer_by_lua): there nothing can
--- be sent without blocking the worker.
 -- Raises (at `level` above the caller) where cosockets cannot be used.
 local function check_phase(level)
   if not M.in_nginx() then
@@ -547,6 +545,10 @@ local function check_phase(level)
   end
 end
 
+--- transport:request{method=, url=, headers=, body=, timeout_ms=} -> response | nil, err
+-- Raises in a phase without cosockets (init_by_lua, init_worker_by_lua,
+-- set/log/header_filter/body_filter/balancer_by_lua): there nothing can
+-- be sent without blocking the worker.
 function Transport:request(req)
   check_phase(2)
   return self:_send(prepare(self, req))

@@ -20,6 +20,7 @@
 -- A raise inside the transport is a bug, not an answer: perform raises it,
 -- then and on every later call; close the multi.
 local semaphore = require "ngx.semaphore"
+local now = require("flexiroam.transport.ngx").now
 
 local M = {}
 
@@ -113,11 +114,6 @@ local function reap(self, entries)
     out[i] = { id = entry.id, res = entry.res, err = entry.err }
   end
   return out
-end
-
-local function now()
-  ngx.update_time()
-  return ngx.now()
 end
 
 local function check_owner(self, level)
