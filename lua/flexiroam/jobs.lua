@@ -83,16 +83,17 @@ local RACE_WINDOW = 15 * 60
 -- with an eSIM that will not install is worse than a sale made again.
 -- -> the rival order, or nil
 function jobs.rival_order(order, orders)
+  local function is_ours(o) return o.id == order.id or o.reference == order.reference end
   local mine = utc_seconds(order.created_at)
   local my_place
   for i, o in ipairs(orders) do
-    if o.id == order.id or o.reference == order.reference then
+    if is_ours(o) then
       my_place = i
       break
     end
   end
   for i, other in ipairs(orders) do
-    if i ~= my_place and other.id ~= order.id and other.reference ~= order.reference then
+    if not is_ours(other) then
       local at = utc_seconds(other.created_at)
       local before
       if at == nil or mine == nil then
