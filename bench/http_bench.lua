@@ -65,13 +65,7 @@ local function rate(fn, batch)
   return n / (now() - start)
 end
 
-local function median(list)
-  local sorted = {}
-  for i, v in ipairs(list) do sorted[i] = v end
-  table.sort(sorted)
-  local mid = (#sorted + 1) / 2
-  return (sorted[math.floor(mid)] + sorted[math.ceil(mid)]) / 2
-end
+local median = require("bench.stats").median
 
 local prefix = os.tmpname()
 os.remove(prefix)

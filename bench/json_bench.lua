@@ -42,12 +42,7 @@ local function works(fn, arg1)
   return ok and result ~= nil
 end
 
-local function median(list)
-  table.sort(list)
-  local n = #list
-  if n % 2 == 1 then return list[(n + 1) / 2] end
-  return (list[n / 2] + list[n / 2 + 1]) / 2
-end
+local median = require("bench.stats").median
 
 -- Seconds for `iters` calls of fn(arg1), after a full collection so one
 -- block's garbage is not charged to the next.
