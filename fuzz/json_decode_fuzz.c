@@ -8,11 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-
-int luaopen_flexiroam_core(lua_State *L);
+#include "fuzz_core_state.h"
 
 /* Stack slots kept across inputs. */
 #define DECODE 1
@@ -43,12 +39,7 @@ static lua_State *state(void)
     static lua_State *L;
     if (L != NULL)
         return L;
-    L = luaL_newstate();
-    if (L == NULL)
-        abort();
-    luaL_openlibs(L);
-    luaL_requiref(L, "flexiroam.core", luaopen_flexiroam_core, 0);
-    lua_getfield(L, -1, "json");
+    L = fuzz_core_state();
     lua_getfield(L, -1, "decode");
     lua_replace(L, DECODE);
     lua_settop(L, DECODE);

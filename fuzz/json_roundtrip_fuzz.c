@@ -14,11 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-
-int luaopen_flexiroam_core(lua_State *L);
+#include "fuzz_core_state.h"
 
 /* Returns a function(text): raises with a description on a mismatch. */
 static const char checker[] =
@@ -80,12 +76,7 @@ static lua_State *state(void)
     static lua_State *L;
     if (L != NULL)
         return L;
-    L = luaL_newstate();
-    if (L == NULL)
-        abort();
-    luaL_openlibs(L);
-    luaL_requiref(L, "flexiroam.core", luaopen_flexiroam_core, 0);
-    lua_getfield(L, -1, "json");
+    L = fuzz_core_state();
     lua_replace(L, 1);
     lua_settop(L, 1);
     if (luaL_loadstring(L, checker) != LUA_OK) {
