@@ -533,6 +533,24 @@ describe("examples/openresty storefront", function()
     assert.are_not.equals(sale.iccid, other.iccid)
   end)
 
+  it("answers the data left on several eSIMs at once, each with its own answer", function()
+    local plan = get_json(srv.port, "/plans").plans[1].id
+    local _, first = buy(plan, "shop-order-3001")
+    local _, second = buy(plan, "shop-order-3002")
+    local bad = "89852350824010131082" -- the sample's ICCID with a wrong Luhn digit
+    local out, status = get_json(srv.port, "/usage?iccid=" .. first.iccid .. "," .. second.iccid .. "," .. bad)
+    assert.equals(200, status)
+    assert.equals(3, #out.usage)
+    for i, sale in ipairs { first, second } do
+      assert.equals(sale.iccid, out.usage[i].iccid)
+      assert.equals("string", type(out.usage[i].status), cjson.encode(out))
+      assert.equals("number", type(out.usage[i].remaining_bytes))
+    end
+    assert.equals(bad, out.usage[3].iccid)
+    assert.equals("validation", out.usage[3].error)
+    assert.equals(400, (http(srv.port, "GET", "/usage")))
+  end)
+
   it("answers the customer's mistakes with 4xx and the API's trouble with 5xx", function()
     local status, out = buy(nil, "r")
     assert.equals(400, status)

@@ -4,6 +4,7 @@
 --
 --   GET  /plans[?country=FRA]                        the one-time eSIM plans on sale
 --   POST /buy {"plan_id": "...", "reference": "..."}  -> 201 {"iccid", "order_id", "plan_id", "lpa"}
+--   GET  /usage?iccid=A,B,...                         data left on up to 20 eSIMs, asked all at once
 --
 -- `reference` is the shop's own order number: the API charges once per
 -- reference, and a repeated /buy with it answers the same eSIM, so a
@@ -77,6 +78,30 @@ function storefront.buy()
     iccid = sale.order.iccid, order_id = sale.order.id, plan_id = sale.order.plan_id,
     lpa = sale.activation.lpa, replayed = sale.replayed,
   })
+end
+
+-- The customer's eSIMs in one answer: the calls run at once, each on a
+-- light thread (client:usage_many inside nginx), so twenty eSIMs take
+-- about as long as one and the worker serves others meanwhile. A SIM the
+-- API cannot answer for gets its own error; the others still answer.
+local MAX_USAGE = 20
+
+function storefront.usage()
+  local iccids = {}
+  for iccid in (ngx.var.arg_iccid or ""):gmatch("[^,]+") do iccids[#iccids + 1] = iccid end
+  if #iccids == 0 or #iccids > MAX_USAGE then
+    return reply(400, { error = "bad_request", message = "send ?iccid=A,B,... (1 to " .. MAX_USAGE .. " ICCIDs)" })
+  end
+  local results = api():usage_many(iccids, { concurrency = #iccids })
+  local usage = {}
+  for i, r in ipairs(results) do
+    if r.ok then
+      usage[i] = { iccid = iccids[i], status = r.value.status, remaining_bytes = r.value.data_remaining_bytes }
+    else
+      usage[i] = { iccid = iccids[i], error = r.err.kind, message = r.err.message }
+    end
+  end
+  return reply(200, { usage = json.array(usage) })
 end
 
 return storefront
