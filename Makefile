@@ -11,7 +11,6 @@ CORE_CFLAGS   = -std=gnu99 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS)
 SOURCES      := $(sort $(wildcard src/*.c))
 HEADERS      := $(wildcard src/*.h)
 SPECS        ?= spec
-JSON_SPECS   := $(wildcard spec/json*_spec.lua)
 
 BUILD_54     := build/5.4/flexiroam/core.so
 BUILD_JIT    := build/luajit/flexiroam/core.so
@@ -55,7 +54,8 @@ $(LOCALE_DIR)/de_DE.UTF-8:
 
 BUSTED_PATHS = --lpath='./lua/?.lua;./lua/?/init.lua' --cpath='./$(dir $(1))../?.so'
 
-.PHONY: all build deps ci-deps builds test luajit rock rock-luajit static embed openresty asan valgrind lint fuzz bench demo clean
+.PHONY: all build deps ci-deps builds test luajit rock rock-luajit static embed openresty asan valgrind lint fuzz \
+        fuzz-smoke bench demo clean
 
 all: build
 build: $(BUILD_54)
@@ -66,7 +66,7 @@ deps:
 # Everything CI's targets use, up front, so no spec skips for want of nginx
 # or LuaJIT just because its target had not run yet.
 ci-deps: deps
-	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX) $(PKGS_LUAS))
+	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX) $(PKGS_LUAS) $(PKGS_LINT) $(PKGS_FUZZ))
 
 $(BUILD_54): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
@@ -140,7 +140,7 @@ embed: deps
 openresty: deps
 	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_NGINX))
 	@$(MAKE) --no-print-directory build $(BUILD_JIT)
-	@.ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) spec/openresty_spec.lua
+	@.ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) spec/openresty_spec.lua spec/transport_contract_spec.lua
 
 # The core against PUC Lua 5.3 and 5.1 too (-Werror), each loaded by its own
 # interpreter with the Lua layer: decode, encode and a client.
@@ -180,6 +180,11 @@ fuzz: deps
 	$(call ensure_packages,$(PKGS_FUZZ))
 	@.ci/fuzz $(FUZZ_SECONDS)
 
+# A few seconds of every fuzz target, for CI: a parser that crashes on its
+# seeds or soon after is caught on every change.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
+
 bench: deps
 	$(call ensure_packages,$(PKGS_BENCH))
 	@$(MAKE) --no-print-directory build
@@ -200,4 +205,4 @@ demo: deps
 	FLEXIROAM_BASE_URL="$$url" FLEXIROAM_API_KEY=sandbox-key $(LUA) examples/quickstart.lua
 
 clean:
-	rm -rf build fuzz/corpus-tmp
+	rm -rf build

@@ -517,9 +517,9 @@ describe("client:low_data against the sandbox", function()
     assert.has_error(function() client:low_data { below_percent = 10, below_bytes = 1 } end)
     assert.has_error(function() client:low_data { below_percent = 120 } end)
     assert.has_error(function() client:low_data { below_percent = 10, colour = "red" } end)
-    local transport
-    client, transport = new_sandbox()
-    assert(client:purchase_plan { iccid = esim_at(client._transport.handler, 1), plan_id = "FRA-1GB-7D",
+    local transport, handler
+    client, transport, handler = new_sandbox()
+    assert(client:purchase_plan { iccid = esim_at(handler, 1), plan_id = "FRA-1GB-7D",
       reference = "x" })
     transport.before = function(req)
       if req.url:find("/get%-usage") then req.headers["x-sandbox-fault"] = "status=500" end

@@ -81,15 +81,24 @@ describe("transport selection", function()
     return flexiroam.new(opts)
   end
 
+  -- The User-Agent of a request names the transport that sent it.
+  local function user_agent_of(opts)
+    local seen
+    opts.on_request = function(e) seen = e.headers["User-Agent"] end
+    opts.retries = 0
+    local client = new(opts)
+    client:list_inventory() -- to a closed port: refused, after on_request
+    client:close()
+    return seen
+  end
+
   it("is libcurl outside nginx", function()
     assert.is_false(ngx_transport.in_nginx())
-    local client = new {}
-    assert.matches("^flexiroam%.session", tostring(client._transport))
-    assert.matches("; libcurl/[%d.]+%)$", client._headers()["User-Agent"])
-    client:close()
-    client = new { transport = "curl" }
-    assert.matches("^flexiroam%.session", tostring(client._transport))
-    client:close()
+    assert.matches("; libcurl/[%d.]+%)$", user_agent_of {})
+    assert.matches("; libcurl/[%d.]+%)$", user_agent_of { transport = "curl" })
+    local t = transports.select("curl", {})
+    assert.matches("^flexiroam%.session", tostring(t))
+    t:close()
   end)
 
   it("refuses the nginx transport outside nginx, clearly", function()
@@ -102,8 +111,9 @@ describe("transport selection", function()
   end)
 
   it("takes an object with a request method as it is", function()
-    local fake = fake_transport.new({})
-    assert.equals(fake, new({ transport = fake })._transport)
+    local fake = fake_transport.new({ { status = 200, body = '{"items": []}' } })
+    assert(new({ transport = fake }):list_inventory())
+    assert.equals(1, #fake.requests)
   end)
 
   it("raises on anything else", function()

@@ -188,15 +188,14 @@ describe("redaction", function()
   end)
 
   it("shows credential headers as [REDACTED] in hook payloads", function()
-    local seen
+    local seen, sent
     local client = flexiroam.new {
       api_key = KEY, base_url = "https://api.example.test", clock = fake_clock.new().seam,
       transport = fake_transport.new({ { status = 200, body = '{"items":[]}',
         headers = { ["set-cookie"] = "a=b", authorization = "Bearer zzz" } } }),
       on_response = function(e) seen = e end,
+      on_request = function(e) sent = e end,
     }
-    local sent
-    client._observe.hooks.on_request = function(e) sent = e end
     assert(client:list_inventory())
     assert.equals("[REDACTED]", sent.headers["x-api-key"])
     assert.equals("[REDACTED]", seen.headers["set-cookie"])

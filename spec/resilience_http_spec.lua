@@ -62,27 +62,9 @@ describe("resilience over HTTP", function()
     client:close()
   end)
 
-  -- A listener that never accepts, its backlog filled: the kernel drops
-  -- further SYNs, so a connect times out having sent nothing.
-  local function full_backlog()
-    local listener = assert(socket.tcp())
-    assert(listener:bind("127.0.0.1", 0))
-    assert(listener:listen(0))
-    local _, port = listener:getsockname()
-    local fillers = {}
-    for i = 1, 3 do
-      fillers[i] = socket.tcp()
-      fillers[i]:settimeout(0.2)
-      fillers[i]:connect("127.0.0.1", port)
-    end
-    return ("http://127.0.0.1:%d"):format(port), function()
-      for _, f in ipairs(fillers) do f:close() end
-      listener:close()
-    end
-  end
-
   it("times out connecting as not sent, so even a purchase is sent again without a lookup", function()
-    local url, close = full_backlog()
+    local port, close = procs.unaccepting_port()
+    local url = ("http://127.0.0.1:%d"):format(port)
     local client, counts = new_client { base_url = url, connect_timeout_ms = 200 }
     local _, err = client:purchase_plan { iccid = "89852350824010131081", plan_id = "p1" }
     close()

@@ -25,16 +25,10 @@ static int buffer_gc(lua_State *L)
 
 fx_buffer *fx_buffers_push(lua_State *L, size_t n)
 {
-    buffer_set *set = (buffer_set *)fx_newuserdata(L, sizeof *set + n * sizeof(fx_buffer));
-    size_t i;
-    set->n = n;
-    for (i = 0; i < n; i++) {
-        set->b[i].data = NULL;
-        set->b[i].len = set->b[i].cap = 0;
-    }
+    buffer_set *set;
     fx_handle_type(L, BUFFER_MT, NULL, buffer_gc, NULL);
-    luaL_getmetatable(L, BUFFER_MT);
-    lua_setmetatable(L, -2);
+    set = (buffer_set *)fx_handle_new(L, sizeof *set + n * sizeof(fx_buffer), BUFFER_MT);
+    set->n = n;
     return set->b;
 }
 

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "handle.h"
 
 /* A day: longer waits are a caller's bug, and time_t conversion stays safe. */
 #define MAX_SLEEP_SECONDS 86400.0
@@ -38,10 +39,9 @@ static int clock_monotonic(lua_State *L)
     return 1;
 }
 
+static const luaL_Reg clock_functions[] = {{"sleep", clock_sleep}, {"monotonic", clock_monotonic}, {NULL, NULL}};
+
 void fx_clock_register(lua_State *L, int module)
 {
-    lua_pushcfunction(L, clock_sleep);
-    lua_setfield(L, module, "sleep");
-    lua_pushcfunction(L, clock_monotonic);
-    lua_setfield(L, module, "monotonic");
+    fx_set_functions(L, module, clock_functions);
 }

@@ -12,4 +12,13 @@
 void fx_handle_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction release,
                     lua_CFunction tostring);
 
+/* A zeroed userdata of `size` bytes with the metatable `name` (made by
+ * fx_handle_type), left on the stack: its __gc exists before anything it
+ * will own, so a raise while filling it in still frees what was made. */
+void *fx_handle_new(lua_State *L, size_t size, const char *name);
+
+/* Sets the functions of `fns` (NULL-terminated) into the table at index
+ * `module`: how each piece of the core adds its constructors and functions. */
+void fx_set_functions(lua_State *L, int module, const luaL_Reg *fns);
+
 #endif

@@ -1,3 +1,4 @@
+#include "handle.h"
 #include "json.h"
 
 const char fx_json_empty_array_tag = 0;
@@ -30,6 +31,8 @@ static int json_is_array(lua_State *L)
     return 1;
 }
 
+static const luaL_Reg json_functions[] = {{"array", json_array}, {"is_array", json_is_array}, {NULL, NULL}};
+
 void fx_json_open(lua_State *L)
 {
     int module;
@@ -43,10 +46,7 @@ void fx_json_open(lua_State *L)
     module = lua_gettop(L);
     fx_json_decode_register(L, module);
     fx_json_encode_register(L, module);
-    lua_pushcfunction(L, json_array);
-    lua_setfield(L, module, "array");
-    lua_pushcfunction(L, json_is_array);
-    lua_setfield(L, module, "is_array");
+    fx_set_functions(L, module, json_functions);
     luaL_getmetatable(L, FX_JSON_ARRAY_MT);
     lua_setfield(L, module, "array_mt");
     fx_json_pushnull(L);

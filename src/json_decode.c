@@ -39,6 +39,7 @@
 #include "buffer.h"
 #include "error.h"
 #include "json.h"
+#include "options.h"
 
 typedef unsigned char uchar;
 
@@ -857,35 +858,9 @@ static void read_opts(lua_State *L, decoder *d)
         return;
     luaL_checktype(L, 2, LUA_TTABLE);
 
-    lua_getfield(L, 2, "max_depth");
-    if (!lua_isnil(L, -1)) {
-        lua_Number n = lua_tonumber(L, -1);
-        if (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= INT_MAX) || n != floor(n))
-            luaL_argerror(L, 2, "max_depth must be a positive integer");
-        d->max_depth = (int)n;
-    }
-    lua_pop(L, 1);
-
-    lua_getfield(L, 2, "null_as_nil");
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TBOOLEAN)
-            luaL_argerror(L, 2, "null_as_nil must be a boolean");
-        d->null_as_nil = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
-
-    lua_getfield(L, 2, "big_integers");
-    if (!lua_isnil(L, -1)) {
-        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        int i;
-        d->big = -1;
-        for (i = 0; s && big_names[i]; i++)
-            if (strcmp(s, big_names[i]) == 0)
-                d->big = i;
-        if (d->big < 0)
-            luaL_argerror(L, 2, "big_integers must be \"float\", \"string\" or \"error\"");
-    }
-    lua_pop(L, 1);
+    d->max_depth = (int)fx_opt_integer(L, 2, "max_depth", d->max_depth, 1, INT_MAX);
+    d->null_as_nil = fx_opt_boolean(L, 2, "null_as_nil", d->null_as_nil);
+    d->big = fx_opt_choice(L, 2, "big_integers", big_names, d->big);
 }
 
 /* Upvalue 1 holds the two shared scratch buffers, taken for the call and

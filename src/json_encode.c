@@ -23,6 +23,7 @@
 #include "buffer.h"
 #include "error.h"
 #include "json.h"
+#include "options.h"
 
 /* C recursion follows the nesting, so max_depth also bounds the C stack
  * (a few hundred bytes a level, more under sanitizers). */
@@ -585,9 +586,15 @@ by_index:
     return rc != 0 ? rc : check_array_keys(e, t, n);
 }
 
-static int mixed_key(enc *e)
+/* The key of the member at stack slots top - 1 (key), top (value): NULL,
+ * with the error set, for a key that is not a string. */
+static const char *member_key(enc *e, int top, size_t *klen)
 {
-    return fail_key(e, -2, "mixed keys: ", " in a table with string keys", 0);
+    if (lua_type(e->L, top - 1) != LUA_TSTRING) {
+        (void)fail_key(e, -2, "mixed keys: ", " in a table with string keys", 0);
+        return NULL;
+    }
+    return lua_tolstring(e->L, top - 1, klen);
 }
 
 /* Called with the first key/value pair (string key) on the stack. */
@@ -598,12 +605,9 @@ static int enc_object(enc *e, int t)
     fx_buffer_addchar(L, b, '{');
     do {
         size_t klen;
-        const char *k;
         int top = lua_gettop(L);
-        if (lua_type(L, top - 1) != LUA_TSTRING)
-            return mixed_key(e);
-        k = lua_tolstring(L, top - 1, &klen);
-        if (put_string(e, k, klen, 1) != 0)
+        const char *k = member_key(e, top, &klen);
+        if (k == NULL || put_string(e, k, klen, 1) != 0)
             return ENC_FAIL;
         fx_buffer_addchar(L, b, ':');
         if (enc_value(e, top) != 0)
@@ -637,11 +641,10 @@ static int enc_object_sorted(enc *e, int t)
     start = b->len;
     do {
         size_t klen;
-        const char *k;
         int top = lua_gettop(L);
-        if (lua_type(L, top - 1) != LUA_TSTRING)
-            return mixed_key(e);
-        k = lua_tolstring(L, top - 1, &klen);
+        const char *k = member_key(e, top, &klen);
+        if (k == NULL)
+            return ENC_FAIL;
         fx_buffer_reserve(L, sb, sizeof *m);
         m = (member *)(void *)(sb->data + sb->len);
         sb->len += sizeof *m;
@@ -772,22 +775,8 @@ static void read_opts(lua_State *L, enc *e)
         return;
     luaL_checktype(L, 2, LUA_TTABLE);
 
-    lua_getfield(L, 2, "sort_keys");
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TBOOLEAN)
-            luaL_argerror(L, 2, "sort_keys must be a boolean");
-        e->sort_keys = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
-
-    lua_getfield(L, 2, "max_depth");
-    if (!lua_isnil(L, -1)) {
-        lua_Number d = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
-        if (!(d >= 1 && d <= ENC_DEPTH_CEILING && d == floor(d)))
-            luaL_argerror(L, 2, "max_depth must be an integer from 1 to 10000");
-        e->max_depth = (int)d;
-    }
-    lua_pop(L, 1);
+    e->sort_keys = fx_opt_boolean(L, 2, "sort_keys", 0);
+    e->max_depth = (int)fx_opt_integer(L, 2, "max_depth", FX_JSON_DEFAULT_MAX_DEPTH, 1, ENC_DEPTH_CEILING);
 }
 
 /* Stack slot 3 holds the buffers taken for this call. */

@@ -21,6 +21,7 @@
 #include "handle.h"
 #include "curl_global.h"
 #include "multi.h"
+#include "options.h"
 #include "session_internal.h"
 
 #define MULTI_MT "flexiroam.multi"
@@ -105,20 +106,12 @@ static long long now_ms(void)
  * session's reader (which raises on keys it does not know). */
 static long read_max_connections(lua_State *L)
 {
-    long n = DEFAULT_CONNECTIONS;
-    lua_Number d;
+    long n;
     if (lua_isnoneornil(L, 1))
-        return n;
+        return DEFAULT_CONNECTIONS;
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    lua_getfield(L, 1, "max_connections");
-    if (!lua_isnil(L, -1)) {
-        d = lua_tonumber(L, -1);
-        if (lua_type(L, -1) != LUA_TNUMBER || !(d >= 1 && d <= MAX_CONNECTIONS) || (lua_Number)(long)d != d)
-            luaL_argerror(L, 1, "max_connections must be an integer from 1 to 4096");
-        n = (long)d;
-    }
-    lua_pop(L, 1);
+    n = fx_opt_integer(L, 1, "max_connections", DEFAULT_CONNECTIONS, 1, MAX_CONNECTIONS);
     lua_newtable(L);
     lua_pushnil(L);
     while (lua_next(L, 1)) {
@@ -142,12 +135,7 @@ static int multi_new(lua_State *L)
     long max_connections = read_max_connections(L);
     fx_session_read_opts(L, &o);
     fx_curl_global_init(L);
-    /* The userdata (and its __gc) exists before any handle, so a raise while
-     * configuring still frees whatever was created. */
-    m = (fx_multi *)fx_newuserdata(L, sizeof *m);
-    memset(m, 0, sizeof *m);
-    luaL_getmetatable(L, MULTI_MT);
-    lua_setmetatable(L, -2);
+    m = (fx_multi *)fx_handle_new(L, sizeof *m, MULTI_MT);
     m->multi = curl_multi_init();
     m->share = curl_share_init();
     m->tmpl.easy = curl_easy_init();
@@ -406,9 +394,10 @@ static const luaL_Reg multi_methods[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg multi_functions[] = {{"multi", multi_new}, {NULL, NULL}};
+
 void fx_multi_register(lua_State *L, int module)
 {
     fx_handle_type(L, MULTI_MT, multi_methods, multi_close, multi_tostring);
-    lua_pushcfunction(L, multi_new);
-    lua_setfield(L, module, "multi");
+    fx_set_functions(L, module, multi_functions);
 }

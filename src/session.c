@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "handle.h"
+#include "options.h"
 #include "curl_global.h"
 #include "session.h"
 #include "session_internal.h"
@@ -18,69 +19,16 @@
 
 static const char *const session_keys[] = {
     "connect_timeout_ms", "timeout_ms", "low_speed_bytes", "low_speed_ms", "max_response_bytes",
-    "verify", "ca_file", "ca_path", "proxy", "user_agent", NULL,
+    "verify", "ca_file", "ca_path", "proxy", NULL,
 };
 
 static const char *const request_keys[] = {"method", "url", "headers", "body", "timeout_ms", NULL};
 
-/* Unknown keys raise: a misspelt `timeout` would otherwise be silently ignored. */
-static void check_keys(lua_State *L, int arg, const char *const known[])
-{
-    lua_pushnil(L);
-    while (lua_next(L, arg)) {
-        const char *key;
-        int i;
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_argerror(L, arg, "field names must be strings");
-        key = lua_tostring(L, -1);
-        for (i = 0; known[i] != NULL && strcmp(known[i], key) != 0; i++)
-            ;
-        if (known[i] == NULL)
-            luaL_argerror(L, arg, lua_pushfstring(L, "unknown field '%s'", key));
-    }
-}
-
-/* An integer field in [min, MAX_OPTION]. Timeouts start at 1: libcurl reads
- * 0 as "no timeout", which is never what a caller of an API means. */
+/* An integer option in [min, MAX_OPTION]. Timeouts start at 1: libcurl
+ * reads 0 as "no timeout", which is never what a caller of an API means. */
 static long int_field(lua_State *L, int arg, const char *field, long def, long min)
 {
-    lua_Number d;
-    lua_getfield(L, arg, field);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return def;
-    }
-    if (lua_type(L, -1) != LUA_TNUMBER)
-        luaL_argerror(L, arg,
-                      lua_pushfstring(L, "%s must be an integer, got %s", field, luaL_typename(L, -1)));
-    d = lua_tonumber(L, -1);
-    if (!(d >= (lua_Number)min && d <= (lua_Number)MAX_OPTION) || (lua_Number)(long)d != d)
-        luaL_argerror(L, arg,
-                      lua_pushfstring(L, "%s must be an integer from %d to %d, got %s", field, (int)min,
-                                      (int)MAX_OPTION, lua_tostring(L, -1)));
-    lua_pop(L, 1);
-    return (long)d;
-}
-
-/* A string field without NUL bytes (libcurl takes C strings); the string
- * stays referenced by the options table, which is on the stack. */
-static const char *string_field(lua_State *L, int arg, const char *field)
-{
-    const char *s;
-    size_t len;
-    lua_getfield(L, arg, field);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a string, got %s", field, luaL_typename(L, -1)));
-    s = lua_tolstring(L, -1, &len);
-    if (strlen(s) != len)
-        luaL_argerror(L, arg, lua_pushfstring(L, "%s must not contain NUL bytes", field));
-    lua_pop(L, 1);
-    return s;
+    return fx_opt_integer(L, arg, field, def, min, MAX_OPTION);
 }
 
 void fx_session_read_opts(lua_State *L, fx_session_opts *o)
@@ -91,24 +39,16 @@ void fx_session_read_opts(lua_State *L, fx_session_opts *o)
     }
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    check_keys(L, 1, session_keys);
+    fx_opt_check_keys(L, 1, session_keys);
     o->connect_timeout_ms = int_field(L, 1, "connect_timeout_ms", 10000, 1);
     o->timeout_ms = int_field(L, 1, "timeout_ms", 60000, 1);
     o->low_speed_bytes = int_field(L, 1, "low_speed_bytes", 1, 0);
     o->low_speed_ms = int_field(L, 1, "low_speed_ms", 30000, 1);
     o->max_response = int_field(L, 1, "max_response_bytes", 32L * 1024 * 1024, 1);
-    o->ca_file = string_field(L, 1, "ca_file");
-    o->ca_path = string_field(L, 1, "ca_path");
-    o->proxy = string_field(L, 1, "proxy");
-    o->user_agent = string_field(L, 1, "user_agent");
-    lua_getfield(L, 1, "verify");
-    if (lua_isnil(L, -1))
-        o->verify = 1;
-    else if (lua_isboolean(L, -1))
-        o->verify = lua_toboolean(L, -1);
-    else
-        luaL_argerror(L, 1, lua_pushfstring(L, "verify must be a boolean, got %s", luaL_typename(L, -1)));
-    lua_pop(L, 1);
+    o->ca_file = fx_opt_string(L, 1, "ca_file");
+    o->ca_path = fx_opt_string(L, 1, "ca_path");
+    o->proxy = fx_opt_string(L, 1, "proxy");
+    o->verify = fx_opt_boolean(L, 1, "verify", 1);
 }
 
 static void check_setopt(lua_State *L, CURLcode rc, const char *name)
@@ -182,7 +122,8 @@ void fx_session_configure(lua_State *L, fx_session *s, const fx_session_opts *o)
         SETOPT(L, s, CURLOPT_CAPATH, o->ca_path);
     if (o->proxy != NULL)
         SETOPT(L, s, CURLOPT_PROXY, o->proxy);
-    SETOPT(L, s, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : "flexiroam-lua/" FX_VERSION);
+    /* A fixed default: the Lua client sends its own User-Agent header. */
+    SETOPT(L, s, CURLOPT_USERAGENT, "flexiroam-lua/" FX_VERSION);
     SETOPT(L, s, CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
     SETOPT(L, s, CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
     SETOPT(L, s, CURLOPT_ACCEPT_ENCODING, "");
@@ -203,12 +144,7 @@ static int session_new(lua_State *L)
     fx_session *s;
     fx_session_read_opts(L, &o);
     fx_curl_global_init(L);
-    /* The userdata (and its __gc) exists before any handle, so a raise while
-     * configuring still frees whatever was created. */
-    s = (fx_session *)fx_newuserdata(L, sizeof *s);
-    memset(s, 0, sizeof *s);
-    luaL_getmetatable(L, SESSION_MT);
-    lua_setmetatable(L, -2);
+    s = (fx_session *)fx_handle_new(L, sizeof *s, SESSION_MT);
     s->max_response = (size_t)o.max_response;
     s->timeout_ms = o.timeout_ms;
     s->low_speed_bytes = o.low_speed_bytes;
@@ -419,7 +355,7 @@ void fx_request_read(lua_State *L, long default_timeout_ms, fx_request *r)
 
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    check_keys(L, 2, request_keys);
+    fx_opt_check_keys(L, 2, request_keys);
     lua_getfield(L, 2, "method");
     if (!lua_isnil(L, 3)) {
         int i;
@@ -535,13 +471,15 @@ static const luaL_Reg session_methods[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg session_functions[] = {
+    {"session", session_new},
+    {"curl_version", fx_curl_version},
+    {"curl_features", fx_curl_features},
+    {NULL, NULL},
+};
+
 void fx_session_register(lua_State *L, int module)
 {
     fx_handle_type(L, SESSION_MT, session_methods, session_close, session_tostring);
-    lua_pushcfunction(L, session_new);
-    lua_setfield(L, module, "session");
-    lua_pushcfunction(L, fx_curl_version);
-    lua_setfield(L, module, "curl_version");
-    lua_pushcfunction(L, fx_curl_features);
-    lua_setfield(L, module, "curl_features");
+    fx_set_functions(L, module, session_functions);
 }

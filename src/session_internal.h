@@ -49,7 +49,7 @@ typedef struct fx_outcome {
 typedef struct fx_session_opts {
     long connect_timeout_ms, timeout_ms, low_speed_bytes, low_speed_ms, max_response;
     int verify;
-    const char *ca_file, *ca_path, *proxy, *user_agent;
+    const char *ca_file, *ca_path, *proxy;
 } fx_session_opts;
 
 /* Reads the options table at stack index 1 (none: defaults); raises on

@@ -480,6 +480,11 @@ int fx_session_return_error(lua_State *L, const fx_outcome *o, const char *metho
     lua_setfield(L, err, "curl_error");
     lua_pushboolean(L, o->sent);
     lua_setfield(L, err, "sent");
+    /* The transport's answer for the raw request (docs/transport.md): only
+     * a request of which no byte left can be sent again whatever it was;
+     * the pipeline replaces it with the call's answer. */
+    lua_pushboolean(L, !o->sent);
+    lua_setfield(L, err, "safe_to_retry");
     lua_pushstring(L, method);
     lua_setfield(L, err, "method");
     push_url_for_error(L, url);

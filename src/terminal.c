@@ -2,6 +2,7 @@
  * belongs on a terminal, never in a log file or a pipe. */
 #include <unistd.h>
 
+#include "handle.h"
 #include "terminal.h"
 
 static int terminal_isatty(lua_State *L)
@@ -13,8 +14,9 @@ static int terminal_isatty(lua_State *L)
     return 1;
 }
 
+static const luaL_Reg terminal_functions[] = {{"isatty", terminal_isatty}, {NULL, NULL}};
+
 void fx_terminal_register(lua_State *L, int module)
 {
-    lua_pushcfunction(L, terminal_isatty);
-    lua_setfield(L, module, "isatty");
+    fx_set_functions(L, module, terminal_functions);
 }

@@ -3,7 +3,7 @@
 -- else is known (`status`, `code`, `fields`, `request_id`, `method`, `path`,
 -- `attempts`, `retry_after`, `reference`, `safe_to_retry`, `body_excerpt`,
 -- and from the transport `curl_code`, `curl_error`, `sent`).
-local core = require "flexiroam.core"
+local core = require("flexiroam.core")
 
 local errors = {}
 

@@ -8,7 +8,8 @@
 -- (2^30 bytes). That is what data plans mean by a gigabyte (a "3 GB" plan
 -- of the sandbox's catalogue is 3 * 2^30 bytes), and every conversion here
 -- uses it; an SI gigabyte (10^9 bytes) is never used.
-local errors = require "flexiroam.errors"
+local errors = require("flexiroam.errors")
+local raise = require("flexiroam.misuse").raise
 
 local esim = {}
 
@@ -19,7 +20,7 @@ esim.GB = 1024 * 1024 * 1024
 --- The Luhn check digit (0-9) that completes a string of decimal digits.
 function esim.luhn_digit(digits)
   if type(digits) ~= "string" or not digits:match("^%d+$") then
-    error("luhn_digit: expects a string of decimal digits", 2)
+    raise("luhn_digit: expects a string of decimal digits")
   end
   local sum, double = 0, true
   for i = #digits, 1, -1 do
@@ -73,7 +74,7 @@ function esim.check_params(name, op, params)
     -- A number loses leading zeros and, at 20 digits, precision: a bug in
     -- the calling code rather than bad data, so it raises like any other
     -- wrong type.
-    error(string.format("%s: iccid must be a string (got %s)", name, type(v)), 4)
+    raise("%s: iccid must be a string (got %s)", name, type(v))
   end
   local _, err = esim.check_iccid(v)
   if err then
@@ -146,16 +147,16 @@ end
 --- esim.build_lpa{smdp_address=, matching_id=, oid=, confirmation_code_required=} -> "LPA:1$..."
 -- Raises on parts that would not parse back (programmer misuse).
 function esim.build_lpa(parts)
-  if type(parts) ~= "table" then error("build_lpa: expects a table", 2) end
+  if type(parts) ~= "table" then raise("build_lpa: expects a table") end
   local smdp, matching_id = parts.smdp_address, parts.matching_id or ""
-  if type(smdp) ~= "string" or not valid_host(smdp) then error("build_lpa: smdp_address must be a host name", 2) end
+  if type(smdp) ~= "string" or not valid_host(smdp) then raise("build_lpa: smdp_address must be a host name") end
   if type(matching_id) ~= "string" or matching_id:find("$", 1, true) or not printable(matching_id) then
-    error("build_lpa: matching_id must be printable text without $", 2)
+    raise("build_lpa: matching_id must be printable text without $")
   end
   local text = "LPA:1$" .. smdp .. "$" .. matching_id
   local oid = parts.oid
   if oid ~= nil and (type(oid) ~= "string" or not oid:match("^%d+[%d.]*$")) then
-    error("build_lpa: oid must be dotted digits", 2)
+    raise("build_lpa: oid must be dotted digits")
   end
   if parts.confirmation_code_required then
     text = text .. "$" .. (oid or "") .. "$1"
@@ -168,7 +169,7 @@ end
 -- Sizes ---------------------------------------------------------------
 
 local function number_arg(where, n)
-  if type(n) ~= "number" then error(where .. ": expects a number (got " .. type(n) .. ")", 3) end
+  if type(n) ~= "number" then raise("%s: expects a number (got %s)", where, type(n)) end
   return n
 end
 
@@ -179,7 +180,7 @@ function esim.bytes_to_mb(bytes) return number_arg("bytes_to_mb", bytes) / esim.
 -- To whole bytes, rounded to the nearest (a data volume is an integer).
 local function to_bytes(where, n, unit)
   local v = number_arg(where, n) * unit
-  if v ~= v or v == math.huge or v == -math.huge then error(where .. ": not a finite number", 3) end
+  if v ~= v or v == math.huge or v == -math.huge then raise("%s: not a finite number", where) end
   return math.floor(v + 0.5)
 end
 

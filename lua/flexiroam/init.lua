@@ -1,11 +1,8 @@
 --- flexiroam: the Lua SDK for the Flexiroam Solutions API V3.
 --   local flexiroam = require "flexiroam"
 --   local client = flexiroam.new { api_key = "...", base_url = "..." }
-local core = require "flexiroam.core"
-local Client = require "flexiroam.client"
-
--- sell_plan and low_data: client methods that live in their own module
-require("flexiroam.jobs").install(Client)
+local core = require("flexiroam.core")
+local Client = require("flexiroam.client")
 
 return {
   VERSION = core.VERSION,

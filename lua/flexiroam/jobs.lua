@@ -1,9 +1,13 @@
 --- Helpers for the jobs the API exists for, as client methods:
 --   client:sell_plan{plan_id =, reference =}  -> {sim =, order =, activation =} | nil, err
 --   for sim, usage in client:low_data{below_percent = 10} do ... end
--- init.lua installs them on the client class (jobs.install(Client)).
-local errors = require "flexiroam.errors"
-local models = require "flexiroam.models"
+-- flexiroam.client makes them methods of every client; they use only the
+-- client's public methods.
+local errors = require("flexiroam.errors")
+local models = require("flexiroam.models")
+local dates = require("flexiroam.dates")
+local options = require("flexiroam.options")
+local raise = require("flexiroam.misuse").raise
 
 local jobs = {}
 
@@ -24,19 +28,6 @@ local function claims(client)
   return set
 end
 
-local function split(opts, own)
-  local mine, call_opts = {}, nil
-  for k, v in pairs(opts) do
-    if own[k] then
-      mine[k] = v
-    else
-      call_opts = call_opts or {}
-      call_opts[k] = v
-    end
-  end
-  return mine, call_opts
-end
-
 -- A free eSIM, at random among the first PICK_FROM the inventory lists:
 -- two processes selling at once then rarely reach for the same one.
 local function pick_free_sim(client, call_opts)
@@ -53,19 +44,8 @@ local function pick_free_sim(client, call_opts)
   return candidates[math.random(#candidates)]
 end
 
--- "YYYY-MM-DD HH:MM:SS" (UTC) -> seconds since 1970, or nil; arithmetic
--- only, so the local time zone plays no part.
-local function utc_seconds(stamp)
-  local y, m, d, hh, mm, ss = tostring(stamp):match("^(%d%d%d%d)-(%d%d)-(%d%d)[ T](%d%d):(%d%d):(%d%d)")
-  if not y then return nil end
-  y, m = tonumber(y), tonumber(m)
-  if m <= 2 then y = y - 1 end
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + tonumber(d) - 1
-  local days = era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
-  return days * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
-end
+-- "YYYY-MM-DD HH:MM:SS" (UTC) -> seconds since 1970, or nil.
+local utc_seconds = dates.api
 jobs.utc_seconds = utc_seconds
 
 -- How close two orders on one "free" SIM must be to count as a race; an
@@ -162,20 +142,20 @@ end
 -- sale's order, paid) and err.other (the earlier one): sell this customer
 -- another eSIM with a NEW reference, and settle the order with Flexiroam.
 function jobs.sell_plan(client, args, opts)
-  if type(args) ~= "table" then error("sell_plan: expects a table {plan_id =, reference =}", 2) end
+  if type(args) ~= "table" then raise("sell_plan: expects a table {plan_id =, reference =}") end
   for k in pairs(args) do
     if k ~= "plan_id" and k ~= "reference" and k ~= "iccid" then
-      error("sell_plan: unknown argument '" .. tostring(k) .. "'", 2)
+      raise("sell_plan: unknown argument '%s'", tostring(k))
     end
   end
   local plan_id = args.plan_id
   if type(plan_id) == "table" then plan_id = plan_id.id end
-  if type(plan_id) ~= "string" or plan_id == "" then error("sell_plan: plan_id must be a plan id or a Plan", 2) end
+  if type(plan_id) ~= "string" or plan_id == "" then raise("sell_plan: plan_id must be a plan id or a Plan") end
   local reference = args.reference
   if reference ~= nil and (type(reference) ~= "string" or reference == "") then
-    error("sell_plan: reference must be a non-empty string", 2)
+    raise("sell_plan: reference must be a non-empty string")
   end
-  if opts ~= nil and type(opts) ~= "table" then error("sell_plan: options must be a table", 2) end
+  if opts ~= nil and type(opts) ~= "table" then raise("sell_plan: options must be a table") end
 
   if reference then
     local page, err = client:list_orders({ reference = reference }, opts)
@@ -227,26 +207,25 @@ local USAGE_OPTIONS = { below_percent = true, below_bytes = true, chip_type = tr
 -- enough are skipped without one. Like every iterator, a failure RAISES
 -- the error object.
 function jobs.low_data(client, args, opts)
-  if type(args) ~= "table" then error("low_data: expects a table {below_percent = | below_bytes =}", 2) end
-  local own, extra = split(args, USAGE_OPTIONS)
-  if extra then error("low_data: unknown argument '" .. tostring(next(extra)) .. "'", 2) end
+  if type(args) ~= "table" then raise("low_data: expects a table {below_percent = | below_bytes =}") end
+  local own, extra = options.split("low_data", args, USAGE_OPTIONS)
+  if extra then raise("low_data: unknown argument '%s'", tostring(next(extra))) end
   local pct, bytes = own.below_percent, own.below_bytes
-  if (pct == nil) == (bytes == nil) then error("low_data: give exactly one of below_percent and below_bytes", 2) end
+  if (pct == nil) == (bytes == nil) then raise("low_data: give exactly one of below_percent and below_bytes") end
   if pct ~= nil and (type(pct) ~= "number" or pct < 0 or pct > 100) then
-    error("low_data: below_percent must be a number from 0 to 100", 2)
+    raise("low_data: below_percent must be a number from 0 to 100")
   end
   if bytes ~= nil and (type(bytes) ~= "number" or bytes < 0) then
-    error("low_data: below_bytes must be a number >= 0", 2)
+    raise("low_data: below_bytes must be a number >= 0")
   end
   local statuses = { active = true, depleted = true }
   if own.statuses ~= nil then
-    if type(own.statuses) ~= "table" then error("low_data: statuses must be a list", 2) end
+    if type(own.statuses) ~= "table" then raise("low_data: statuses must be a list") end
     statuses = {}
     for _, s in ipairs(own.statuses) do statuses[s] = true end
   end
-  local each_opts = {}
-  for k, v in pairs(opts or {}) do each_opts[k] = v end
-  each_opts.max_pages = own.max_pages
+  if opts ~= nil and type(opts) ~= "table" then raise("low_data: options must be a table") end
+  local each_opts = options.merge(opts, { max_pages = own.max_pages })
   local sims = client:inventory({ chip_type = own.chip_type, search_by = "availability", search = "used" }, each_opts)
   return function()
     for sim in sims do
@@ -268,12 +247,6 @@ function jobs.low_data(client, args, opts)
     end
     return nil
   end
-end
-
---- Adds the helpers to the client class.
-function jobs.install(Client)
-  Client.sell_plan = jobs.sell_plan
-  Client.low_data = jobs.low_data
 end
 
 return jobs

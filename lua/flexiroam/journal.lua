@@ -8,7 +8,7 @@
 -- Flushed is not synced: a process crash loses nothing written, a power
 -- cut may lose the last lines (a rerun then redoes those items, under the
 -- same references).
-local json = require "flexiroam.json"
+local json = require("flexiroam.json")
 
 local journal = {}
 

@@ -8,25 +8,22 @@
 -- one-second window (the sandbox's --rate-limit does) refuses any burst
 -- above its limit, and a full bucket of `rate` tokens plus a second's
 -- refill would send twice the limit in the first second.
+local options = require("flexiroam.options")
+local raise = require("flexiroam.misuse").raise
+
 local limiter = {}
 
 local Limiter = {}
 Limiter.__index = Limiter
 
-local function check(where, name, value, min)
-  if type(value) ~= "number" or value ~= value or value == math.huge or value < min then
-    error(string.format("%s: %s must be a number >= %s (got %s)", where, name, tostring(min), tostring(value)), 4)
-  end
-end
-
 --- limiter.new(rate [, burst [, where]]) -> limiter. `where` names the
 -- option in error messages.
 function limiter.new(rate, burst, where)
   where = where or "limiter"
-  check(where, "rate", rate, 0)
-  if rate == 0 then error(where .. ": rate must be more than 0 requests a second", 3) end
+  options.number(where, "rate", rate, 0)
+  if rate == 0 then raise("%s: rate must be more than 0 requests a second", where) end
   burst = burst or 1
-  check(where, "burst", burst, 1)
+  options.number(where, "burst", burst, 1)
   return setmetatable({ rate = rate, burst = burst, tokens = burst, at = nil }, Limiter)
 end
 

@@ -15,9 +15,11 @@
 --
 -- A field wins over a method of the same name (sim.usage would be data if
 -- the API ever sent one); models.SIM.usage(sim) still reaches the method.
-local compat = require "flexiroam.compat"
-local json = require "flexiroam.json"
-local esim = require "flexiroam.esim"
+local compat = require("flexiroam.compat")
+local json = require("flexiroam.json")
+local esim = require("flexiroam.esim")
+local options = require("flexiroam.options")
+local raise = require("flexiroam.misuse").raise
 
 local models = {}
 
@@ -72,10 +74,10 @@ end
 
 function models.new(client, name, data)
   local c = CLASSES[name]
-  if not c then error("models.new: unknown model '" .. tostring(name) .. "'", 2) end
-  if type(data) ~= "table" then error("models.new: data must be a table", 2) end
+  if not c then raise("models.new: unknown model '%s'", tostring(name)) end
+  if type(data) ~= "table" then raise("models.new: data must be a table") end
   local mt = getmetatable(data)
-  if mt ~= nil and class_of(mt) ~= c then error("models.new: the table already has a metatable", 2) end
+  if mt ~= nil and class_of(mt) ~= c then raise("models.new: the table already has a metatable") end
   setmetatable(data, bound_class(client, c))
   return data
 end
@@ -116,7 +118,7 @@ local function client(self)
   local mt = getmetatable(self)
   local c = type(mt) == "table" and rawget(mt, "_client")
   if not c then
-    error("this " .. tostring(models.kind(self)) .. " has no client: make it with flexiroam.models.new", 3)
+    raise("this %s has no client: make it with flexiroam.models.new", tostring(models.kind(self)))
   end
   return c
 end
@@ -138,31 +140,22 @@ local function refreshed(self, answer, err)
 end
 
 -- Splits {reference=, retries=, ...} into the parameter and the call options.
-local function split_reference(opts)
-  if opts == nil then return nil, nil end
-  if type(opts) ~= "table" then error("options must be a table", 3) end
-  local call_opts
-  for k, v in pairs(opts) do
-    if k ~= "reference" then
-      call_opts = call_opts or {}
-      call_opts[k] = v
-    end
-  end
-  return opts.reference, call_opts
+local function split_reference(where, opts)
+  local own, call_opts = options.split(where, opts, { reference = true })
+  return own.reference, call_opts
 end
 
 local function plan_id_of(plan_or_id)
   if type(plan_or_id) == "table" then plan_or_id = plan_or_id.id end
   if type(plan_or_id) ~= "string" or plan_or_id == "" then
-    error("expects a Plan or a plan id", 3)
+    raise("expects a Plan or a plan id")
   end
   return plan_or_id
 end
 
 local function with_iccid(self, params)
-  local p = {}
-  for k, v in pairs(params or {}) do p[k] = v end
-  if p.iccid ~= nil and p.iccid ~= self.iccid then error("the iccid is this SIM's own", 3) end
+  local p = options.copy(params) or {}
+  if p.iccid ~= nil and p.iccid ~= self.iccid then raise("the iccid is this SIM's own") end
   p.iccid = self.iccid
   return p
 end
@@ -216,27 +209,27 @@ function SIM:activation(opts) return client(self):get_activation({ iccid = self.
 
 --- sim:purchase(plan_or_id [, {reference=, retries=, ...}]) -> Order | nil, err
 function SIM:purchase(plan, opts)
-  local reference, call_opts = split_reference(opts)
+  local reference, call_opts = split_reference("sim:purchase", opts)
   return client(self):purchase_plan({ iccid = self.iccid, plan_id = plan_id_of(plan), reference = reference },
     call_opts)
 end
 
 --- sim:subscribe(plan_or_id [, {reference=, ...}]) -> Subscription | nil, err
 function SIM:subscribe(plan, opts)
-  local reference, call_opts = split_reference(opts)
+  local reference, call_opts = split_reference("sim:subscribe", opts)
   return client(self):create_subscription(
     { iccid = self.iccid, plan_id = plan_id_of(plan), reference = reference }, call_opts)
 end
 
 --- sim:set_auto_topup{enabled=, threshold=, threshold_in_percentage=, quantity=} -> self | nil, err
 function SIM:set_auto_topup(settings, opts)
-  if type(settings) ~= "table" then error("set_auto_topup: expects a table of settings", 2) end
+  if type(settings) ~= "table" then raise("set_auto_topup: expects a table of settings") end
   return refreshed(self, client(self):update_auto_topup(with_iccid(self, settings), opts))
 end
 
 --- sim:update{device_info = {...}, user_info = {...}} -> self | nil, err
 function SIM:update(changes, opts)
-  if type(changes) ~= "table" then error("update: expects a table of changes", 2) end
+  if type(changes) ~= "table" then raise("update: expects a table of changes") end
   return refreshed(self, client(self):update_sim(with_iccid(self, changes), opts))
 end
 

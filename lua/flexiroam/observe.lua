@@ -6,7 +6,9 @@
 -- values that carry credentials read "[REDACTED]" and every string has been
 -- through the client's redact (the API key, as sent or percent-encoded).
 -- Error objects are passed as they are: the client scrubs them first.
-local errors = require "flexiroam.errors"
+local errors = require("flexiroam.errors")
+local options = require("flexiroam.options")
+local raise = require("flexiroam.misuse").raise
 
 local observe = {}
 
@@ -102,18 +104,18 @@ function observe.new(opts, redact)
   local self = setmetatable({ redact = redact, hooks = {} }, Emitter)
   for _, name in ipairs(observe.HOOKS) do
     local f = opts[name]
-    if f ~= nil and type(f) ~= "function" then error("flexiroam.new: " .. name .. " must be a function", 3) end
+    options.callable("flexiroam.new", name, f, "a function")
     self.hooks[name] = f
   end
   if opts.logger ~= nil then
-    if type(opts.logger) ~= "function" then error("flexiroam.new: logger must be a function(level, event)", 3) end
+    options.callable("flexiroam.new", "logger", opts.logger, "a function(level, event)")
     self.logger = opts.logger
   else
     local level = opts.log
     if level == nil then level = os.getenv("FLEXIROAM_LOG") end
     if level ~= nil and level ~= "" and level ~= false then
       if not LEVELS[level] then
-        if opts.log ~= nil then error("flexiroam.new: log must be debug, info, warn or error", 3) end
+        if opts.log ~= nil then raise("flexiroam.new: log must be debug, info, warn or error") end
         level = "info" -- an unknown FLEXIROAM_LOG value still means "log"
       end
       self.logger = observe.stderr_logger(level, redact)

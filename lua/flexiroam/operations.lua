@@ -9,6 +9,17 @@
 -- object the answer's items become, see flexiroam.models; absent or false:
 -- plain tables). Every parameter named `iccid` is checked (19-20 digits,
 -- Luhn) before a request is sent.
+--
+-- And how a failed request may be sent again (flexiroam.pipeline, flexiroam.retry):
+--   mode       "read": repeating it changes nothing;
+--              "idempotent": a write whose repeat leaves the same state as once;
+--              "reference": a write the server deduplicates by the parameter
+--              `reference` names; after an unclear failure the pipeline looks
+--              that reference up with the operation `reconcile` names before
+--              sending again (under the same reference);
+--              "unsafe": sent again only when it provably never left.
+--   An operation a client adds without a mode gets one from its method
+--   (GET, HEAD: read; PUT, DELETE: idempotent; others: unsafe).
 local P = "/v1/public-v2/"
 local PAGING = { "page_key", "limit" }
 
@@ -19,53 +30,63 @@ local function with_paging(params)
   return all
 end
 
+-- The two writes that buy something: a plan onto a SIM, under a caller's
+-- reference the server charges once, looked up by `reconcile` after an
+-- unclear failure.
+local function referenced_write(path, model, reconcile)
+  return {
+    method = "POST", path = P .. path, answer = "item", model = model,
+    mode = "reference", reference = "reference", reconcile = reconcile,
+    params = { "iccid", "plan_id", "reference" }, required = { "iccid", "plan_id" },
+  }
+end
+
 return {
   list_inventory = {
-    method = "GET", path = P .. "list-inventory", answer = "list", model = "SIM", documented = true,
+    method = "GET", mode = "read", path = P .. "list-inventory", answer = "list", model = "SIM", documented = true,
     params = with_paging { "chip_type", "search_by", "search" }, required = {},
   },
   get_sim = {
-    method = "GET", path = P .. "get-sim", answer = "item", model = "SIM",
+    method = "GET", mode = "read", path = P .. "get-sim", answer = "item", model = "SIM",
     params = { "iccid" }, required = { "iccid" },
   },
+  -- Sets fields to the values given: a repeat sets the same values again
+  -- (a concurrent writer's change in between may be overwritten, as it
+  -- would be by a late first attempt).
   update_sim = {
-    method = "POST", path = P .. "update-sim", answer = "item", model = "SIM",
+    method = "POST", path = P .. "update-sim", answer = "item", model = "SIM", mode = "idempotent",
     params = { "iccid", "device_info", "user_info" }, required = { "iccid" },
   },
   get_activation = {
-    method = "GET", path = P .. "get-activation", answer = "item", model = "Activation",
+    method = "GET", mode = "read", path = P .. "get-activation", answer = "item", model = "Activation",
     params = { "iccid" }, required = { "iccid" },
   },
   list_plans = {
-    method = "GET", path = P .. "list-plans", answer = "list", model = "Plan",
+    method = "GET", mode = "read", path = P .. "list-plans", answer = "list", model = "Plan",
     params = with_paging { "chip_type", "type", "country" }, required = {},
   },
-  purchase_plan = {
-    method = "POST", path = P .. "purchase-plan", answer = "item", model = "Order",
-    params = { "iccid", "plan_id", "reference" }, required = { "iccid", "plan_id" },
-  },
+  purchase_plan = referenced_write("purchase-plan", "Order", "list_orders"),
   list_orders = {
-    method = "GET", path = P .. "list-orders", answer = "list", model = "Order",
+    method = "GET", mode = "read", path = P .. "list-orders", answer = "list", model = "Order",
     params = with_paging { "iccid", "reference" }, required = {},
   },
   get_usage = {
-    method = "GET", path = P .. "get-usage", answer = "item", model = "Usage",
+    method = "GET", mode = "read", path = P .. "get-usage", answer = "item", model = "Usage",
     params = { "iccid" }, required = { "iccid" },
   },
-  create_subscription = {
-    method = "POST", path = P .. "create-subscription", answer = "item", model = "Subscription",
-    params = { "iccid", "plan_id", "reference" }, required = { "iccid", "plan_id" },
-  },
+  create_subscription = referenced_write("create-subscription", "Subscription", "list_subscriptions"),
   list_subscriptions = {
-    method = "GET", path = P .. "list-subscriptions", answer = "list", model = "Subscription",
+    method = "GET", mode = "read", path = P .. "list-subscriptions", answer = "list", model = "Subscription",
     params = with_paging { "iccid", "status" }, required = {},
   },
+  -- Cancelling twice is not an error by contract, and changes nothing more.
   cancel_subscription = {
     method = "POST", path = P .. "cancel-subscription", answer = "item", model = "Subscription",
+    mode = "idempotent",
     params = { "subscription_id" }, required = { "subscription_id" },
   },
-  update_auto_topup = {
-    method = "POST", path = P .. "update-auto-topup", answer = "item", model = "SIM",
+  update_auto_topup = { -- idempotent by value, as update_sim
+    method = "POST", path = P .. "update-auto-topup", answer = "item", model = "SIM", mode = "idempotent",
     params = { "iccid", "enabled", "threshold", "threshold_in_percentage", "quantity" },
     required = { "iccid", "enabled" },
   },

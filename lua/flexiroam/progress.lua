@@ -2,7 +2,7 @@
 --   " 312/1000  31% [######..............]  182.4/s  ETA 0:04  3 failed"
 -- Only where stderr is a terminal that can take a carriage return: a log
 -- file or a pipe would fill with redraws.
-local core = require "flexiroam.core"
+local core = require("flexiroam.core")
 
 local progress = {}
 

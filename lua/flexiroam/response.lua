@@ -1,9 +1,9 @@
 --- Turns a transport response into decoded data or an error object: where
 -- statuses, bodies that are not JSON and error envelopes are told apart.
-local json = require "flexiroam.json"
-local errors = require "flexiroam.errors"
-local compat = require "flexiroam.compat"
-local retry = require "flexiroam.retry"
+local json = require("flexiroam.json")
+local errors = require("flexiroam.errors")
+local compat = require("flexiroam.compat")
+local retry = require("flexiroam.retry")
 
 local response = {}
 
@@ -60,7 +60,7 @@ local function http_error(res, ctx)
     fields.body_excerpt = excerpt(res, ctx)
   end
   -- Seconds or an HTTP-date; sent with 429 and 503 mostly, kept from any status.
-  fields.retry_after = retry.parse_retry_after(header(res, "retry-after"), ctx.time and ctx.time())
+  fields.retry_after = retry.parse_retry_after(header(res, "retry-after"), ctx.time and ctx.time() or os.time())
   message = message or string.format("HTTP %d%s", res.status,
     body and "" or (res.body == "" and " with an empty body" or " with a body that is not JSON"))
   return errors.new(kind, ctx.redact(message), fields)

@@ -1,7 +1,11 @@
 --- When a failed attempt is tried again, after how long, and how a call's
 -- one deadline is shared by its attempts, its waits and its lookups. Pure
--- functions of their inputs plus a clock seam, so the specs are exact.
-local core = require "flexiroam.core"
+-- functions of their inputs: the time and the randomness come in as
+-- arguments (the client's clock, flexiroam.clock), so the specs are exact.
+-- An operation's mode ("read", "idempotent", "reference", "unsafe") is
+-- the operations table's (flexiroam.operations); "lookup" is the read that
+-- settles a reference write.
+local dates = require("flexiroam.dates")
 
 local retry = {}
 
@@ -22,40 +26,6 @@ local TRANSIENT_5XX = { [500] = true, [502] = true, [503] = true, [504] = true }
 
 -- A retry needs some time to be worth making; less left than this ends the call.
 local MIN_ATTEMPT_S = 0.05
-
---- How each write may be repeated. An operation entry may set `retry_mode`
--- ("read", "idempotent", "reference", "unsafe") and `lookup` itself.
---   reference:  the request carries a caller-unique `reference` the server
---               deduplicates on; after an indeterminate failure the SDK looks
---               the reference up (`lookup`) before sending again.
---   idempotent: doing it twice leaves the same state as once.
---   unsafe:     only a request that provably never left is sent again.
-retry.WRITE_MODES = {
-  purchase_plan = { mode = "reference", lookup = "list_orders" },
-  create_subscription = { mode = "reference", lookup = "list_subscriptions" },
-  -- Cancelling twice is not an error by contract, and changes nothing more.
-  cancel_subscription = { mode = "idempotent" },
-  -- Both set fields to the values given: a repeat sets the same values
-  -- again (idempotent by value; a concurrent writer's change in between
-  -- may be overwritten, as it would be by a late first attempt).
-  update_sim = { mode = "idempotent" },
-  update_auto_topup = { mode = "idempotent" },
-}
-
---- retry.mode(name, op) -> mode, lookup operation name (or nil)
-function retry.mode(name, op)
-  local known = name and retry.WRITE_MODES[name]
-  local mode = op.retry_mode or (known and known.mode)
-  local lookup = op.lookup or (known and known.lookup)
-  if not mode then
-    local m = op.method
-    if m == "GET" or m == "HEAD" then mode = "read"
-    elseif m == "PUT" or m == "DELETE" then mode = "idempotent" -- by HTTP semantics
-    else mode = "unsafe" end
-  end
-  if mode == "reference" and not lookup then mode = "unsafe" end
-  return mode, lookup
-end
 
 -- "lookup" is the read that settles a reference write: an outcome left
 -- unknown costs the caller most, so it also tries again after a 2xx it
@@ -140,43 +110,6 @@ function retry.attempt_timeout(own_ms, default_ms, deadline, now)
   return math.min(own_ms or default_ms, left)
 end
 
--- HTTP-date (RFC 9110 5.6.7): IMF-fixdate, and the obsolete RFC 850 and
--- asctime forms recipients must still accept.
-local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10,
-  Nov = 11, Dec = 12 }
-
--- Days since 1970-01-01 of a proleptic Gregorian date (no os.time: it
--- reads local time, and an HTTP date is GMT). No `//`: LuaJIT parses this file too.
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local floor = math.floor
-  local era = floor(y / 400)
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = floor((153 * mp + 2) / 5) + d - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-
-local function http_date(value)
-  local d, mon, y, hh, mm, ss = value:match("^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
-  if not d then
-    d, mon, y, hh, mm, ss = value:match("^%a+, (%d%d)%-(%a%a%a)%-(%d%d) (%d%d):(%d%d):(%d%d) GMT$")
-    if y then
-      y = tonumber(y)
-      y = y < 70 and 2000 + y or 1900 + y
-    end
-  end
-  if not d then
-    mon, d, hh, mm, ss, y = value:match("^%a%a%a (%a%a%a) +(%d%d?) (%d%d):(%d%d):(%d%d) (%d%d%d%d)$")
-  end
-  local month = mon and MONTHS[mon]
-  if not month then return nil end
-  d, y, hh, mm, ss = tonumber(d), tonumber(y), tonumber(hh), tonumber(mm), tonumber(ss)
-  if d < 1 or d > 31 or hh > 23 or mm > 59 or ss > 60 then return nil end
-  return days_from_civil(y, month, d) * 86400 + hh * 3600 + mm * 60 + ss
-end
-
 --- Retry-After as seconds to wait from `now_epoch` (wall clock): a number of
 -- seconds, or an HTTP-date; nil when absent or unreadable.
 function retry.parse_retry_after(value, now_epoch)
@@ -184,37 +117,9 @@ function retry.parse_retry_after(value, now_epoch)
   value = value:match("^%s*(.-)%s*$")
   local seconds = value:match("^%d+$")
   if seconds then return tonumber(seconds) end
-  local at = http_date(value)
+  local at = dates.http(value)
   if not at then return nil end
-  return math.max(0, at - (now_epoch or os.time()))
-end
-
--- The default clock: a monotonic one from the core when it has it, else
--- LuaSocket's; a sleep that blocks without spinning (the core's nanosleep,
--- else socket.sleep). With neither, `sleep` is nil and the client makes
--- no retry that needs a wait rather than burn a CPU or fork a shell.
-local have_socket, socket = pcall(require, "socket")
-if not have_socket then socket = nil end
-
-function retry.default_clock()
-  local now = core.monotonic or (socket and socket.gettime) or os.time
-  local sleep = core.sleep or (socket and socket.sleep) or nil
-  return { now = now, sleep = sleep, random = math.random, time = os.time }
-end
-
---- A clock from a caller's seam: any of now, sleep, random, time replaced.
-function retry.clock(seam)
-  local clock = retry.default_clock()
-  if seam == nil then return clock end
-  if type(seam) ~= "table" then error("flexiroam.new: clock must be a table", 3) end
-  for _, name in ipairs { "now", "sleep", "random", "time" } do
-    local f = seam[name]
-    if f ~= nil then
-      if type(f) ~= "function" then error("flexiroam.new: clock." .. name .. " must be a function", 3) end
-      clock[name] = f
-    end
-  end
-  return clock
+  return math.max(0, at - now_epoch)
 end
 
 return retry

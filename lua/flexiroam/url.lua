@@ -1,5 +1,6 @@
 --- URL pieces: percent-encoding and query strings in a fixed parameter order.
-local compat = require "flexiroam.compat"
+local compat = require("flexiroam.compat")
+local raise = require("flexiroam.misuse").raise
 
 local url = {}
 
@@ -24,7 +25,7 @@ local function to_query_value(name, value)
   end
   if type(value) == "string" then return value end
   if type(value) == "boolean" then return value and "true" or "false" end
-  error(string.format("parameter '%s' must be a string, number or boolean (got %s)", name, type(value)), 4)
+  raise("parameter '%s' must be a string, number or boolean (got %s)", name, type(value))
 end
 
 --- query(names, params): "a=1&b=2" with the parameters in the order `names`
@@ -49,6 +50,31 @@ function url.split(base)
   if scheme ~= "http" and scheme ~= "https" then return nil end
   local host = authority:match("^%[(.-)%]") or authority:match("^([^:]+)")
   return scheme, host and host:lower(), rest
+end
+
+-- A host as RFC 3986 writes it: a bracketed IP literal, or a reg-name
+-- (letters, digits, "-._~", percent-escapes and sub-delims).
+local function valid_host(host)
+  if host:match("^%[[%x:.]+%]$") then return true end
+  return host ~= "" and not host:find("[^%w%-%._~%%!$&'()*+,;=]")
+end
+
+--- for_error(u) -> "scheme://host[:port]/path": what an error may say of a
+-- URL. Errors end up in logs, and user info, a query or a fragment may
+-- carry credentials, so all three go. The authority ends at the first "/",
+-- "?" or "#" (RFC 3986), so a password holding one of them leaves a host or
+-- port that is not one: such a URL, or any other that does not parse, is
+-- never echoed ("<unparseable url>"), as the C session does.
+function url.for_error(u)
+  if type(u) ~= "string" or u:find("[%z\1-\32\127]") then return "<unparseable url>" end
+  local scheme, authority, path = u:match("^(%a[%w+.-]*)://([^/?#]*)([^?#]*)")
+  if not scheme then return "<unparseable url>" end
+  authority = authority:match("^.*@(.*)$") or authority
+  local host, port = authority:match("^(%[.*%])(.*)$")
+  if not host then host, port = authority:match("^([^:]*)(.*)$") end
+  if not valid_host(host) or not (port == "" or port:match("^:%d+$")) then return "<unparseable url>" end
+  if path == "" then path = "/" end
+  return scheme:lower() .. "://" .. host .. port .. path
 end
 
 --- Whether a host name or literal address is this machine.

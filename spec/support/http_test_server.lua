@@ -13,6 +13,10 @@
 --   /redirect         302 to /echo (the client must not follow it)
 --   /big?size=N[&chunked=1]  N bytes of "x", with Content-Length or chunked
 --   /gzip?size=N      N bytes of "x", gzip-compressed (Content-Encoding: gzip)
+--   /gzip-endless     chunked, Content-Encoding: gzip, a deflate stream that never ends: each
+--                     1.6 KB piece inflates to 258 KB of "x" (sent whatever Accept-Encoding says)
+--   /redirect-to?to=U 302 to U (percent-decoded), e.g. another server's /count
+--   /count?tag=T      counts the request under T, then 200 "counted"
 --   /stall            reads the request, never answers
 --   /drip?n=N&every=S Content-Length N, then one byte every S seconds
 --   /reset            a partial body, then a TCP reset
@@ -23,7 +27,9 @@
 --   /think?ms=N       waits N ms before answering 200 "thought"
 --   /head-stall       headers (Content-Length 100), then nothing
 --   /many-headers?n=N&size=S  N headers X-H<i>, each value S bytes
---   /raw-head?case=C  a 200 whose header block is one of RAW_HEADS below, sent as is
+--   /raw-head?case=C  a 200 whose header block is RAW_HEADS[C] (spec/support/raw_heads.lua), sent as is
+--   /raw-head?seed=N  the same, with the block spec/support/raw_heads.lua makes from N
+--   /interim-raw      a 103 with its own headers, then a 200 whose header block is RAW_HEADS.mixed
 --   /lie?length=N     Content-Length N, then 10 bytes and a close
 local socket = require "socket"
 
@@ -149,6 +155,11 @@ routes["/vanish-reused"] = function(conn, req)
   return respond(conn, req, 200, {}, "answered")
 end
 
+routes["/count"] = function(conn, req)
+  count(req)
+  return respond(conn, req, 200, {}, "counted")
+end
+
 routes["/hits"] = function(conn, req)
   return respond(conn, req, 200, {}, tostring(hits[req.args.tag or ""] or 0))
 end
@@ -174,21 +185,20 @@ routes["/many-headers"] = function(conn, req)
   return respond(conn, req, 200, headers, "many")
 end
 
--- Header blocks a lenient server might send; each line ends in CRLF.
-local RAW_HEADS = {
-  -- whitespace before the colon (RFC 9112: reject), then a folded line after it
-  space_before_colon = { "X-Before: 1", "X-Sp : spaced", " folded-after-bad", "X-After: 2" },
-  -- a name that is not a token, then a folded line after it
-  bad_name = { "X-Before: 1", "X(bad)@: v", " folded-after-bad-name", "X-After: 2" },
-  -- an obsolete fold of a valid header
-  folded = { "X-Fold: a", "  b ", "\tc", "X-After: 2" },
-  -- empty values next to others
-  empty_values = { "X-Empty:", "X-Empty: late", "X-Late: a", "X-Late:", "X-Fold-Empty:", "  folded", "X-None:" },
-}
+-- Header blocks a lenient or broken server might send (spec/support/raw_heads.lua,
+-- shared with the specs), read from beside this file.
+local raw_heads = dofile((arg[0]:match("^(.*)/") or ".") .. "/raw_heads.lua")
+local RAW_HEADS = raw_heads.FIXED
 
 routes["/raw-head"] = function(conn, req)
-  local lines = RAW_HEADS[req.args.case]
+  local lines = req.args.seed and raw_heads.random(tonumber(req.args.seed)) or RAW_HEADS[req.args.case]
   local head = "HTTP/1.1 200 OK\r\n" .. table.concat(lines, "\r\n") .. "\r\nContent-Length: 2\r\n\r\n"
+  return send(conn, head .. (req.method == "HEAD" and "" or "ok"))
+end
+
+routes["/interim-raw"] = function(conn, req)
+  send(conn, "HTTP/1.1 103 Early Hints\r\nX-Interim: yes\r\nX-Dup: interim\r\n\r\n")
+  local head = "HTTP/1.1 200 OK\r\n" .. table.concat(RAW_HEADS.mixed, "\r\n") .. "\r\nContent-Length: 2\r\n\r\n"
   return send(conn, head .. (req.method == "HEAD" and "" or "ok"))
 end
 
@@ -233,6 +243,56 @@ routes["/gzip"] = function(conn, req)
   local gz = p:read("*a")
   p:close()
   return respond(conn, req, 200, { { "Content-Encoding", "gzip" } }, gz)
+end
+
+-- A deflate stream (RFC 1951) made by hand: each piece is a block of fixed
+-- Huffman codes, 1000 matches of length 258 at distance 1 (the first
+-- piece starts with a literal "x" for them to copy), closed by an empty
+-- stored block that brings it back to a byte boundary, so that the piece
+-- after it may be sent again and again. Nothing ever ends the stream.
+local function deflate_piece(first, repeats)
+  local out, acc, n = {}, 0, 0
+  local function bits(value, width) -- the low `width` bits, least significant first
+    for i = 0, width - 1 do
+      acc = acc | (((value >> i) & 1) << n)
+      n = n + 1
+      if n == 8 then
+        out[#out + 1] = string.char(acc)
+        acc, n = 0, 0
+      end
+    end
+  end
+  local function code(value, len) -- a Huffman code, most significant bit first
+    for i = len - 1, 0, -1 do bits((value >> i) & 1, 1) end
+  end
+  bits(0, 1) -- not the final block
+  bits(1, 2) -- fixed Huffman codes
+  if first then code(0x30 + 0x78, 8) end -- the literal "x"
+  for _ = 1, repeats do
+    code(197, 8) -- length code 285: 258 bytes
+    code(0, 5)   -- distance code 0: 1 byte back
+  end
+  code(0, 7)  -- end of block
+  bits(0, 3)  -- a stored block, not final...
+  if n > 0 then out[#out + 1] = string.char(acc) end
+  return table.concat(out) .. "\0\0\255\255" -- ...of length 0
+end
+local GZIP_HEADER = "\31\139\8\0\0\0\0\0\0\255"
+local GZIP_FIRST, GZIP_NEXT = deflate_piece(true, 1000), deflate_piece(false, 1000)
+
+routes["/gzip-endless"] = function(conn)
+  if not send(conn, head_of(conn, 200, { { "Content-Encoding", "gzip" }, { "Transfer-Encoding", "chunked" } })) then
+    return false
+  end
+  local function send_chunk(data) return send(conn, ("%x\r\n%s\r\n"):format(#data, data)) end
+  if not send_chunk(GZIP_HEADER .. GZIP_FIRST) then return false end
+  while send_chunk(GZIP_NEXT) do end
+  return false
+end
+
+routes["/redirect-to"] = function(conn, req)
+  local to = req.args.to:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  return respond(conn, req, 302, { { "Location", to } }, "moved")
 end
 
 routes["/stall"] = function(conn)

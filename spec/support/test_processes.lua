@@ -112,6 +112,26 @@ function M.free_port()
   return tonumber(port)
 end
 
+--- A port whose listener never accepts, its backlog filled first: the
+-- kernel drops further SYNs, so a connect to it can only time out, having
+-- sent nothing. -> port, close (a function that lets it all go).
+function M.unaccepting_port()
+  local listener = assert(socket.tcp())
+  assert(listener:bind("127.0.0.1", 0))
+  assert(listener:listen(0))
+  local _, port = listener:getsockname()
+  local fillers = {}
+  for i = 1, 3 do
+    fillers[i] = socket.tcp()
+    fillers[i]:settimeout(0.2)
+    fillers[i]:connect("127.0.0.1", port)
+  end
+  return tonumber(port), function()
+    for _, f in ipairs(fillers) do f:close() end
+    listener:close()
+  end
+end
+
 local function wait_listening(port, seconds)
   local deadline = socket.gettime() + seconds
   while socket.gettime() < deadline do

@@ -6,8 +6,8 @@
 -- A plan here carries two fields the API never shows: `chips` (which chip
 -- types it can be sold onto: single-country plans are eSIM-only, regional
 -- and global ones suit physical SIMs too) and `json` (its encoded form).
-local json = require "flexiroam.json"
-local inventory = require "flexiroam.sandbox.inventory"
+local json = require("flexiroam.json")
+local inventory = require("flexiroam.sandbox.inventory")
 
 local catalogue = {}
 

@@ -1,8 +1,8 @@
 --- The sandbox's own endpoints under /__sandbox/ (no key): stats, reset,
 -- simulated data use and the sandbox clock.
-local input = require "flexiroam.sandbox.input"
-local ledger = require "flexiroam.sandbox.ledger"
-local subscriptions = require "flexiroam.sandbox.subscriptions"
+local input = require("flexiroam.sandbox.input")
+local ledger = require("flexiroam.sandbox.ledger")
+local subscriptions = require("flexiroam.sandbox.subscriptions")
 
 local control = {}
 

@@ -5,8 +5,8 @@
 --          (times: 1 by default); answers 201 {"queued": {...}, "faults": [...]}
 --   GET    /__sandbox/faults -> {"faults": [{"path", "fault", "remaining"}...]}
 --   DELETE /__sandbox/faults -> {"cleared": n}
-local json = require "flexiroam.json"
-local faults = require "flexiroam.sandbox.faults"
+local json = require("flexiroam.json")
+local faults = require("flexiroam.sandbox.faults")
 
 local fault_routes = {}
 

@@ -18,15 +18,15 @@
 -- An answer may carry two fields for its transport besides status, headers
 -- and body: `fault` (how to deliver it, or not: see sandbox.faults) and
 -- `latency_ms` (wait that long before sending it).
-local json = require "flexiroam.json"
-local faults = require "flexiroam.sandbox.faults"
-local fault_routes = require "flexiroam.sandbox.fault_routes"
-local inventory = require "flexiroam.sandbox.inventory"
-local keys = require "flexiroam.sandbox.keys"
-local ledger = require "flexiroam.sandbox.ledger"
-local query = require "flexiroam.sandbox.query"
-local ratelimit = require "flexiroam.sandbox.ratelimit"
-local routes = require "flexiroam.sandbox.routes"
+local json = require("flexiroam.json")
+local faults = require("flexiroam.sandbox.faults")
+local fault_routes = require("flexiroam.sandbox.fault_routes")
+local inventory = require("flexiroam.sandbox.inventory")
+local keys = require("flexiroam.sandbox.keys")
+local ledger = require("flexiroam.sandbox.ledger")
+local query = require("flexiroam.sandbox.query")
+local ratelimit = require("flexiroam.sandbox.ratelimit")
+local routes = require("flexiroam.sandbox.routes")
 
 local handler = {}
 

@@ -1,5 +1,9 @@
 --- HTTP/1.1 message syntax for the sandbox server, without sockets:
--- parsing a request head and writing a response head.
+-- parsing a request head and writing a response head. Header lines are
+-- read by flexiroam.http_head, as every transport of the SDK reads them;
+-- where a client drops a malformed line, a server answers 400.
+local http_head = require("flexiroam.http_head")
+
 local http1 = {}
 
 http1.REASONS = {
@@ -12,20 +16,15 @@ http1.REASONS = {
   [503] = "Service Unavailable", [504] = "Gateway Timeout", [505] = "HTTP Version Not Supported",
 }
 
-local TOKEN = "^[%w!#%$%%&'%*%+%-%.%^_`|~]+$"
-
-local function has_token(list, token)
-  for item in list:gmatch("[^,]+") do
-    if item:match("^%s*(.-)%s*$"):lower() == token then return true end
-  end
-  return false
-end
+local has_token = http_head.has_token
 
 --- parse_head(head, limits) -> req | nil, status, message.
 -- `head` is the request line and header lines (CRLF or bare LF), without the
 -- blank line that ends them. req = {method, target, path, query, minor,
--- headers (lowercased names; repeats joined with ", "), keep_alive,
--- content_length, expect_continue}.
+-- headers (lowercased names; repeats joined with ", ", as flexiroam.http_head
+-- joins them), keep_alive, content_length, expect_continue}. A malformed
+-- field line (no colon, a name that is not a token or is followed by
+-- whitespace, a CR or NUL in the value) or an obsolete fold is a 400.
 -- limits: max_line (414 beyond), max_headers (431 beyond).
 function http1.parse_head(head, limits)
   local lines, n = {}, 0
@@ -36,19 +35,15 @@ function http1.parse_head(head, limits)
   local request_line = lines[1] or ""
   if #request_line > limits.max_line then return nil, 414, "request line too long" end
   local method, target, major, minor = request_line:match("^(%S+) (%S+) HTTP/(%d)%.(%d)$")
-  if not method or not method:match(TOKEN) then return nil, 400, "malformed request line" end
+  if not method or not http_head.is_token(method) then return nil, 400, "malformed request line" end
   if major ~= "1" then return nil, 505, "only HTTP/1.x is served" end
   minor = tonumber(minor)
 
   if n - 1 > limits.max_headers then return nil, 431, "too many header fields" end
-  local headers = {}
-  for i = 2, n do
-    local name, value = lines[i]:match("^([^:]*):[ \t]*(.-)[ \t]*$")
-    if not name or not name:match(TOKEN) then return nil, 400, "malformed header field" end
+  local headers, dropped, folded = http_head.fields(lines, 2, n)
+  if dropped > 0 or folded > 0 then return nil, 400, "malformed header field" end
+  for _, value in pairs(headers) do
     if value:find("[%z\1-\8\10-\31\127]") then return nil, 400, "control character in a header field" end
-    name = name:lower()
-    local seen = headers[name]
-    headers[name] = seen and (seen .. ", " .. value) or value
   end
 
   -- origin-form, or absolute-form (a proxy-style request line): keep the path

@@ -4,7 +4,7 @@
 --   local check = input.checker()
 --   local iccid = check:iccid("iccid", body.iccid)
 --   if check:failed() then return check:answer(h) end
-local json = require "flexiroam.json"
+local json = require("flexiroam.json")
 
 local input = {}
 

@@ -1,7 +1,7 @@
 --- Deterministic eSIM inventory of the published sample's shape, for the
 -- sandbox, the demo and the benchmarks. Same seed and count, same SIMs.
-local esim = require "flexiroam.esim"
-local json = require "flexiroam.json"
+local esim = require("flexiroam.esim")
+local json = require("flexiroam.json")
 
 local inventory = {}
 

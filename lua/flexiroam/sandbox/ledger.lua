@@ -6,9 +6,9 @@
 -- The clock is the sandbox's own: it starts at EPOCH and moves only when
 -- told to (POST /__sandbox/clock), so timestamps and expiry never depend
 -- on how fast requests arrive.
-local json = require "flexiroam.json"
-local catalogue = require "flexiroam.sandbox.catalogue"
-local inventory = require "flexiroam.sandbox.inventory"
+local json = require("flexiroam.json")
+local catalogue = require("flexiroam.sandbox.catalogue")
+local inventory = require("flexiroam.sandbox.inventory")
 
 local ledger = {}
 

@@ -1,6 +1,6 @@
 --- GET /v1/public-v2/list-inventory: filters, limit and page keys as the
 -- contract describes them, over the handler's inventory state.
-local paging = require "flexiroam.sandbox.paging"
+local paging = require("flexiroam.sandbox.paging")
 
 local list_inventory = {}
 

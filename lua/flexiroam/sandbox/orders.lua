@@ -1,10 +1,10 @@
 --- POST /v1/public-v2/purchase-plan and GET /v1/public-v2/list-orders.
-local json = require "flexiroam.json"
-local input = require "flexiroam.sandbox.input"
-local ledger = require "flexiroam.sandbox.ledger"
-local paging = require "flexiroam.sandbox.paging"
-local sales = require "flexiroam.sandbox.sales"
-local usage = require "flexiroam.sandbox.usage"
+local json = require("flexiroam.json")
+local input = require("flexiroam.sandbox.input")
+local ledger = require("flexiroam.sandbox.ledger")
+local paging = require("flexiroam.sandbox.paging")
+local sales = require("flexiroam.sandbox.sales")
+local usage = require("flexiroam.sandbox.usage")
 
 local orders = {}
 

@@ -2,7 +2,7 @@
 -- contract's rules: `limit` 1-100 (default 20, else 422), opaque page keys from
 -- the cursor module bound to the seed and to the query (else 400), and
 -- positions in an append-only list so that pages stay stable under writes.
-local cursor = require "flexiroam.sandbox.cursor"
+local cursor = require("flexiroam.sandbox.cursor")
 
 local paging = {}
 

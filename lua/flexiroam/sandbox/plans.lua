@@ -1,6 +1,6 @@
 --- GET /v1/public-v2/list-plans: the catalogue, filtered by chip_type,
 -- type and country (ISO 3166-1 alpha-3, either case), paged.
-local paging = require "flexiroam.sandbox.paging"
+local paging = require("flexiroam.sandbox.paging")
 
 local plans = {}
 

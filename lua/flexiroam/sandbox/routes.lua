@@ -2,13 +2,13 @@
 -- (handler, req, params) -> response, where params is the decoded query.
 -- Every path under /v1/ needs a known x-api-key (the handler checks it
 -- before routing); /__sandbox/ paths are the test hooks and need none.
-local control = require "flexiroam.sandbox.control"
-local list_inventory = require "flexiroam.sandbox.list_inventory"
-local orders = require "flexiroam.sandbox.orders"
-local plans = require "flexiroam.sandbox.plans"
-local sims = require "flexiroam.sandbox.sims"
-local subscriptions = require "flexiroam.sandbox.subscriptions"
-local usage = require "flexiroam.sandbox.usage"
+local control = require("flexiroam.sandbox.control")
+local list_inventory = require("flexiroam.sandbox.list_inventory")
+local orders = require("flexiroam.sandbox.orders")
+local plans = require("flexiroam.sandbox.plans")
+local sims = require("flexiroam.sandbox.sims")
+local subscriptions = require("flexiroam.sandbox.subscriptions")
+local usage = require("flexiroam.sandbox.usage")
 
 local routes = {}
 

@@ -5,8 +5,8 @@
 -- The reference rule: a reference names one sale. Sent again with the same
 -- iccid and plan_id (to the same operation) it answers the original record
 -- with 200 and charges nothing; with anything else it answers 409.
-local input = require "flexiroam.sandbox.input"
-local ledger = require "flexiroam.sandbox.ledger"
+local input = require("flexiroam.sandbox.input")
+local ledger = require("flexiroam.sandbox.ledger")
 
 local sales = {}
 

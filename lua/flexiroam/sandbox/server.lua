@@ -5,8 +5,8 @@
 -- It carries out the delivery an answer asks for (res.latency_ms and
 -- res.fault, see sandbox.faults); a connection that waits to answer sleeps
 -- in the loop's timer list, never in a blocking call.
-local socket = require "socket"
-local http1 = require "flexiroam.sandbox.http1"
+local socket = require("socket")
+local http1 = require("flexiroam.sandbox.http1")
 
 local server = {}
 

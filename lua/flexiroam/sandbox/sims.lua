@@ -1,9 +1,9 @@
 --- One SIM: GET get-sim, POST update-sim, GET get-activation and
 -- POST update-auto-topup (all under /v1/public-v2/).
-local json = require "flexiroam.json"
-local input = require "flexiroam.sandbox.input"
-local inventory = require "flexiroam.sandbox.inventory"
-local ledger = require "flexiroam.sandbox.ledger"
+local json = require("flexiroam.json")
+local input = require("flexiroam.sandbox.input")
+local inventory = require("flexiroam.sandbox.inventory")
+local ledger = require("flexiroam.sandbox.ledger")
 
 local sims = {}
 

@@ -7,12 +7,12 @@
 -- the SIM's `subscribed` key to 1___<sku>, and renews every 30 days until
 -- cancelled: each renewal adds the plan's data again and is charged under
 -- "renewal:<id>:<cycle>" (cycle 2, 3, ...).
-local json = require "flexiroam.json"
-local input = require "flexiroam.sandbox.input"
-local ledger = require "flexiroam.sandbox.ledger"
-local paging = require "flexiroam.sandbox.paging"
-local sales = require "flexiroam.sandbox.sales"
-local usage = require "flexiroam.sandbox.usage"
+local json = require("flexiroam.json")
+local input = require("flexiroam.sandbox.input")
+local ledger = require("flexiroam.sandbox.ledger")
+local paging = require("flexiroam.sandbox.paging")
+local sales = require("flexiroam.sandbox.sales")
+local usage = require("flexiroam.sandbox.usage")
 
 local subscriptions = {}
 

@@ -13,9 +13,9 @@
 -- threshold (bytes, or percent of the current plan's data), the current
 -- plan's data is added `quantity` times as an order of its own, charged
 -- under the reference "auto-topup:<iccid>:<n>". One consumption tops up once.
-local json = require "flexiroam.json"
-local input = require "flexiroam.sandbox.input"
-local ledger = require "flexiroam.sandbox.ledger"
+local json = require("flexiroam.json")
+local input = require("flexiroam.sandbox.input")
+local ledger = require("flexiroam.sandbox.ledger")
 
 local usage = {}
 

@@ -9,14 +9,20 @@
 --     -> { status =, headers = (lowercased names), body =, http_version =,
 --          reused =, timings =, url = }  |  nil, err
 --
--- err is the SDK's error object with the libcurl transport's kinds:
--- "network", "timeout", "tls", "too_large"; `sent` is false only when no
--- byte of the request can have reached the server (connect or TLS failed).
--- Requests are plain: no compression asked for, no redirects followed, no
--- proxy. https verifies the certificate and the host name against
--- nginx's `lua_ssl_trusted_certificate`, which nginx.conf must set; a host
--- name (not an IP) also needs nginx's `resolver`.
-local errors = require "flexiroam.errors"
+-- It keeps the transport contract, docs/transport.md: err is the SDK's
+-- error object with the libcurl transport's kinds ("network", "timeout",
+-- "tls", "too_large"); `sent` is false only when no byte of the request can
+-- have reached the server (connect or TLS failed). Only a GET or a HEAD is
+-- ever sent a second time by the transport (a pooled connection found dead):
+-- every other method goes on a connection of its own, closed after its
+-- answer. Requests are plain: Accept-Encoding: identity (an answer in any
+-- other content-coding is refused), no redirects followed, no proxy. https
+-- verifies the certificate and the host name against nginx's
+-- `lua_ssl_trusted_certificate`, which nginx.conf must set; a host name
+-- (not an IP) also needs nginx's `resolver`.
+local errors = require("flexiroam.errors")
+local http_head = require("flexiroam.http_head")
+local url = require("flexiroam.url")
 
 local M = {}
 
@@ -30,18 +36,24 @@ local COSOCKET_PHASES = {
 }
 
 local DEFAULTS = {
-  connect_timeout_ms = 10000, timeout_ms = 60000, low_speed_ms = 30000,
+  connect_timeout_ms = 10000, timeout_ms = 60000, low_speed_bytes = 1, low_speed_ms = 30000,
   max_response_bytes = 32 * 1024 * 1024, pool_size = 30, keepalive_timeout_ms = 60000,
 }
 local MAX_OPTION = 0x7fffffff
 local READ_BLOCK = 65536
 -- A reused connection the server has meanwhile closed fails before any
--- answer; the request then goes again on a new one, as libcurl does.
+-- answer; a GET or HEAD then goes again on a new one, as libcurl does.
 local MAX_STALE_RETRIES = 3
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
--- Framing is the transport's: a caller's own would contradict it.
-local RESERVED_HEADERS = { ["content-length"] = true, ["transfer-encoding"] = true, connection = true }
+-- The methods the transport may send a second time by itself (the safety
+-- rule of docs/transport.md); the others never ride a pooled connection.
+local REPEATABLE = { GET = true, HEAD = true }
+-- Framing and content-coding are the transport's: a caller's own would
+-- contradict them (it reads identity bodies only).
+local RESERVED_HEADERS = {
+  ["content-length"] = true, ["transfer-encoding"] = true, connection = true, ["accept-encoding"] = true,
+}
 
 --- nginx's clock, brought up to date: seconds, as a number.
 function M.now()
@@ -104,10 +116,12 @@ local KNOWN = {
   max_response_bytes = true, verify = true, pool_size = true, keepalive_timeout_ms = true,
 }
 
---- new{connect_timeout_ms=, timeout_ms=, low_speed_ms= (longest wait for
--- the next bytes), max_response_bytes=, verify= (true), pool_size= (30),
--- keepalive_timeout_ms= (60000)} -> transport. low_speed_bytes is accepted
--- for the session's sake and has no effect here.
+--- new{connect_timeout_ms=, timeout_ms=, low_speed_bytes= (1), low_speed_ms=
+-- (30000), max_response_bytes=, verify= (true), pool_size= (30),
+-- keepalive_timeout_ms= (60000)} -> transport. Once the final answer has
+-- begun, fewer than low_speed_bytes arriving within low_speed_ms ends it
+-- ("timeout"); 0 bytes turns that off. The wait for the answer's first
+-- byte is bounded by timeout_ms only.
 function M.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then misuse("options must be a table", 2) end
@@ -121,24 +135,13 @@ function M.new(opts)
   return setmetatable({
     connect_timeout_ms = integer_option(opts, "connect_timeout_ms", 1, 2),
     timeout_ms = integer_option(opts, "timeout_ms", 1, 2),
+    low_speed_bytes = integer_option(opts, "low_speed_bytes", 0, 2),
     low_speed_ms = integer_option(opts, "low_speed_ms", 1, 2),
     max_response_bytes = integer_option(opts, "max_response_bytes", 1, 2),
     pool_size = integer_option(opts, "pool_size", 1, 2),
     keepalive_timeout_ms = integer_option(opts, "keepalive_timeout_ms", 0, 2),
     verify = verify,
   }, Transport)
-end
-
--- "https://user@host:1/a?k=v#f" -> "https://host:1/a": errors end up in logs,
--- and a query or user info may carry credentials.
-local function url_for_error(u)
-  local scheme, authority, path = u:match("^(%a[%w+.-]*://)([^/?#]*)([^?#]*)")
-  if not scheme then return "" end
-  return scheme .. (authority:match("@(.*)$") or authority) .. path
-end
-
-local function is_token(s)
-  return s ~= "" and not s:find("[^%w!#$%%&'*+%-.^_`|~]")
 end
 
 -- -> {method, scheme, host, port, sni, target, head (request head), body, timeout_ms, url}
@@ -182,14 +185,9 @@ local function prepare(self, req)
   if req.headers ~= nil then
     if type(req.headers) ~= "table" then misuse("headers must be a table", 3) end
     for name, value in pairs(req.headers) do
-      if type(name) ~= "string" or type(value) ~= "string" then
-        misuse("headers must map string names to string values", 3)
-      end
-      if not is_token(name) then misuse("header name is not a valid HTTP token", 3) end
       -- Values are never quoted back: they carry the API key.
-      if value:find("[%z\1-\8\10-\31\127]") then
-        misuse("header '" .. name .. "' value contains CR, LF or another control character", 3)
-      end
+      local problem = http_head.field_problem(name, value)
+      if problem then misuse(problem, 3) end
       local lower = name:lower()
       if RESERVED_HEADERS[lower] then misuse("header '" .. name .. "' is the transport's to set", 3) end
       has_host = has_host or lower == "host"
@@ -199,6 +197,9 @@ local function prepare(self, req)
   if not has_host then
     lines[#lines + 1] = "Host: " .. host .. (port == default_port and "" or (":" .. port)) .. "\r\n"
   end
+  -- No header would mean "any coding" (RFC 9110), and this transport
+  -- decodes none: a compressed body must never reach the JSON decoder.
+  lines[#lines + 1] = "Accept-Encoding: identity\r\n"
   if body ~= nil then lines[#lines + 1] = "Content-Length: " .. #body .. "\r\n" end
   lines[#lines + 1] = "\r\n"
 
@@ -209,18 +210,27 @@ local function prepare(self, req)
       or timeout_ms > MAX_OPTION then
     misuse("timeout_ms must be an integer from 1 to " .. MAX_OPTION, 3)
   end
+  local repeatable = REPEATABLE[method] == true
   return {
     method = method, scheme = scheme, host = host, port = port, target = target,
     sni = host:match("^%[(.*)%]$") or host, head = table.concat(lines), body = body,
-    timeout_ms = timeout_ms, url = u,
-    -- https and http, verified and not, never share a connection.
-    pool = string.format("flexiroam:%s:%s:%d%s", scheme, host, port, self.verify and "" or ":noverify"),
+    timeout_ms = timeout_ms, url = u, repeatable = repeatable,
+    -- https and http, verified and not, never share a connection. A
+    -- cosocket connect takes any idle connection of the pool it names, so
+    -- a write names a pool of its own that never holds one (its connection
+    -- is closed after the answer): it always gets a new connection, which
+    -- nothing else has used and no server can have closed as idle.
+    pool = string.format("flexiroam:%s:%s:%d%s%s", scheme, host, port, self.verify and "" or ":noverify",
+      repeatable and "" or ":write"),
   }
 end
 
+-- safe_to_retry speaks of the raw request only (the pipeline replaces it
+-- with the call's answer): nothing can have reached the server.
 local function fail(r, kind, message, sent, socket_error)
   return errors.new(kind, message, {
-    sent = sent, method = r.method, url = url_for_error(r.url), socket_error = socket_error,
+    sent = sent, safe_to_retry = not sent, method = r.method, url = url.for_error(r.url),
+    socket_error = socket_error,
   })
 end
 
@@ -229,26 +239,52 @@ local function address(r)
 end
 
 -- Reads the answer through one buffer, by lines and by byte counts. Each
--- wait is bounded by what is left of the request's deadline (and by
--- low_speed_ms), so no trickle of bytes outlasts timeout_ms.
+-- wait is bounded by what is left of the request's deadline, so no trickle
+-- of bytes outlasts timeout_ms; once the final answer has begun
+-- (start_window), also by the low-speed window, as the C session's
+-- fx_session_on_progress: whenever low_speed_bytes more have arrived the
+-- window starts again, and low_speed_ms without that ends the answer
+-- ("stalled").
 local Reader = {}
 Reader.__index = Reader
 
-local function new_reader(sock, deadline, low_speed_ms, connect_ms)
+local function new_reader(sock, deadline, low_speed_bytes, low_speed_ms, connect_ms)
   return setmetatable({
-    sock = sock, deadline = deadline, low_speed_ms = low_speed_ms, connect_ms = connect_ms,
-    buf = "", received = 0,
+    sock = sock, deadline = deadline, low_speed_bytes = low_speed_bytes, low_speed_ms = low_speed_ms,
+    connect_ms = connect_ms, buf = "", received = 0,
+    window_start = nil, window_base = 0,
   }, Reader)
 end
 
+--- The final answer's status line has been read: the stall watch starts,
+-- counting what came after that line.
+function Reader:start_window()
+  if self.low_speed_bytes > 0 and not self.window_start then
+    self.window_start = now()
+    self.window_base = self.received - #self.buf
+  end
+end
+
 function Reader:fill(want)
-  local left = math.floor((self.deadline - now()) * 1000)
+  local t = now()
+  local left = math.floor((self.deadline - t) * 1000)
   if left < 1 then return nil, "timeout" end
-  local wait = math.min(left, self.low_speed_ms)
+  local wait, stall_bound = left, false
+  if self.window_start then
+    local window_left = math.floor((self.window_start - t) * 1000) + self.low_speed_ms
+    if window_left < 1 then return nil, "stalled" end
+    if window_left < wait then wait, stall_bound = window_left, true end
+  end
   self.sock:settimeouts(self.connect_ms, wait, wait)
   local data, err = self.sock:receiveany(math.max(want or READ_BLOCK, 1))
-  if not data then return nil, err end
+  if not data then
+    if err == "timeout" and stall_bound then return nil, "stalled" end
+    return nil, err
+  end
   self.received = self.received + #data
+  if self.window_start and self.received - self.window_base >= self.low_speed_bytes then
+    self.window_start, self.window_base = now(), self.received
+  end
   return data
 end
 
@@ -313,35 +349,23 @@ function Reader:rest(parts, cap, size)
   end
 end
 
-local function has_token(value, token)
-  if not value then return false end
-  for item in value:gmatch("[^,]+") do
-    if item:match("^%s*(.-)%s*$"):lower() == token then return true end
-  end
-  return false
-end
+local has_token = http_head.has_token
 
--- Header lines up to the blank one: {lowercased name = value}, repeated
--- names joined with ", ", folded lines continuing the previous value.
+-- Header lines up to the blank one, read as the C session reads them
+-- (flexiroam.http_head): {lowercased name = value}. A line that is neither
+-- a field nor a fold (no colon), or a fold with no field before it, makes
+-- the answer invalid, as libcurl has it ("Header without colon").
 local function read_headers(reader, cap)
-  local headers, last, size = {}, nil, 0
+  local lines, size = {}, 0
   while true do
     local line, err = reader:line(cap - size)
     if not line then return nil, err end
     size = size + #line + 2
     if size > cap then return nil, "too_large" end
-    if line == "" then return headers, size end
-    if line:find("^[ \t]") then
-      local more = line:match("^%s*(.-)%s*$")
-      if last and more ~= "" then headers[last] = headers[last] .. " " .. more end
-    else
-      local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
-      if name then
-        name = name:lower()
-        headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
-        last = name
-      end
-    end
+    if line == "" then return (http_head.fields(lines)), size end
+    local fold = line:find("^[ \t]") ~= nil
+    if (fold and #lines == 0) or (not fold and not line:find(":", 1, true)) then return nil, "not http" end
+    lines[#lines + 1] = line
   end
 end
 
@@ -390,6 +414,10 @@ local function read_error(self, r, err, reader)
     return fail(r, "timeout", string.format("no complete answer from %s within %d ms", address(r), r.timeout_ms),
       true, err)
   end
+  if err == "stalled" then
+    return fail(r, "timeout", string.format("response stalled: fewer than %d bytes arrived in %d ms " ..
+      "(low_speed_bytes, low_speed_ms)", self.low_speed_bytes, self.low_speed_ms), true, err)
+  end
   if err == "bad chunk" or err == "not http" then
     return fail(r, "network", "the answer from " .. address(r) .. " is not valid HTTP/1.1", true, err)
   end
@@ -420,7 +448,8 @@ function Transport:_exchange(r, started, deadline)
   local connect_ms = math.min(self.connect_timeout_ms, left)
   local sock = ngx.socket.tcp()
   sock:settimeouts(connect_ms, left, left)
-  local ok, err = sock:connect(r.host, r.port, { pool = r.pool, pool_size = self.pool_size })
+  -- A write's pool is never given a size: it holds no connection.
+  local ok, err = sock:connect(r.host, r.port, { pool = r.pool, pool_size = r.repeatable and self.pool_size or nil })
   if not ok then
     if err == "timeout" then
       return nil, fail(r, "timeout", string.format("connect to %s timed out after %d ms", address(r), connect_ms),
@@ -459,7 +488,7 @@ function Transport:_exchange(r, started, deadline)
     return nil, fail(r, "network", "sending to " .. address(r) .. " failed: " .. tostring(err), true, err), reused
   end
 
-  local reader = new_reader(sock, deadline, self.low_speed_ms, connect_ms)
+  local reader = new_reader(sock, deadline, self.low_speed_bytes, self.low_speed_ms, connect_ms)
   local cap = self.max_response_bytes
   local status, version, headers, line, t_first
   repeat
@@ -475,6 +504,7 @@ function Transport:_exchange(r, started, deadline)
       return nil, read_error(self, r, "not http", reader)
     end
     version, status = major .. "." .. minor, tonumber(code)
+    if status >= 200 or status == 101 then reader:start_window() end
     headers, err = read_headers(reader, cap)
     if not headers then
       sock:close()
@@ -485,7 +515,16 @@ function Transport:_exchange(r, started, deadline)
 
   local parts, keep = {}, version == "1.1" and not has_token(headers.connection, "close")
   local length = headers["content-length"]
-  if r.method == "HEAD" or status == 204 or status == 304 or status < 200 then -- luacheck: ignore 542
+  local no_body = r.method == "HEAD" or status == 204 or status == 304 or status < 200
+  local coding = not no_body and length ~= "0" and http_head.content_coding(headers)
+  if coding then
+    -- Asked for identity: compressed bytes must not reach the decoder, and
+    -- reading them (a bomb, an endless stream) would only waste time.
+    sock:close()
+    return nil, fail(r, "network", string.format("the answer from %s is in content-coding '%s', which was not " ..
+      "asked for (this transport sends Accept-Encoding: identity)", address(r), coding:sub(1, 40)), true)
+  end
+  if no_body then -- luacheck: ignore 542
     -- no body, whatever the headers say
   elseif has_token(headers["transfer-encoding"], "chunked") then
     local _, cerr = read_chunked(reader, parts, cap)
@@ -517,7 +556,8 @@ function Transport:_exchange(r, started, deadline)
     end
   end
 
-  if keep and reader.buf == "" then
+  -- A write's connection is never pooled (see prepare).
+  if keep and reader.buf == "" and r.repeatable then
     sock:setkeepalive(self.keepalive_timeout_ms, self.pool_size)
   else
     sock:close()
@@ -561,14 +601,17 @@ function Transport:_prepare(req)
   return prepare(self, req)
 end
 
--- A prepared request, sent: its answer or nil, err.
+-- A prepared request, sent: its answer or nil, err. Only a GET or HEAD
+-- is sent again, when the pooled connection it went on was found dead
+-- before any answer; a write's connection is always new (never stale),
+-- and whatever befalls it is the caller's to settle.
 function Transport:_send(r)
   local started = now()
   local deadline = started + r.timeout_ms / 1000
   local res, err, stale
   for _ = 0, MAX_STALE_RETRIES do
     res, err, stale = self:_exchange(r, started, deadline)
-    if res or not stale then break end
+    if res or not stale or not r.repeatable then break end
   end
   return res, err
 end

@@ -5,6 +5,7 @@
 --   local m = transport:multi { max_connections = 16 }
 --   local id = m:add { method =, url =, headers =, body =, timeout_ms = }
 --   for _, r in ipairs(m:perform(wait_ms)) do ... r.id, r.res, r.err end
+--   m:pending()  -- added and not yet returned by perform
 --   m:close()
 --
 -- Each request runs on an ngx.thread light thread of its own, through the
@@ -19,7 +20,7 @@
 --
 -- A raise inside the transport is a bug, not an answer: perform raises it,
 -- then and on every later call; close the multi.
-local semaphore = require "ngx.semaphore"
+local semaphore = require("ngx.semaphore")
 local now = require("flexiroam.transport.ngx").now
 
 local M = {}
@@ -145,6 +146,15 @@ function Multi:perform(wait_ms)
   self.finished = {}
   if self.raised then error(self.raised, 0) end
   return done
+end
+
+--- m:pending() -> how many requests were added and not yet returned by
+-- perform: queued, running, or ended and waiting to be collected (what
+-- core.multi's pending counts).
+function Multi:pending()
+  if self.closed then misuse("multi is closed", 2) end
+  -- An ended request stays in `running` until perform reaps it.
+  return #self.queued + count(self.running)
 end
 
 --- Stops every request still running (their connections are closed, not

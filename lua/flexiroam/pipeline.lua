@@ -1,0 +1,515 @@
+--- flexiroam.pipeline: the whole life of a call, in the order it happens.
+--
+--   prepare   1. validate   the operation, its parameters and the call's options (misuse raises)
+--   run       2. build      the ICCID check, the reference (minted once), the query or JSON body
+--             3. limit      a token from every rate limiter (the client's, a batch's)
+--             4. send       through the scheduler: the transport, or a batch's multi
+--             5. classify   retry, reconcile or stop (flexiroam.retry, by the operation's mode)
+--             6. retry      backoff or Retry-After, every attempt and wait under one deadline
+--             7. reconcile  an unclear referenced write is looked up by its reference
+--             8. decode     status, JSON and error envelopes (flexiroam.response), then the answer's shape
+--             9. model      items become model objects bound to the client (flexiroam.models)
+--            10. report     hooks and the logger at every step (flexiroam.observe)
+--
+-- A Client (flexiroam.client) holds one pipeline and is a facade over it;
+-- flexiroam.batch runs the same calls with a scheduler of its own, whose
+-- send and sleep yield to it. Nothing else reads a pipeline's state.
+--
+-- A transport (docs/transport.md) sends a request at most once, except
+-- a GET or HEAD on a connection that died; every other repeat is decided
+-- here, from the operation's mode.
+local json = require("flexiroam.json")
+local errors = require("flexiroam.errors")
+local url = require("flexiroam.url")
+local response = require("flexiroam.response")
+local retry = require("flexiroam.retry")
+local observe = require("flexiroam.observe")
+local reference = require("flexiroam.reference")
+local models = require("flexiroam.models")
+local esim = require("flexiroam.esim")
+local options = require("flexiroam.options")
+local transports = require("flexiroam.transport")
+local raise = require("flexiroam.misuse").raise
+
+local pipeline = {}
+
+local Pipeline = {}
+Pipeline.__index = Pipeline
+
+local DEFAULT_TIMEOUT_MS = 60000 -- the transports' own default
+local DEFAULT_CORRELATION_HEADER = "x-correlation-id"
+local MAX_LOOKUP_PAGES = 10
+local LOOKUP_PAGE_SIZE = 100 -- the contract's largest `limit`
+local NULL = json.null
+
+--- pipeline.new(settings) -> pipeline. Settings, checked by flexiroam.new:
+-- base_url, headers (a function returning the request headers: the key
+-- lives only in its closure), redact, transport, operations, check_iccid,
+-- policy, clock, observe (an emitter), correlation_header, limiters.
+function pipeline.new(s)
+  local self = setmetatable({}, Pipeline)
+  for k, v in pairs(s) do self[k] = v end
+  self.clock = s.clock
+  -- How a lone call sends and waits; a batch brings its own (Pipeline:scheduler).
+  self.direct = self:scheduler {}
+  return self
+end
+
+--- The write mode of an operation: its own, else its method's.
+function pipeline.mode_of(op)
+  local mode = op.mode
+  if not mode then
+    local m = op.method
+    if m == "GET" or m == "HEAD" then mode = "read"
+    elseif m == "PUT" or m == "DELETE" then mode = "idempotent" -- by HTTP semantics
+    else mode = "unsafe" end
+  end
+  -- A reference nobody can look up cannot be settled: sent once.
+  if mode == "reference" and not op.reconcile then mode = "unsafe" end
+  return mode
+end
+
+--- scheduler{send =, sleep =, rate_limiter =} -> how calls send and wait:
+-- send(request) -> res | nil, err (default: the transport); sleep(seconds)
+-- (default: the clock's); a further limiter on top of the client's.
+function Pipeline:scheduler(s)
+  local transport = self.transport
+  local limiters = self.limiters
+  if s.rate_limiter then
+    limiters = options.copy(limiters) or {}
+    limiters[#limiters + 1] = s.rate_limiter
+  end
+  return {
+    send = s.send or function(req) return transport:request(req) end,
+    sleep = s.sleep or self.clock.sleep,
+    limiters = limiters,
+  }
+end
+
+--- A multi of the transport (docs/transport.md), for a batch.
+function Pipeline:multi(max_connections)
+  return transports.multi(self.transport, { max_connections = max_connections })
+end
+
+function Pipeline:close()
+  if self.transport.close then self.transport:close() end
+end
+
+----------------------------------------------------------------------
+-- 1. validate
+----------------------------------------------------------------------
+
+local function check_params(name, op, params)
+  if params == nil then return {} end
+  if type(params) ~= "table" then raise("%s: parameters must be a table (got %s)", name, type(params)) end
+  local accepted = {}
+  for _, p in ipairs(op.params or {}) do accepted[p] = true end
+  for k in pairs(params) do
+    if not accepted[k] then raise("%s: unknown parameter '%s'", name, tostring(k)) end
+  end
+  for _, p in ipairs(op.required or {}) do
+    if params[p] == nil or params[p] == "" then raise("%s: missing required parameter '%s'", name, p) end
+  end
+  return params
+end
+
+-- A call's correlation id: the caller's, else a fresh one when the client
+-- sends a correlation header (the same on every attempt and lookup).
+function Pipeline:correlation_id(given)
+  if given == nil and self.correlation_header then return reference.uuid4() end
+  return given
+end
+
+--- The operation `name`, or a raise.
+function Pipeline:operation(name)
+  local op = self.operations[name]
+  if not op then raise("unknown operation '%s'", tostring(name)) end
+  return op
+end
+
+--- prepare(owner, name, params, opts) -> call: an operation checked and
+-- ready to run. Raises on misuse (unknown operation, parameter or option, a
+-- missing required parameter); sends nothing. `owner` is the client whose
+-- models the answer becomes.
+function Pipeline:prepare(owner, name, params, opts)
+  local op = self:operation(name)
+  params = check_params(name, op, params)
+  local policy, correlation_id = options.per_call(name, opts, self.policy)
+  -- A bad ICCID is data (nil, err when the call runs); one that is not a
+  -- string is a bug, and raises here.
+  local invalid = self.check_iccid and esim.check_params(name, op, params) or nil
+  local ref_param = op.reference or "reference"
+  local mode = pipeline.mode_of(op)
+  if mode == "reference" then
+    local ref = params[ref_param]
+    if ref ~= nil and (type(ref) ~= "string" or ref == "") then
+      raise("%s: %s must be a non-empty string", name, ref_param)
+    end
+  end
+  return {
+    owner = owner, name = name, op = op, params = params, mode = mode, policy = policy,
+    correlation_id = self:correlation_id(correlation_id),
+    reference_param = mode == "reference" and ref_param or nil,
+    method = op.method, path = op.path, invalid = invalid,
+  }
+end
+
+local RAW_KEYS = { query = true, json = true, idempotent = true }
+
+--- prepare_request(owner, method, path, opts) -> call: client:request's
+-- raw call. A POST is repeated only when it provably never left, unless
+-- opts.idempotent.
+function Pipeline:prepare_request(owner, method, path, opts)
+  if type(method) ~= "string" or type(path) ~= "string" then raise("request: method and path must be strings") end
+  method = method:upper()
+  local policy, correlation_id = options.per_call("request", opts, self.policy, RAW_KEYS)
+  opts = opts or {}
+  local query
+  if type(opts.query) == "table" then
+    local names = {}
+    for k in pairs(opts.query) do names[#names + 1] = k end
+    table.sort(names)
+    query = url.query(names, opts.query)
+  elseif opts.query ~= nil then
+    raise("request: query must be a table")
+  end
+  return {
+    owner = owner, method = method, path = path, query = query, json = opts.json, policy = policy,
+    correlation_id = self:correlation_id(correlation_id),
+    mode = opts.idempotent and "idempotent" or pipeline.mode_of { method = method },
+  }
+end
+
+----------------------------------------------------------------------
+-- 2. build
+----------------------------------------------------------------------
+
+--- The call's reference, minted once (and sent on every attempt: the
+-- server charges once per reference, and the lookup finds the order by
+-- it); nil for a call that takes none. A batch records it in its journal
+-- before the first send.
+function pipeline.reference(call)
+  local name = call.reference_param
+  if not name then return nil end
+  local ref = call.params[name]
+  if ref == nil then
+    call.params = options.copy(call.params)
+    ref = reference.uuid4()
+    call.params[name] = ref
+  end
+  call.reference = ref
+  return ref
+end
+
+--- Sets the reference a call is to carry (a rerun's, from a batch's journal).
+function pipeline.set_reference(call, ref)
+  call.params = options.copy(call.params)
+  call.params[call.reference_param] = ref
+end
+
+local function body_of(op, params)
+  local body = {}
+  for _, p in ipairs(op.params or {}) do body[p] = params[p] end
+  return json.encode(body)
+end
+
+local function list_shape(name)
+  return function(data)
+    local items, page_key = data.items, data.page_key
+    if type(items) ~= "table" then return nil, errors.new("decode", name .. ": unexpected answer: no items array") end
+    if page_key == NULL then page_key = nil end
+    if page_key ~= nil and type(page_key) ~= "string" then
+      return nil, errors.new("decode", name .. ": unexpected answer: page_key is not a string")
+    end
+    return { items = items, page_key = page_key }
+  end
+end
+
+local function item_shape(name)
+  return function(data)
+    if type(data.item) ~= "table" then
+      return nil, errors.new("decode", name .. ": unexpected answer: no item object")
+    end
+    return data.item
+  end
+end
+
+-- The request of a call: nil, err for an ICCID that is not one (nothing sent).
+local function build(call)
+  local op = call.op
+  if not op then -- a raw request
+    if call.json ~= nil then
+      local body, err = json.encode(call.json)
+      if not body then return nil, err end
+      call.body = body
+    end
+    return true
+  end
+  if call.invalid then return nil, call.invalid end
+  pipeline.reference(call)
+  if op.method == "GET" or op.method == "DELETE" then
+    call.query = url.query(op.params or {}, call.params)
+  else
+    local body, err = body_of(op, call.params)
+    if not body then return nil, err end
+    call.body = body
+  end
+  call.shape = op.answer == "list" and list_shape(call.name) or item_shape(call.name)
+  return true
+end
+
+----------------------------------------------------------------------
+-- 10. report: the fields every event of an attempt carries
+----------------------------------------------------------------------
+
+local function event_of(call, attempt, event)
+  event.operation = call.name
+  event.purpose = call.purpose
+  event.method = call.method
+  event.path = call.path
+  event.attempt = attempt
+  event.reference = call.reference
+  event.correlation_id = call.correlation_id
+  return event
+end
+
+local function error_event(call, attempt, err, why, final, elapsed, outcome)
+  return event_of(call, attempt, {
+    event = "error", error = err, kind = err.kind, status = err.status, reason = why, final = final,
+    elapsed = elapsed, outcome = outcome,
+  })
+end
+
+----------------------------------------------------------------------
+-- 3-4, 8. one attempt: limit, send, decode
+----------------------------------------------------------------------
+
+-- Every rate limiter's token: each attempt and each lookup is a request
+-- the API counts.
+local function take_tokens(sched, now)
+  local limiters = sched.limiters
+  if not limiters then return end
+  for i = 1, #limiters do
+    local wait = limiters[i]:take(now())
+    if wait > 0 then sched.sleep(wait) end
+  end
+end
+
+-- -> data | nil, err (err.method/path set, every string redacted), elapsed
+function Pipeline:attempt(call, attempt, timeout_ms, sched)
+  local clock, redact, listeners = self.clock, self.redact, self.observe
+  local headers = self.headers()
+  if call.correlation_id then
+    headers[self.correlation_header or DEFAULT_CORRELATION_HEADER] = call.correlation_id
+  end
+  if listeners:wants("on_request") then
+    listeners:emit("on_request", "debug", event_of(call, attempt, {
+      event = "request", query = call.query, timeout_ms = timeout_ms,
+      headers = observe.redact_headers(headers, redact),
+    }))
+  end
+  local started = clock.now()
+  local res, err = sched.send { method = call.method, url = call.target, headers = headers, body = call.body,
+    timeout_ms = timeout_ms }
+  local elapsed = clock.now() - started
+  if not res then
+    if not errors.is_error(err) then err = errors.new("network", tostring(err)) end
+    -- The transport's safe_to_retry speaks of the raw request; the call's
+    -- own answer comes from its mode when it ends (Pipeline:fail).
+    err.method, err.path, err.safe_to_retry = call.method, call.path, nil
+    return nil, errors.scrub(err, redact), elapsed
+  end
+  if listeners:wants("on_response") then
+    listeners:emit("on_response", "debug", event_of(call, attempt, {
+      event = "response", status = res.status, elapsed = elapsed, timings = res.timings, reused = res.reused,
+      http_version = res.http_version, request_id = res.headers and res.headers["x-request-id"],
+      headers = observe.redact_headers(res.headers, redact),
+    }))
+  end
+  local data, derr = response.decode(res, { method = call.method, path = call.path, redact = redact,
+    time = clock.time })
+  if data ~= nil and call.shape then
+    data, derr = call.shape(data)
+    if data == nil then
+      derr.status, derr.method, derr.path = res.status, call.method, call.path
+      derr.request_id = res.headers and res.headers["x-request-id"]
+    end
+  end
+  if data == nil then errors.scrub(derr, redact) end
+  return data, derr, elapsed
+end
+
+----------------------------------------------------------------------
+-- The end of a call that failed
+----------------------------------------------------------------------
+
+-- A reference write whose outcome could not be settled. The reference is
+-- in the message too, so tostring(err) alone tells what to send again.
+local function indeterminate(call, cause, lookup_err)
+  local why
+  if lookup_err then
+    why = string.format("looking it up failed (%s: %s)", tostring(lookup_err.kind), tostring(lookup_err.message))
+  else
+    why = "nothing is recorded under it yet, but an attempt that timed out or was cut may still be in process"
+  end
+  return errors.new("indeterminate", string.format(
+    "%s may or may not have been done under reference %s (%s: %s); %s; calling again with the same reference" ..
+    " is safe", tostring(call.name), tostring(call.reference), tostring(cause.kind), tostring(cause.message), why),
+    { cause = cause, safe_to_retry = true })
+end
+
+-- The final on_error, then the error as the caller gets it: what the call
+-- knows, and whether the same call may be repeated (by its mode: a
+-- transport's own safe_to_retry speaks of the raw request only). A
+-- reference write that had an attempt in flight when it failed ends
+-- indeterminate whatever came after: that attempt may still land.
+function Pipeline:fail(call, attempt, err, why, elapsed)
+  if call.in_doubt and call.mode == "reference" and err.kind ~= "indeterminate" then
+    err = indeterminate(call, err)
+  end
+  self.observe:emit("on_error", "info", error_event(call, attempt, err, why, true, elapsed))
+  err.method, err.path = call.method, call.path
+  err.attempts = attempt
+  err.reference = call.reference
+  err.correlation_id = call.correlation_id
+  if err.safe_to_retry == nil then err.safe_to_retry = retry.safe_to_retry(call.mode, err) end
+  return nil, errors.scrub(err, self.redact)
+end
+
+local function deadline_error(call)
+  return errors.new("timeout", string.format("the call's deadline of %s ms passed",
+    tostring(call.policy.deadline_ms)), { sent = false })
+end
+
+----------------------------------------------------------------------
+-- 7. reconcile
+----------------------------------------------------------------------
+
+-- Whether an order or subscription found by reference is the one this
+-- call asked for (a reused reference names someone else's).
+local function same_request(item, params)
+  for _, field in ipairs { "iccid", "plan_id" } do
+    local want, got = params[field], item[field]
+    if want ~= nil and got ~= nil and tostring(want) ~= tostring(got) then return false, field end
+  end
+  return true
+end
+
+--- After a write may or may not have landed: looks its reference up.
+-- -> item, "found" | nil, "absent" | nil, "unknown", err | nil, "mismatch", err
+function Pipeline:reconcile(call, sched)
+  local name = call.op.reconcile
+  local op = self.operations[name]
+  if not op then
+    return nil, "unknown", errors.new("api", "no operation '" .. tostring(name) .. "' to look references up")
+  end
+  local page_key
+  for _ = 1, MAX_LOOKUP_PAGES do
+    local lookup = {
+      name = name, purpose = "reconcile", mode = "lookup", policy = call.policy, deadline = call.deadline,
+      correlation_id = call.correlation_id, reference = call.reference, shape = list_shape(name),
+      method = op.method, path = op.path,
+      -- By iccid too: a list that does not filter by reference (the
+      -- contract's list_subscriptions) still narrows to the SIM's few
+      -- records, and every item is matched on its reference here anyway.
+      query = url.query({ "iccid", "reference", "page_key", "limit" },
+        { iccid = call.params.iccid, reference = call.reference, page_key = page_key, limit = LOOKUP_PAGE_SIZE }),
+    }
+    local page, err = self:send(lookup, sched)
+    if not page then return nil, "unknown", err end
+    for _, item in ipairs(page.items) do
+      if type(item) == "table" and item.reference == call.reference then
+        local same, field = same_request(item, call.params)
+        if same then return item, "found" end
+        return nil, "mismatch", errors.new("conflict", string.format(
+          "reference %s already names another request (its %s differs)", call.reference, field),
+          { safe_to_retry = true })
+      end
+    end
+    if page.page_key == nil then return nil, "absent" end
+    page_key = page.page_key
+  end
+  return nil, "unknown", errors.new("api", "the lookup by reference did not end within " .. MAX_LOOKUP_PAGES ..
+    " pages")
+end
+
+----------------------------------------------------------------------
+-- 3-8. attempts until one succeeds or none may follow
+----------------------------------------------------------------------
+
+--- send(call, sched) -> data | nil, err: a built call sent until it
+-- succeeds or may not be sent again, its answer decoded and shaped.
+function Pipeline:send(call, sched)
+  local target = self.base_url .. call.path
+  if call.query and call.query ~= "" then target = target .. "?" .. call.query end
+  call.target = target
+  local clock, policy, observer = self.clock, call.policy, self.observe
+  if call.deadline == nil and policy.deadline_ms then
+    call.deadline = clock.now() + policy.deadline_ms / 1000
+  end
+  local attempt, last_err = 0, nil
+  while true do
+    take_tokens(sched, clock.now)
+    local timeout_ms = retry.attempt_timeout(policy.timeout_ms, DEFAULT_TIMEOUT_MS, call.deadline, clock.now())
+    if timeout_ms == 0 then return self:fail(call, attempt, last_err or deadline_error(call), "deadline") end
+    attempt = attempt + 1
+    local data, err, elapsed = self:attempt(call, attempt, timeout_ms, sched)
+    if data ~= nil then return data end
+    last_err = err
+
+    local decision, reason = retry.classify(call.mode, err)
+    if decision == "reconcile" then
+      -- No answer at all: the server may still be working on it.
+      if err.status == nil then call.in_doubt = true end
+      local found, outcome, lookup_err = self:reconcile(call, sched)
+      observer:emit(nil, "info", event_of(call, attempt, { event = "reconcile", outcome = outcome, reason = reason }))
+      if outcome == "found" then
+        observer:emit("on_error", "debug", error_event(call, attempt, err, reason, false, elapsed, "found"))
+        return found
+      end
+      if outcome == "unknown" then
+        return self:fail(call, attempt, indeterminate(call, err, lookup_err), reason, elapsed)
+      end
+      if outcome == "mismatch" then return self:fail(call, attempt, lookup_err, reason, elapsed) end
+      decision = "retry" -- proven absent: the same reference may go again
+    end
+
+    local delay, why = nil, reason
+    if decision == "retry" then
+      if attempt > policy.retries then
+        why = "no retries left"
+      else
+        delay, why = retry.wait(policy, attempt, err, clock.now(), call.deadline, clock.random)
+      end
+    end
+    if delay == nil then return self:fail(call, attempt, err, why, elapsed) end
+    observer:emit("on_error", "info", error_event(call, attempt, err, why, false, elapsed))
+    observer:emit("on_retry", "info", event_of(call, attempt, {
+      event = "retry", reason = reason, delay = delay, kind = err.kind, status = err.status,
+      next_attempt = attempt + 1,
+    }))
+    if delay > 0 then sched.sleep(delay) end
+  end
+end
+
+----------------------------------------------------------------------
+-- The whole call
+----------------------------------------------------------------------
+
+--- run(call [, sched]) -> value | nil, err: build, send, model. `sched`
+-- is a batch's scheduler; a lone call sends through the transport.
+function Pipeline:run(call, sched)
+  local ok, err = build(call)
+  if not ok then return nil, err end
+  local data
+  data, err = self:send(call, sched or self.direct)
+  if call.op then return models.wrap(call.owner, call.op, data, err) end
+  return data, err
+end
+
+--- call(owner, name, params, opts) -> value | nil, err: one operation, start to end.
+function Pipeline:call(owner, name, params, opts)
+  return self:run(self:prepare(owner, name, params, opts))
+end
+
+return pipeline
