@@ -49,7 +49,6 @@ local NULL = json.null
 function pipeline.new(s)
   local self = setmetatable({}, Pipeline)
   for k, v in pairs(s) do self[k] = v end
-  self.clock = s.clock
   -- How a lone call sends and waits; a batch brings its own (Pipeline:scheduler).
   self.direct = self:scheduler {}
   return self

@@ -33,6 +33,7 @@
 local errors = require("flexiroam.errors")
 local url_tools = require("flexiroam.url")
 local http_head = require("flexiroam.http_head")
+local raise = require("flexiroam.misuse").raise
 
 local transport = {}
 
@@ -50,20 +51,20 @@ local RESERVED_HEADERS = {
   ["content-length"] = true, ["transfer-encoding"] = true, connection = true, ["accept-encoding"] = true,
 }
 
-local function misuse(message, level)
-  error("sandbox transport: " .. message, level + 1)
+local function misuse(message)
+  raise("%s%s", "sandbox transport: ", message)
 end
 
-local function integer(value, name, min, level)
+local function integer(value, name, min)
   if type(value) ~= "number" or value ~= math.floor(value) or value < min or value > MAX_OPTION then
-    misuse(string.format("%s must be an integer from %d to %d", name, min, MAX_OPTION), level + 1)
+    misuse(string.format("%s must be an integer from %d to %d", name, min, MAX_OPTION))
   end
   return value
 end
 
 function transport.new(opts)
   opts = opts or {}
-  if type(opts) ~= "table" then misuse("options must be a table", 2) end
+  if type(opts) ~= "table" then misuse("options must be a table") end
   local self = {
     -- The real handler only when none is given: a fake one needs no Lua 5.4.
     handler = opts.handler or require("flexiroam.sandbox.handler").new(opts),
@@ -73,7 +74,7 @@ function transport.new(opts)
     closed = false,
   }
   for name, default in pairs(DEFAULTS) do
-    self[name] = opts[name] == nil and default or integer(opts[name], name, MINIMUM[name], 2)
+    self[name] = opts[name] == nil and default or integer(opts[name], name, MINIMUM[name])
   end
   return setmetatable(self, Transport)
 end
@@ -90,27 +91,27 @@ end
 
 -- The request's fields, checked as the other transports check them.
 local function check(req)
-  if type(req) ~= "table" then misuse("request must be a table", 3) end
+  if type(req) ~= "table" then misuse("request must be a table") end
   for k in pairs(req) do
-    if not REQUEST_FIELDS[k] then misuse("unknown request field '" .. tostring(k) .. "'", 3) end
+    if not REQUEST_FIELDS[k] then misuse("unknown request field '" .. tostring(k) .. "'") end
   end
   local method = req.method or "GET"
-  if not METHODS[method] then misuse("method must be one of GET, POST, PUT, PATCH, DELETE, HEAD", 3) end
-  if type(req.url) ~= "string" then misuse("url must be a string, got " .. type(req.url), 3) end
+  if not METHODS[method] then misuse("method must be one of GET, POST, PUT, PATCH, DELETE, HEAD") end
+  if type(req.url) ~= "string" then misuse("url must be a string, got " .. type(req.url)) end
   local path, query = split_url(req.url)
-  if not path then misuse("url must be absolute, starting with http:// or https://", 3) end
-  if req.body ~= nil and type(req.body) ~= "string" then misuse("body must be a string", 3) end
+  if not path then misuse("url must be absolute, starting with http:// or https://") end
+  if req.body ~= nil and type(req.body) ~= "string" then misuse("body must be a string") end
   if req.body ~= nil and (method == "GET" or method == "HEAD") then
-    misuse("a GET or HEAD request cannot carry a body", 3)
+    misuse("a GET or HEAD request cannot carry a body")
   end
-  if req.headers ~= nil and type(req.headers) ~= "table" then misuse("headers must be a table", 3) end
+  if req.headers ~= nil and type(req.headers) ~= "table" then misuse("headers must be a table") end
   local headers = {}
   for name, value in pairs(req.headers or {}) do
     -- Values are never quoted back: they carry the API key.
     local problem = http_head.field_problem(name, value)
-    if problem then misuse(problem, 3) end
+    if problem then misuse(problem) end
     local lower = name:lower()
-    if RESERVED_HEADERS[lower] then misuse("header '" .. name .. "' is the transport's to set", 3) end
+    if RESERVED_HEADERS[lower] then misuse("header '" .. name .. "' is the transport's to set") end
     headers[lower] = headers[lower] and (headers[lower] .. ", " .. value) or value
   end
   -- What the wire would carry: this transport decodes no content-coding.
@@ -171,7 +172,7 @@ local ZERO_TIMINGS = { dns = 0, connect = 0, tls = 0, first_byte = 0, total = 0 
 
 function Transport:request(req)
   local method, path, query, headers = check(req)
-  if self.closed then misuse("used after close", 2) end
+  if self.closed then misuse("used after close") end
   local timeout_ms = req.timeout_ms or self.timeout_ms
 
   local h = self.handler

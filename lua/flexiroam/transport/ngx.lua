@@ -23,6 +23,7 @@
 local errors = require("flexiroam.errors")
 local http_head = require("flexiroam.http_head")
 local url = require("flexiroam.url")
+local raise = require("flexiroam.misuse").raise
 
 local M = {}
 
@@ -91,16 +92,15 @@ function M.sleeper(fallback)
   end
 end
 
-local function misuse(message, level)
-  error("flexiroam.transport.ngx: " .. message, level + 1)
+local function misuse(message)
+  raise("%s%s", "flexiroam.transport.ngx: ", message)
 end
 
-local function integer_option(opts, name, min, level)
+local function integer_option(opts, name, min)
   local v = opts[name]
   if v == nil then return DEFAULTS[name] end
   if type(v) ~= "number" or v ~= math.floor(v) or v < min or v > MAX_OPTION then
-    misuse(string.format("%s must be an integer from %d to %d, got %s", name, min, MAX_OPTION, tostring(v)),
-      level + 1)
+    misuse(string.format("%s must be an integer from %d to %d, got %s", name, min, MAX_OPTION, tostring(v)))
   end
   return v
 end
@@ -124,49 +124,49 @@ local KNOWN = {
 -- byte is bounded by timeout_ms only.
 function M.new(opts)
   opts = opts or {}
-  if type(opts) ~= "table" then misuse("options must be a table", 2) end
+  if type(opts) ~= "table" then misuse("options must be a table") end
   for k, v in pairs(opts) do
-    if UNSUPPORTED[k] and v ~= nil then misuse(k .. " is not supported: " .. UNSUPPORTED[k], 2) end
-    if not KNOWN[k] then misuse("unknown option '" .. tostring(k) .. "'", 2) end
+    if UNSUPPORTED[k] and v ~= nil then misuse(k .. " is not supported: " .. UNSUPPORTED[k]) end
+    if not KNOWN[k] then misuse("unknown option '" .. tostring(k) .. "'") end
   end
   local verify = opts.verify
   if verify == nil then verify = true end
-  if type(verify) ~= "boolean" then misuse("verify must be a boolean", 2) end
+  if type(verify) ~= "boolean" then misuse("verify must be a boolean") end
   return setmetatable({
-    connect_timeout_ms = integer_option(opts, "connect_timeout_ms", 1, 2),
-    timeout_ms = integer_option(opts, "timeout_ms", 1, 2),
-    low_speed_bytes = integer_option(opts, "low_speed_bytes", 0, 2),
-    low_speed_ms = integer_option(opts, "low_speed_ms", 1, 2),
-    max_response_bytes = integer_option(opts, "max_response_bytes", 1, 2),
-    pool_size = integer_option(opts, "pool_size", 1, 2),
-    keepalive_timeout_ms = integer_option(opts, "keepalive_timeout_ms", 0, 2),
+    connect_timeout_ms = integer_option(opts, "connect_timeout_ms", 1),
+    timeout_ms = integer_option(opts, "timeout_ms", 1),
+    low_speed_bytes = integer_option(opts, "low_speed_bytes", 0),
+    low_speed_ms = integer_option(opts, "low_speed_ms", 1),
+    max_response_bytes = integer_option(opts, "max_response_bytes", 1),
+    pool_size = integer_option(opts, "pool_size", 1),
+    keepalive_timeout_ms = integer_option(opts, "keepalive_timeout_ms", 0),
     verify = verify,
   }, Transport)
 end
 
 -- -> {method, scheme, host, port, sni, target, head (request head), body, timeout_ms, url}
 local function prepare(self, req)
-  if type(req) ~= "table" then misuse("request must be a table", 3) end
+  if type(req) ~= "table" then misuse("request must be a table") end
   for k in pairs(req) do
     if k ~= "method" and k ~= "url" and k ~= "headers" and k ~= "body" and k ~= "timeout_ms" then
-      misuse("unknown request field '" .. tostring(k) .. "'", 3)
+      misuse("unknown request field '" .. tostring(k) .. "'")
     end
   end
   local method = req.method or "GET"
-  if not METHODS[method] then misuse("method must be one of GET, POST, PUT, PATCH, DELETE, HEAD", 3) end
+  if not METHODS[method] then misuse("method must be one of GET, POST, PUT, PATCH, DELETE, HEAD") end
   local u = req.url
-  if type(u) ~= "string" then misuse("url must be a string, got " .. type(u), 3) end
-  if u:find("[%z\1-\32\127]") then misuse("url must not contain spaces or control characters", 3) end
+  if type(u) ~= "string" then misuse("url must be a string, got " .. type(u)) end
+  if u:find("[%z\1-\32\127]") then misuse("url must not contain spaces or control characters") end
   local scheme, authority, target = u:match("^(%a+)://([^/?#]*)([^#]*)")
   scheme = scheme and scheme:lower()
-  if scheme ~= "http" and scheme ~= "https" then misuse("url must start with http:// or https://", 3) end
-  if authority:find("@", 1, true) then misuse("url must not carry user info", 3) end
+  if scheme ~= "http" and scheme ~= "https" then misuse("url must start with http:// or https://") end
+  if authority:find("@", 1, true) then misuse("url must not carry user info") end
   local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
   if not host then host, port = authority:match("^([^:]+)(.*)$") end
-  if not host then misuse("url has no host", 3) end
+  if not host then misuse("url has no host") end
   if port ~= "" then
     port = port:match("^:(%d+)$") and tonumber(port:sub(2))
-    if not port or port < 1 or port > 65535 then misuse("url has a bad port", 3) end
+    if not port or port < 1 or port > 65535 then misuse("url has a bad port") end
   else
     port = scheme == "https" and 443 or 80
   end
@@ -174,22 +174,22 @@ local function prepare(self, req)
   local default_port = (scheme == "https" and 443 or 80)
 
   local body = req.body
-  if body ~= nil and type(body) ~= "string" then misuse("body must be a string, got " .. type(body), 3) end
+  if body ~= nil and type(body) ~= "string" then misuse("body must be a string, got " .. type(body)) end
   if body ~= nil and (method == "GET" or method == "HEAD") then
-    misuse("a GET or HEAD request cannot carry a body", 3)
+    misuse("a GET or HEAD request cannot carry a body")
   end
   if body == nil and (method == "POST" or method == "PUT" or method == "PATCH") then body = "" end
 
   local lines = { method, " ", target, " HTTP/1.1\r\n" }
   local has_host = false
   if req.headers ~= nil then
-    if type(req.headers) ~= "table" then misuse("headers must be a table", 3) end
+    if type(req.headers) ~= "table" then misuse("headers must be a table") end
     for name, value in pairs(req.headers) do
       -- Values are never quoted back: they carry the API key.
       local problem = http_head.field_problem(name, value)
-      if problem then misuse(problem, 3) end
+      if problem then misuse(problem) end
       local lower = name:lower()
-      if RESERVED_HEADERS[lower] then misuse("header '" .. name .. "' is the transport's to set", 3) end
+      if RESERVED_HEADERS[lower] then misuse("header '" .. name .. "' is the transport's to set") end
       has_host = has_host or lower == "host"
       lines[#lines + 1] = name .. ": " .. value .. "\r\n"
     end
@@ -208,7 +208,7 @@ local function prepare(self, req)
     timeout_ms = self.timeout_ms
   elseif type(timeout_ms) ~= "number" or timeout_ms ~= math.floor(timeout_ms) or timeout_ms < 1
       or timeout_ms > MAX_OPTION then
-    misuse("timeout_ms must be an integer from 1 to " .. MAX_OPTION, 3)
+    misuse("timeout_ms must be an integer from 1 to " .. MAX_OPTION)
   end
   local repeatable = REPEATABLE[method] == true
   return {
@@ -572,16 +572,16 @@ function Transport:_exchange(r, started, deadline)
   }
 end
 
--- Raises (at `level` above the caller) where cosockets cannot be used.
-local function check_phase(level)
+-- Raises, at the caller's line, where cosockets cannot be used.
+local function check_phase()
   if not M.in_nginx() then
-    error("flexiroam.transport.ngx: not running inside nginx (no ngx.socket.tcp); use the curl transport", level + 1)
+    raise("flexiroam.transport.ngx: not running inside nginx (no ngx.socket.tcp); use the curl transport")
   end
   local phase = ngx.get_phase()
   if not COSOCKET_PHASES[phase] then
-    error(string.format("flexiroam: cannot send a request in nginx's '%s' phase: cosockets are not available " ..
+    raise("flexiroam: cannot send a request in nginx's '%s' phase: cosockets are not available " ..
       "there and a blocking call would stall the worker; send from rewrite_by_lua*, access_by_lua*, " ..
-      "content_by_lua* or an ngx.timer.at callback", phase), level + 1)
+      "content_by_lua* or an ngx.timer.at callback", phase)
   end
 end
 
@@ -590,14 +590,14 @@ end
 -- set/log/header_filter/body_filter/balancer_by_lua): there nothing can
 -- be sent without blocking the worker.
 function Transport:request(req)
-  check_phase(2)
+  check_phase()
   return self:_send(prepare(self, req))
 end
 
 --- For flexiroam.transport.ngx_multi: checks a request as request() does
--- (raising on misuse, from the caller's caller) and returns it prepared.
+-- (raising on misuse, at the caller's line) and returns it prepared.
 function Transport:_prepare(req)
-  check_phase(3)
+  check_phase()
   return prepare(self, req)
 end
 

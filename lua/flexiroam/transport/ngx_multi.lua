@@ -22,14 +22,15 @@
 -- then and on every later call; close the multi.
 local semaphore = require("ngx.semaphore")
 local now = require("flexiroam.transport.ngx").now
+local raise = require("flexiroam.misuse").raise
 
 local M = {}
 
 local Multi = {}
 Multi.__index = Multi
 
-local function misuse(message, level)
-  error("flexiroam.transport.ngx multi: " .. message, level + 1)
+local function misuse(message)
+  raise("%s%s", "flexiroam.transport.ngx multi: ", message)
 end
 
 --- new(transport, {max_connections =}) -> multi. max_connections bounds
@@ -37,10 +38,10 @@ end
 -- beyond the batch's own concurrency.
 function M.new(transport, opts)
   opts = opts or {}
-  if type(opts) ~= "table" then misuse("options must be a table", 3) end
+  if type(opts) ~= "table" then misuse("options must be a table") end
   local max = opts.max_connections
   if max ~= nil and (type(max) ~= "number" or max < 1 or max ~= math.floor(max)) then
-    misuse("max_connections must be a positive integer", 3)
+    misuse("max_connections must be a positive integer")
   end
   local sema, err = semaphore.new()
   if not sema then error("flexiroam: ngx.semaphore.new failed: " .. tostring(err), 2) end
@@ -60,7 +61,7 @@ end
 --- m:add(req) -> id. Raises on a malformed request or outside a phase with
 -- cosockets, as transport:request does; sends nothing yet.
 function Multi:add(req)
-  if self.closed then misuse("multi is closed", 2) end
+  if self.closed then misuse("multi is closed") end
   local r = self.transport:_prepare(req)
   self.last_id = self.last_id + 1
   self.queued[#self.queued + 1] = { id = self.last_id, r = r }
@@ -117,12 +118,11 @@ local function reap(self, entries)
   return out
 end
 
-local function check_owner(self, level)
+local function check_owner(self)
   local co = coroutine.running()
   if self.owner == nil then self.owner = co end
   if self.owner ~= co then
-    misuse("perform and close must run in the coroutine that first called perform (it owns the threads)",
-      level + 1)
+    misuse("perform and close must run in the coroutine that first called perform (it owns the threads)")
   end
 end
 
@@ -130,9 +130,9 @@ end
 -- added, then waits up to wait_ms for at least one request to finish
 -- (yielding to nginx meanwhile) and returns those that have.
 function Multi:perform(wait_ms)
-  if self.closed then misuse("multi is closed", 2) end
-  if type(wait_ms) ~= "number" or wait_ms < 0 then misuse("wait_ms must be a number >= 0", 2) end
-  check_owner(self, 2)
+  if self.closed then misuse("multi is closed") end
+  if type(wait_ms) ~= "number" or wait_ms < 0 then misuse("wait_ms must be a number >= 0") end
+  check_owner(self)
   start_queued(self)
   -- A post may outlive its entry (collected by an earlier perform): wait
   -- until something has ended or the time is up.
@@ -152,7 +152,7 @@ end
 -- perform: queued, running, or ended and waiting to be collected (what
 -- core.multi's pending counts).
 function Multi:pending()
-  if self.closed then misuse("multi is closed", 2) end
+  if self.closed then misuse("multi is closed") end
   -- An ended request stays in `running` until perform reaps it.
   return #self.queued + count(self.running)
 end
@@ -161,7 +161,7 @@ end
 -- pooled) and forgets the queue. Idempotent.
 function Multi:close()
   if self.closed then return end
-  if next(self.running) ~= nil then check_owner(self, 2) end
+  if next(self.running) ~= nil then check_owner(self) end
   self.closed = true
   for thread in pairs(self.running) do ngx.thread.kill(thread) end
   self.running, self.queued, self.finished = {}, {}, {}
