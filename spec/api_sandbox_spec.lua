@@ -188,7 +188,8 @@ describe("error answers from the sandbox, as typed errors", function()
   it("409 for a reference reused differently and for a SIM already subscribed", function()
     assert(client:purchase_plan { iccid = esim_at(h, 1), plan_id = "FRA-1GB-7D", reference = "dup" })
     local _, err = client:purchase_plan { iccid = esim_at(h, 2), plan_id = "FRA-1GB-7D", reference = "dup" }
-    check(err, "conflict", 409, "conflict")
+    check(err, "reference_reused", 409, "conflict") -- looked up: it names the first SIM's order
+    assert.equals(esim_at(h, 1), err.existing.iccid)
     assert(client:create_subscription { iccid = esim_at(h, 3), plan_id = "DEU-2GB-M", reference = "s-a" })
     _, err = client:create_subscription { iccid = esim_at(h, 3), plan_id = "DEU-2GB-M", reference = "s-b" }
     check(err, "conflict", 409, "conflict")

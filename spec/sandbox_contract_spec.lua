@@ -875,9 +875,11 @@ describe("sandbox in-process transport", function()
     assert.equals("completed", order.status)
     local again = assert(c:purchase_plan { iccid = iccid, plan_id = plan.id, reference = "sdk-1" })
     assert.equals(order.id, again.id)
+    assert.is_true(again:is_replayed())
     local _, err = c:purchase_plan { iccid = iccid, plan_id = plan.id .. "x", reference = "sdk-1" }
-    assert.equals("conflict", err.kind)
+    assert.equals("reference_reused", err.kind) -- the 409, looked up: it names order.id
     assert.equals(409, err.status)
+    assert.equals(order.id, err.existing.id)
     _, err = c:update_auto_topup { iccid = iccid, enabled = true, quantity = 99 }
     assert.equals("validation", err.kind)
     assert.equals("string", type(err.fields.quantity))

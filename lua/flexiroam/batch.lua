@@ -41,6 +41,7 @@ end
 -- Batch options, and the per-call options every item gets (retries,
 -- deadline_ms, ...).
 local function read_options(opts)
+  if type(opts) == "table" then options.check_keys("batch", opts, options.union(options.PER_CALL, BATCH_KEYS)) end
   local o, call_opts = options.split("batch", opts, BATCH_KEYS)
   o.call_opts = call_opts
   o.concurrency = o.concurrency or DEFAULT_CONCURRENCY

@@ -53,6 +53,30 @@ local SESSION_OPTIONS = {
   "proxy", "verify", "max_response_bytes",
 }
 
+-- Every option flexiroam.new takes; any other raises, naming the nearest.
+local NEW_OPTIONS = options.union(options.POLICY, {
+  api_key = true, base_url = true, allow_insecure_http = true, user_agent = true, operations = true,
+  check_iccid = true, logger = true, log = true, correlation_header = true, clock = true, rate_limit = true,
+  transport = true, on_request = true, on_response = true, on_retry = true, on_error = true,
+})
+for _, name in ipairs(SESSION_OPTIONS) do NEW_OPTIONS[name] = true end
+
+-- The options whose type nothing further down checks.
+local function check_types(opts)
+  for _, name in ipairs { "allow_insecure_http", "check_iccid", "verify" } do
+    if opts[name] ~= nil and type(opts[name]) ~= "boolean" then
+      raise("flexiroam.new: %s must be a boolean (got %s)", name, type(opts[name]))
+    end
+  end
+  local ua = opts.user_agent
+  if ua ~= nil and (type(ua) ~= "string" or ua:find("[%z\1-\31\127]")) then
+    raise("flexiroam.new: user_agent must be a string without control characters")
+  end
+  if opts.operations ~= nil and type(opts.operations) ~= "table" then
+    raise("flexiroam.new: operations must be a table")
+  end
+end
+
 local function base_url_of(opts)
   local base = opts.base_url or os.getenv("FLEXIROAM_BASE_URL") or DEFAULT_BASE_URL
   if type(base) ~= "string" then raise("flexiroam.new: base_url must be a string") end
@@ -70,6 +94,8 @@ end
 function Client.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then raise("flexiroam.new: options must be a table") end
+  options.check_keys("flexiroam.new", opts, NEW_OPTIONS)
+  check_types(opts)
   local key = opts.api_key
   if key == nil then key = os.getenv("FLEXIROAM_API_KEY") end
   if type(key) ~= "string" or key == "" then
@@ -149,6 +175,8 @@ function Client:request(method, path, opts)
   return pipe:run(pipe:prepare_request(self, method, path, opts))
 end
 
+local EACH_KEYS = { max_pages = true }
+
 --- client:each(name, params [, {max_pages = n, retries =, deadline_ms =, ...}])
 -- -> iterator over every item of a list operation, page after page. The
 -- call options apply to each page's request. A failure half-way RAISES the
@@ -158,7 +186,11 @@ function Client:each(name, params, opts)
   local pipe = self._pipeline
   local op = pipe.operations[name]
   if not op or op.answer ~= "list" then raise("each: '%s' is not a list operation", tostring(name)) end
-  local own, call_opts = options.split("each", opts, { max_pages = true })
+  if opts ~= nil and type(opts) == "table" then
+    options.check_keys("each", opts, options.union(options.PER_CALL, EACH_KEYS))
+  end
+  local own, call_opts = options.split("each", opts, EACH_KEYS)
+  if own.max_pages ~= nil then options.number("each", "max_pages", own.max_pages, 0, nil, true) end
   local max_pages = own.max_pages
   -- Misuse raises here, before the first page is asked for.
   local request = options.copy(pipe:prepare(self, name, params, call_opts).params)
@@ -207,6 +239,9 @@ function Client:subscriptions(params, opts) return self:each("list_subscriptions
 -- failure half-way answers nil and the error, with the items gathered
 -- before it in err.items: a short list is never mistaken for the whole.
 function Client:collect(name, params, opts)
+  if opts ~= nil and type(opts) == "table" then
+    options.check_keys("collect", opts, options.union(options.PER_CALL, EACH_KEYS, { max_items = true }))
+  end
   local own, each_opts = options.split("collect", opts, { max_items = true })
   local max_items = own.max_items
   if max_items ~= nil and (compat.math_type(max_items) ~= "integer" or max_items < 0) then

@@ -27,6 +27,8 @@ errors.KINDS = {
   decode = "a 2xx whose body is not the JSON expected",
   api = "an error envelope inside a 200 ({success: false})",
   indeterminate = "a write may or may not have happened and the SDK could not find out",
+  reference_reused = "the reference already names another purchase (err.existing); a new one needs a new reference",
+  journal = "a batch's journal cannot be used: another job's, torn, corrupt, locked, or the disk refuses it",
   cancelled = "a batch call that never started: on_progress stopped the batch, or its journal failed",
 }
 

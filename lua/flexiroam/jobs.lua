@@ -121,6 +121,8 @@ local function finish(client, sim, order, replayed, picked, call_opts)
   return { sim = fresh, order = order, activation = activation, replayed = replayed or false }
 end
 
+local SELL_ARGUMENTS = { plan_id = true, reference = true, iccid = true }
+
 --- client:sell_plan{plan_id =, reference = [, iccid =]} [, call opts]
 -- -> {sim = SIM, order = Order, activation = Activation, replayed = bool} | nil, err
 --
@@ -144,9 +146,7 @@ end
 function jobs.sell_plan(client, args, opts)
   if type(args) ~= "table" then raise("sell_plan: expects a table {plan_id =, reference =}") end
   for k in pairs(args) do
-    if k ~= "plan_id" and k ~= "reference" and k ~= "iccid" then
-      raise("sell_plan: unknown argument '%s'", tostring(k))
-    end
+    if not SELL_ARGUMENTS[k] then options.unknown("sell_plan", "argument", k, SELL_ARGUMENTS) end
   end
   local plan_id = args.plan_id
   if type(plan_id) == "table" then plan_id = plan_id.id end
@@ -183,7 +183,16 @@ function jobs.sell_plan(client, args, opts)
   local order
   order, err = client:purchase_plan({ iccid = sim.iccid, plan_id = plan_id, reference = reference }, opts)
   if not order then
-    mine[sim.iccid] = nil -- nothing bought: the SIM may be picked again
+    local existing = err.kind == "reference_reused" and err.existing
+    if existing and not args.iccid and existing.plan_id == plan_id then
+      -- A double click: another call with this reference bought this plan
+      -- first, on the SIM it picked. That sale is this one.
+      mine[sim.iccid] = nil
+      return finish(client, nil, existing, true, true, opts)
+    end
+    -- Nothing bought, unless the outcome is unknown: then the SIM stays
+    -- claimed, so this client never sells it again meanwhile.
+    if err.kind ~= "indeterminate" then mine[sim.iccid] = nil end
     return nil, err
   end
   if order.status == "failed" then
@@ -191,7 +200,7 @@ function jobs.sell_plan(client, args, opts)
     return nil, errors.new("api", string.format("sell_plan: order %s failed", tostring(order.id)),
       { order = order, sim = sim })
   end
-  return finish(client, sim, order, false, not args.iccid, opts)
+  return finish(client, sim, order, models.is_replayed(order), not args.iccid, opts)
 end
 
 local USAGE_OPTIONS = { below_percent = true, below_bytes = true, chip_type = true, statuses = true, max_pages = true }
@@ -209,7 +218,7 @@ local USAGE_OPTIONS = { below_percent = true, below_bytes = true, chip_type = tr
 function jobs.low_data(client, args, opts)
   if type(args) ~= "table" then raise("low_data: expects a table {below_percent = | below_bytes =}") end
   local own, extra = options.split("low_data", args, USAGE_OPTIONS)
-  if extra then raise("low_data: unknown argument '%s'", tostring(next(extra))) end
+  if extra then options.unknown("low_data", "argument", next(extra), USAGE_OPTIONS) end
   local pct, bytes = own.below_percent, own.below_bytes
   if (pct == nil) == (bytes == nil) then raise("low_data: give exactly one of below_percent and below_bytes") end
   if pct ~= nil and (type(pct) ~= "number" or pct < 0 or pct > 100) then

@@ -82,6 +82,23 @@ function models.new(client, name, data)
   return data
 end
 
+-- Records a call found already made under its reference (the API answered
+-- the original, or a lookup found it): weak, never a field of the data.
+local replayed = setmetatable({}, { __mode = "k" })
+
+--- Marks a value as the answer of a replayed reference (flexiroam.pipeline).
+function models.mark_replayed(value)
+  if type(value) == "table" then replayed[value] = true end
+  return value
+end
+
+--- Whether a purchase or subscription came back as the ORIGINAL record of
+-- its reference (made by an earlier call, nothing charged again), rather
+-- than a new one. Also order:is_replayed().
+function models.is_replayed(value)
+  return replayed[value] == true
+end
+
 --- The model name of a value ("SIM", ...), or nil for anything else.
 function models.kind(value)
   local c = class_of(getmetatable(value))
@@ -298,6 +315,8 @@ end
 --- order:sim([opts]) -> the SIM it was sold onto | nil, err
 function Order:sim(opts) return client(self):get_sim({ iccid = self.iccid }, opts) end
 function Order:is_completed() return self.status == "completed" end
+--- Whether this order was already made under its reference before the call that returned it.
+function Order:is_replayed() return models.is_replayed(self) end
 function Order:price_text() return money(self.price) end
 
 function Order:__tostring()
@@ -352,6 +371,8 @@ function Subscription:cancel(opts)
 end
 
 function Subscription:is_active() return self.status == "active" end
+--- Whether this subscription was already made under its reference before the call that returned it.
+function Subscription:is_replayed() return models.is_replayed(self) end
 
 function Subscription:__tostring()
   return string.format("Subscription %s (%s, %s, plan %s on SIM %s, renews %s)", field(self.id), field(self.status),

@@ -22,6 +22,67 @@ function options.merge(base, over)
   return c
 end
 
+-- Edit distance with transpositions (optimal string alignment): "retires"
+-- is one step from "retries".
+local function distance(a, b)
+  local d = {}
+  for i = 0, #a do d[i] = { [0] = i } end
+  for j = 0, #b do d[0][j] = j end
+  for i = 1, #a do
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      local v = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        v = math.min(v, d[i - 2][j - 2] + 1)
+      end
+      d[i][j] = v
+    end
+  end
+  return d[#a][#b]
+end
+
+--- The name in `known` (a set) nearest to `key`, when one is near enough
+-- to be a typo (at most 2 edits, and fewer than half its letters), or
+-- else the shortest name that begins the key or that the key begins
+-- ("timeout" -> "timeout_ms", "below_percentage" -> "below_percent"); nil.
+function options.nearest(key, known)
+  if type(key) ~= "string" then return nil end
+  key = key:lower()
+  local best, best_d, prefixed
+  for name in pairs(known) do
+    local d = distance(key, name)
+    if d <= 2 and d < #name / 2 and (not best_d or d < best_d or (d == best_d and name < best)) then
+      best, best_d = name, d
+    end
+    local begins = name:sub(1, #key) == key or key:sub(1, #name) == name
+    if #key >= 3 and #name >= 3 and begins and (not prefixed or #name < #prefixed) then prefixed = name end
+  end
+  return best or prefixed
+end
+
+--- Raises `<where>: unknown <what> "key" (did you mean "name"?)`.
+function options.unknown(where, what, key, known)
+  local near = options.nearest(key, known)
+  if near then raise('%s: unknown %s "%s" (did you mean "%s"?)', where, what, tostring(key), near) end
+  raise('%s: unknown %s "%s"', where, what, tostring(key))
+end
+
+--- Raises on any key of `opts` that `known` (a set) does not hold.
+function options.check_keys(where, opts, known)
+  for k in pairs(opts) do
+    if not known[k] then options.unknown(where, "option", k, known) end
+  end
+end
+
+--- The union of sets, as a new set.
+function options.union(...)
+  local all = {}
+  for i = 1, select("#", ...) do
+    for k in pairs((select(i, ...))) do all[k] = true end
+  end
+  return all
+end
+
 --- split(where, opts, own) -> mine, rest: the keys `own` names (a set),
 -- and the others (nil when there are none), which the caller passes on.
 function options.split(where, opts, own)
@@ -72,7 +133,9 @@ local POLICY = {
 options.POLICY = POLICY
 
 --- The options a single call takes.
-options.PER_CALL = { retries = true, deadline_ms = true, timeout_ms = true, correlation_id = true }
+options.PER_CALL = {
+  retries = true, deadline_ms = true, timeout_ms = true, correlation_id = true, request_id = true, headers = true,
+}
 
 local function check_policy(where, name, value)
   local rule = POLICY[name]
@@ -89,26 +152,39 @@ function options.policy(defaults, opts)
   return policy
 end
 
---- per_call(where, opts, policy [, extra]) -> policy, correlation_id: a
--- call's policy (the client's, copied only when the call changes it) and
--- its correlation id. `extra` is a set of further keys the caller handles;
--- any other key raises.
+local function id_string(where, name, v)
+  if type(v) ~= "string" or v == "" or #v > 128 or v:find("[^%w%-%._:/]") then
+    raise("%s: %s must be 1-128 letters, digits or -._:/ (got %s)", where, name, type(v) == "string" and
+      string.format("%q", v:sub(1, 40)) or type(v))
+  end
+  return v
+end
+
+--- per_call(where, opts, policy [, extra]) -> policy, own: a call's policy
+-- (the client's, copied only when the call changes it) and its other
+-- options ({correlation_id =, request_id =, headers =}, checked; nil when
+-- none). `extra` is a set of further keys the caller handles; any other
+-- key raises, naming the nearest valid one.
 function options.per_call(where, opts, policy, extra)
   if opts == nil then return policy, nil end
   if type(opts) ~= "table" then raise("%s: options must be a table (got %s)", where, type(opts)) end
-  local own, correlation_id = policy, nil
+  local call_policy, own = policy, nil
   for k, v in pairs(opts) do
-    if k == "correlation_id" then
-      if type(v) ~= "string" or v == "" then raise("%s: correlation_id must be a string", where) end
-      correlation_id = v
-    elseif options.PER_CALL[k] then
-      if own == policy then own = options.copy(policy) end
-      own[k] = check_policy(where, k, v)
+    if POLICY[k] and options.PER_CALL[k] then
+      if call_policy == policy then call_policy = options.copy(policy) end
+      call_policy[k] = check_policy(where, k, v)
+    elseif k == "correlation_id" or k == "request_id" then
+      own = own or {}
+      own[k] = id_string(where, k, v)
+    elseif k == "headers" then
+      if type(v) ~= "table" then raise("%s: headers must be a table of name = value strings", where) end
+      own = own or {}
+      own.headers = v
     elseif not (extra and extra[k]) then
-      raise("%s: unknown option '%s'", where, tostring(k))
+      options.unknown(where, "option", k, extra and options.union(options.PER_CALL, extra) or options.PER_CALL)
     end
   end
-  return own, correlation_id
+  return call_policy, own
 end
 
 return options

@@ -29,6 +29,7 @@ local models = require("flexiroam.models")
 local esim = require("flexiroam.esim")
 local options = require("flexiroam.options")
 local transports = require("flexiroam.transport")
+local http_head = require("flexiroam.http_head")
 local raise = require("flexiroam.misuse").raise
 
 local pipeline = {}
@@ -104,7 +105,10 @@ local function check_params(name, op, params)
   local accepted = {}
   for _, p in ipairs(op.params or {}) do accepted[p] = true end
   for k in pairs(params) do
-    if not accepted[k] then raise("%s: unknown parameter '%s'", name, tostring(k)) end
+    if not accepted[k] then
+      local near = options.nearest(k, accepted)
+      raise("%s: unknown parameter '%s'%s", name, tostring(k), near and (" (did you mean '" .. near .. "'?)") or "")
+    end
   end
   for _, p in ipairs(op.required or {}) do
     if params[p] == nil or params[p] == "" then raise("%s: missing required parameter '%s'", name, p) end
@@ -112,11 +116,45 @@ local function check_params(name, op, params)
   return params
 end
 
--- A call's correlation id: the caller's, else a fresh one when the client
--- sends a correlation header (the same on every attempt and lookup).
-function Pipeline:correlation_id(given)
-  if given == nil and self.correlation_header then return reference.uuid4() end
-  return given
+-- Headers a call may not set itself: the SDK's own, and those that frame
+-- the message (the transport's).
+local OWN_HEADERS = {
+  ["x-api-key"] = true, ["content-type"] = true, accept = true, ["user-agent"] = true,
+  host = true, ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
+  ["accept-encoding"] = true, expect = true, te = true, upgrade = true,
+}
+
+-- A call's own headers (opts.headers), checked, and its request id: the
+-- caller's (request_id, or an x-request-id among its headers), else a
+-- fresh one. -> headers (lowercased names) or nil, request id
+function Pipeline:call_headers(where, own)
+  local extra, request_id = nil, own and own.request_id
+  for name, value in pairs(own and own.headers or {}) do
+    local problem = http_head.field_problem(name, value)
+    if problem then raise("%s: %s", where, problem) end
+    local lower = name:lower()
+    if OWN_HEADERS[lower] or lower == (self.correlation_header or DEFAULT_CORRELATION_HEADER):lower() then
+      raise("%s: header '%s' is the SDK's own to set", where, name)
+    end
+    if lower == "x-request-id" then
+      request_id = request_id or value
+    else
+      extra = extra or {}
+      extra[lower] = value
+    end
+  end
+  return extra, request_id or reference.request_id()
+end
+
+-- The fields every call starts with, from its options.
+function Pipeline:new_call(where, own, fields)
+  fields.headers, fields.request_id = self:call_headers(where, own)
+  local correlation_id = own and own.correlation_id
+  -- A fresh correlation id when the client sends the header (the same on
+  -- every attempt and lookup).
+  if correlation_id == nil and self.correlation_header then correlation_id = reference.uuid4() end
+  fields.correlation_id = correlation_id
+  return fields
 end
 
 --- The operation `name`, or a raise.
@@ -133,24 +171,20 @@ end
 function Pipeline:prepare(owner, name, params, opts)
   local op = self:operation(name)
   params = check_params(name, op, params)
-  local policy, correlation_id = options.per_call(name, opts, self.policy)
-  -- A bad ICCID is data (nil, err when the call runs); one that is not a
-  -- string is a bug, and raises here.
+  local policy, own = options.per_call(name, opts, self.policy)
+  -- A bad ICCID or reference is data (nil, err when the call runs); one
+  -- that is not a string is a bug, and raises here.
   local invalid = self.check_iccid and esim.check_params(name, op, params) or nil
   local ref_param = op.reference or "reference"
   local mode = pipeline.mode_of(op)
-  if mode == "reference" then
-    local ref = params[ref_param]
-    if ref ~= nil and (type(ref) ~= "string" or ref == "") then
-      raise("%s: %s must be a non-empty string", name, ref_param)
-    end
+  if mode == "reference" and params[ref_param] ~= nil then
+    invalid = invalid or reference.check(name, ref_param, params[ref_param])
   end
-  return {
+  return self:new_call(name, own, {
     owner = owner, name = name, op = op, params = params, mode = mode, policy = policy,
-    correlation_id = self:correlation_id(correlation_id),
     reference_param = mode == "reference" and ref_param or nil,
     method = op.method, path = op.path, invalid = invalid,
-  }
+  })
 end
 
 local RAW_KEYS = { query = true, json = true, idempotent = true }
@@ -161,7 +195,7 @@ local RAW_KEYS = { query = true, json = true, idempotent = true }
 function Pipeline:prepare_request(owner, method, path, opts)
   if type(method) ~= "string" or type(path) ~= "string" then raise("request: method and path must be strings") end
   method = method:upper()
-  local policy, correlation_id = options.per_call("request", opts, self.policy, RAW_KEYS)
+  local policy, own = options.per_call("request", opts, self.policy, RAW_KEYS)
   opts = opts or {}
   local query
   if type(opts.query) == "table" then
@@ -172,11 +206,10 @@ function Pipeline:prepare_request(owner, method, path, opts)
   elseif opts.query ~= nil then
     raise("request: query must be a table")
   end
-  return {
+  return self:new_call("request", own, {
     owner = owner, method = method, path = path, query = query, json = opts.json, policy = policy,
-    correlation_id = self:correlation_id(correlation_id),
     mode = opts.idempotent and "idempotent" or pipeline.mode_of { method = method },
-  }
+  })
 end
 
 ----------------------------------------------------------------------
@@ -269,6 +302,7 @@ local function event_of(call, attempt, event)
   event.attempt = attempt
   event.reference = call.reference
   event.correlation_id = call.correlation_id
+  event.request_id = call.request_id
   return event
 end
 
@@ -298,6 +332,8 @@ end
 function Pipeline:attempt(call, attempt, timeout_ms, sched)
   local clock, redact, listeners = self.clock, self.redact, self.observe
   local headers = self.headers()
+  for name, value in pairs(call.headers or {}) do headers[name] = value end
+  headers["x-request-id"] = call.request_id
   if call.correlation_id then
     headers[self.correlation_header or DEFAULT_CORRELATION_HEADER] = call.correlation_id
   end
@@ -321,7 +357,7 @@ function Pipeline:attempt(call, attempt, timeout_ms, sched)
   if listeners:wants("on_response") then
     listeners:emit("on_response", "debug", event_of(call, attempt, {
       event = "response", status = res.status, elapsed = elapsed, timings = res.timings, reused = res.reused,
-      http_version = res.http_version, request_id = res.headers and res.headers["x-request-id"],
+      http_version = res.http_version, server_request_id = response.server_request_id(res),
       headers = observe.redact_headers(res.headers, redact),
     }))
   end
@@ -331,10 +367,16 @@ function Pipeline:attempt(call, attempt, timeout_ms, sched)
     data, derr = call.shape(data)
     if data == nil then
       derr.status, derr.method, derr.path = res.status, call.method, call.path
-      derr.request_id = res.headers and res.headers["x-request-id"]
+      derr.server_request_id = response.server_request_id(res)
     end
   end
-  if data == nil then errors.scrub(derr, redact) end
+  if data == nil then
+    errors.scrub(derr, redact)
+  elseif call.mode == "reference" and res.status == 200 then
+    -- The contract: a repeated reference answers the ORIGINAL record with
+    -- 200 (a new one is 201), and nothing is charged again.
+    call.replayed = true
+  end
   return data, derr, elapsed
 end
 
@@ -371,7 +413,9 @@ function Pipeline:fail(call, attempt, err, why, elapsed)
   err.attempts = attempt
   err.reference = call.reference
   err.correlation_id = call.correlation_id
+  err.request_id = call.request_id
   if err.safe_to_retry == nil then err.safe_to_retry = retry.safe_to_retry(call.mode, err) end
+  err.retryable = retry.retryable(err)
   return nil, errors.scrub(err, self.redact)
 end
 
@@ -389,12 +433,27 @@ end
 local function same_request(item, params)
   for _, field in ipairs { "iccid", "plan_id" } do
     local want, got = params[field], item[field]
-    if want ~= nil and got ~= nil and tostring(want) ~= tostring(got) then return false, field end
+    if want ~= nil and got ~= nil and tostring(want) ~= tostring(got) then return false end
   end
   return true
 end
 
---- After a write may or may not have landed: looks its reference up.
+-- "iccid 8985..., plan FRA-1GB-7D" of a record or of a call's parameters.
+local function described(t)
+  return string.format("iccid %s, plan %s", tostring(t.iccid), tostring(t.plan_id))
+end
+
+-- A reference that already names another purchase: its own kind, naming
+-- both, with the record found (err.existing).
+local function reference_reused(call, item)
+  return errors.new("reference_reused", string.format(
+    "reference %s already names %s %s (%s); this call asked for %s: use a new reference for a new purchase",
+    tostring(call.reference), models.kind(item) or "record", tostring(item.id), described(item),
+    described(call.params)), { existing = item, safe_to_retry = true })
+end
+
+--- After a write may or may not have landed, or was refused with 409:
+-- looks its reference up.
 -- -> item, "found" | nil, "absent" | nil, "unknown", err | nil, "mismatch", err
 function Pipeline:reconcile(call, sched)
   local name = call.op.reconcile
@@ -402,27 +461,33 @@ function Pipeline:reconcile(call, sched)
   if not op then
     return nil, "unknown", errors.new("api", "no operation '" .. tostring(name) .. "' to look references up")
   end
+  -- By the reference where the list filters by it (a reference is unique
+  -- per account, whatever SIM it bought for: a double click's other SIM is
+  -- found too); else by the SIM as well, whose few records are matched on
+  -- their reference here (the contract's list_subscriptions does not say it
+  -- filters by reference).
+  local by_reference = false
+  for _, p in ipairs(op.params or {}) do by_reference = by_reference or p == "reference" end
+  local filter = by_reference and { "reference", "page_key", "limit" } or { "iccid", "reference", "page_key", "limit" }
   local page_key
   for _ = 1, MAX_LOOKUP_PAGES do
     local lookup = {
       name = name, purpose = "reconcile", mode = "lookup", policy = call.policy, deadline = call.deadline,
       correlation_id = call.correlation_id, reference = call.reference, shape = list_shape(name),
-      method = op.method, path = op.path,
-      -- By iccid too: a list that does not filter by reference (the
-      -- contract's list_subscriptions) still narrows to the SIM's few
-      -- records, and every item is matched on its reference here anyway.
-      query = url.query({ "iccid", "reference", "page_key", "limit" },
+      method = op.method, path = op.path, headers = call.headers,
+      -- Its own request id, which names the call's: a server that takes
+      -- request ids as idempotency keys must not see the purchase's again.
+      request_id = call.request_id .. "/reconcile",
+      query = url.query(filter,
         { iccid = call.params.iccid, reference = call.reference, page_key = page_key, limit = LOOKUP_PAGE_SIZE }),
     }
     local page, err = self:send(lookup, sched)
     if not page then return nil, "unknown", err end
     for _, item in ipairs(page.items) do
       if type(item) == "table" and item.reference == call.reference then
-        local same, field = same_request(item, call.params)
-        if same then return item, "found" end
-        return nil, "mismatch", errors.new("conflict", string.format(
-          "reference %s already names another request (its %s differs)", call.reference, field),
-          { safe_to_retry = true })
+        if same_request(item, call.params) then return item, "found" end
+        models.wrap(call.owner, call.op, item)
+        return nil, "mismatch", reference_reused(call, item)
       end
     end
     if page.page_key == nil then return nil, "absent" end
@@ -460,16 +525,26 @@ function Pipeline:send(call, sched)
     if decision == "reconcile" then
       -- No answer at all: the server may still be working on it.
       if err.status == nil then call.in_doubt = true end
+      -- A 409 was a refusal: the reference names another purchase, or the
+      -- SIM cannot take this one. Nothing was done, so nothing is sent again.
+      local refused = err.status == 409
       local found, outcome, lookup_err = self:reconcile(call, sched)
       observer:emit(nil, "info", event_of(call, attempt, { event = "reconcile", outcome = outcome, reason = reason }))
       if outcome == "found" then
         observer:emit("on_error", "debug", error_event(call, attempt, err, reason, false, elapsed, "found"))
+        call.replayed = call.replayed or refused
         return found
       end
+      if outcome == "mismatch" then
+        if refused then -- the API's own refusal, now explained
+          lookup_err.status, lookup_err.code, lookup_err.server_request_id = err.status, err.code, err.server_request_id
+        end
+        return self:fail(call, attempt, lookup_err, reason, elapsed)
+      end
+      if refused then return self:fail(call, attempt, err, reason, elapsed) end
       if outcome == "unknown" then
         return self:fail(call, attempt, indeterminate(call, err, lookup_err), reason, elapsed)
       end
-      if outcome == "mismatch" then return self:fail(call, attempt, lookup_err, reason, elapsed) end
       decision = "retry" -- proven absent: the same reference may go again
     end
 
@@ -502,7 +577,9 @@ function Pipeline:run(call, sched)
   if not ok then return nil, err end
   local data
   data, err = self:send(call, sched or self.direct)
-  if call.op then return models.wrap(call.owner, call.op, data, err) end
+  if not call.op then return data, err end
+  data = models.wrap(call.owner, call.op, data)
+  if call.replayed and data ~= nil then models.mark_replayed(data) end
   return data, err
 end
 

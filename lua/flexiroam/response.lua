@@ -29,12 +29,18 @@ local function header(res, name)
   return res.headers and res.headers[name] or nil
 end
 
+--- The id the server gave its answer (x-request-id or request-id), if any:
+-- what its operators can look up; the SDK's own is the call's request_id.
+function response.server_request_id(res)
+  return header(res, "x-request-id") or header(res, "request-id")
+end
+
 local function base_fields(res, ctx)
   return {
     status = res.status,
     method = ctx.method,
     path = ctx.path,
-    request_id = header(res, "x-request-id") or header(res, "request-id"),
+    server_request_id = response.server_request_id(res),
   }
 end
 

@@ -50,6 +50,9 @@ function retry.classify(mode, err)
   end
   local reason = "status " .. status
   if NOT_PROCESSED[status] then return "retry", reason end
+  -- The reference names another purchase, or the SIM cannot take this one:
+  -- the lookup tells which (and finds the original order of a double click).
+  if status == 409 and mode == "reference" then return "reconcile", reason end
   if status >= 500 then
     if repeatable(mode) and TRANSIENT_5XX[status] then return "retry", reason end
     if mode == "reference" then return "reconcile", reason end
@@ -74,6 +77,21 @@ function retry.safe_to_retry(mode, err)
   if status == nil then return false end
   -- A 4xx is a refusal: nothing was done. A 2xx or 5xx may have done it.
   return status >= 400 and status < 500
+end
+
+-- Kinds where the same request, sent again, may get another answer.
+local RETRYABLE_KINDS = { network = true, timeout = true, rate_limited = true, indeterminate = true, cancelled = true }
+
+--- Whether sending the same request again may succeed: timeouts, resets,
+-- 408/425/429, transient 5xx, a write left unclear after its lookup, a
+-- batch call never started. Not a bad key, a refusal, a bad answer: those
+-- answer the same again. (safe_to_retry says something else: that
+-- repeating cannot cause a second effect.)
+function retry.retryable(err)
+  if RETRYABLE_KINDS[err.kind] then return true end
+  local status = err.status
+  if not status then return false end
+  return NOT_PROCESSED[status] == true or TRANSIENT_5XX[status] == true
 end
 
 --- Full jitter: a uniform wait in [0, min(cap, base * 2^(n-1))), n the
