@@ -19,7 +19,7 @@ build = {
     ["flexiroam.core"] = {
       sources = {
         "src/buffer.c", "src/clock.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/handle.c", "src/json.c",
-        "src/json_decode.c", "src/json_encode.c", "src/multi.c", "src/options.c", "src/session.c",
+        "src/json_decode.c", "src/json_encode.c", "src/lock.c", "src/multi.c", "src/options.c", "src/session.c",
         "src/session_response.c", "src/terminal.c",
       },
       libraries = { "curl" },

@@ -105,11 +105,7 @@ local function charges(client)
   return assert(client:request("GET", "/__sandbox/stats")).charges
 end
 
-local function tmpname()
-  local path = os.tmpname()
-  os.remove(path)
-  return path
-end
+local tmpname = require("spec.support.test_processes").unused_path
 
 describe("client:batch", function()
   sandbox_it("answers every call in input order, whatever order the transfers finish in", function()
@@ -415,25 +411,31 @@ describe("the journal", function()
     assert.equals(10, n) -- ten orders in all, none twice
   end)
 
-  sandbox_it("skips a line cut short by a crash", function()
-    local client, h = new_client { multi = true }
+  sandbox_it("refuses a line cut short by a crash, and drops it when asked to repair", function()
+    local client, h, log = new_client { multi = true }
     local iccids = esims(h, 2)
     client:usage_many(iccids, { journal = path })
     local f = assert(io.open(path, "ab"))
     f:write('{"key":"1:get_usage:')
     f:close()
-    local j = assert(journal.open(path))
-    assert.equals(1, j.unreadable)
-    j:close()
-    local _, summary = client:usage_many(iccids, { journal = path })
+    local before = #log.requests
+    local results, err = client:usage_many(iccids, { journal = path })
+    assert.is_nil(results)
+    assert.equals("journal", err.kind)
+    assert.matches("cut short", err.message)
+    assert.matches("journal_repair", err.message)
+    assert.equals(before, #log.requests) -- nothing sent
+    local _, summary = client:usage_many(iccids, { journal = path, journal_repair = true })
     assert.equals(2, summary.skipped)
+    assert.equals(1, summary.repaired)
   end)
 
-  sandbox_it("raises when the journal cannot be opened", function()
-    local client, h = new_client { multi = true }
-    assert.has_error(function()
-      client:usage_many(esims(h, 1), { journal = "/nonexistent-dir/journal.jsonl" })
-    end)
+  sandbox_it("answers a journal that cannot be opened with a journal error, sending nothing", function()
+    local client, h, log = new_client { multi = true }
+    local results, err = client:usage_many(esims(h, 1), { journal = "/nonexistent-dir/journal.jsonl" })
+    assert.is_nil(results)
+    assert.equals("journal", err.kind)
+    assert.equals(0, #log.requests)
   end)
 end)
 

@@ -4,6 +4,8 @@
 -- record (replayed), other parameters a `reference_reused` error naming both.
 local flexiroam = require "flexiroam"
 local procs = require "spec.support.test_processes"
+local sandbox = require "spec.support.sandbox"
+local stats, free_esims = sandbox.stats, sandbox.free_esims
 local models = flexiroam.models
 
 local KEY = "sandbox-key"
@@ -16,18 +18,6 @@ local function sandbox_client(extra)
   return flexiroam.new(opts), transport
 end
 
-local function stats(client)
-  return assert(client:request("GET", "/__sandbox/stats"))
-end
-
-local function free_esims(client, n)
-  local out = {}
-  for sim in client:inventory { chip_type = "esim", search_by = "availability", search = "free" } do
-    out[#out + 1] = sim.iccid
-    if #out == n then break end
-  end
-  return out
-end
 
 -- Runs the functions as coroutines over a transport that yields before
 -- every request, taking turns: each request of one call is followed by one
@@ -137,7 +127,7 @@ describe("a double click across processes", function()
   local sb
   lazy_setup(function()
     -- Every answer 80 ms late, so both shoppers look before either buys.
-    sb = require("spec.support.sandbox").start { sims = 30, seed = 9, latency_ms = 80 }
+    sb = sandbox.start { sims = 30, seed = 9, latency_ms = 80 }
   end)
   lazy_teardown(function() if sb then sb:stop() end end)
 
@@ -155,7 +145,7 @@ describe("a double click across processes", function()
       else print("err", err.kind, tostring(err)) end
     ]]):format(start_at, KEY, sb.url, ref))
     f:close()
-    local p = assert(io.popen("env -u LD_PRELOAD " .. procs.interpreter() .. " " .. procs.quote(file) .. " 2>&1"))
+    local p = assert(io.popen(procs.lua_command(file) .. " 2>&1"))
     return p, file
   end
 

@@ -3,6 +3,7 @@
 #include "compat.h"
 #include "error.h"
 #include "json.h"
+#include "lock.h"
 #include "multi.h"
 #include "session.h"
 #include "terminal.h"
@@ -36,6 +37,7 @@ int luaopen_flexiroam_core(lua_State *L)
     fx_multi_register(L, module);
     fx_terminal_register(L, module);
     fx_clock_register(L, module);
+    fx_lock_register(L, module);
 
     return 1;
 }

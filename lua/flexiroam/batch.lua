@@ -26,7 +26,10 @@ local MAX_CONCURRENCY = 4096
 -- noticed if the transfers stay silent.
 local MAX_WAIT_MS = 1000
 
-local BATCH_KEYS = { concurrency = true, on_progress = true, rate = true, journal = true, progress = true }
+local BATCH_KEYS = {
+  concurrency = true, on_progress = true, rate = true, journal = true, progress = true, journal_mode = true,
+  journal_repair = true,
+}
 
 -- What an item's coroutine yields to the scheduler: a transfer to wait
 -- for, or a time to sleep.
@@ -51,6 +54,15 @@ local function read_options(opts)
     raise("batch: journal must be a file path")
   end
   if o.progress ~= nil and type(o.progress) ~= "boolean" then raise("batch: progress must be a boolean") end
+  if o.journal_mode ~= nil and not journal.MODES[o.journal_mode] then
+    raise('batch: journal_mode must be "resume", "extend" or "new" (got %s)', tostring(o.journal_mode))
+  end
+  if o.journal_repair ~= nil and type(o.journal_repair) ~= "boolean" then
+    raise("batch: journal_repair must be a boolean")
+  end
+  if (o.journal_mode ~= nil or o.journal_repair ~= nil) and o.journal == nil then
+    raise("batch: journal_mode and journal_repair need a journal")
+  end
   if o.rate ~= nil and not (type(o.rate) == "number" and o.rate > 0 and o.rate < math.huge) then
     raise("batch: rate must be a number of requests a second, more than 0")
   end
@@ -88,10 +100,7 @@ local function settle_items(client, items, results, j)
   local skipped = 0
   for _, item in ipairs(items) do
     local known, call = nil, item.call
-    if j then
-      item.key = item.key or journal.key(item.index, item.name, item.params)
-      known = j:lookup(item.key)
-    end
+    if j then known = j:lookup(item.key) end
     if known and known.done then
       -- Values read back from a journal become models as a call's would.
       results[item.index] = { ok = true, value = (models.wrap(client, call.op, known.value)), journaled = true }
@@ -175,7 +184,7 @@ local function run(pipe, items, results, o, j, skipped)
     -- reference for the rerun, which looks it up or sends it again.
     local ref = item.call.reference
     if j and ref then
-      local ok, why = j:started(item.key, ref)
+      local ok, why = j:started(item.key, ref, item.name, item.call.params)
       if not ok then return record(ok, why) end
     end
     running = running + 1
@@ -255,21 +264,82 @@ local function run(pipe, items, results, o, j, skipped)
   return results, summary
 end
 
+-- The journal of this job: its identity from the items' keys, opened
+-- (and locked) in the caller's mode. -> journal | nil, err
+local function open_journal(items, o)
+  local keys, names = {}, {}
+  for i, item in ipairs(items) do
+    item.key = item.key or journal.key(item.index, item.name, item.params)
+    keys[i], names[i] = item.key, item.name
+  end
+  return journal.open(o.journal, { mode = o.journal_mode, repair = o.journal_repair,
+    job = journal.job(keys, names) })
+end
+
+-- Every purchase the journal shows started but never settled (the process
+-- died with it in flight), looked up by its reference before anything is
+-- sent, whether or not this list still holds it: found, it is recorded
+-- done; proven absent, recorded so (a rerun may send it again, under the
+-- same reference). -> count | nil, err (nothing sent)
+local function reconcile_unsettled(client, pipe, j)
+  local n = 0
+  for _, entry in ipairs(j:unsettled()) do
+    local operation = entry.operation or entry.key:match("^%d+:([%w_]+):")
+    local op = operation and pipe.operations[operation]
+    if not (op and op.reconcile) then
+      return nil, errors.new("journal", string.format("journal %s: the purchase started under reference %s " ..
+        "(%s) cannot be looked up: no operation to reconcile it; nothing was sent", j.path, entry.reference,
+        tostring(operation)))
+    end
+    local call = pipe:prepare(client, operation, { iccid = entry.iccid, plan_id = entry.plan_id,
+      reference = entry.reference })
+    pipeline.reference(call)
+    local found, outcome, err = pipe:reconcile(call, pipe.direct)
+    if outcome == "found" then
+      local ok, why = j:done(entry.key, found)
+      if not ok then
+        return nil, errors.new("journal", "journal " .. j.path .. ": cannot be written: " .. tostring(why))
+      end
+    elseif outcome == "absent" then
+      j:absent(entry.key, entry.reference)
+    else
+      return nil, errors.new("indeterminate", string.format("journal %s: the purchase started under reference %s " ..
+        "could not be settled (%s); nothing was sent: run the job again", j.path, entry.reference,
+        err and tostring(err.message) or outcome), { cause = err, reference = entry.reference, safe_to_retry = true })
+    end
+    n = n + 1
+  end
+  return n
+end
+
 local function execute(client, pipe, calls, opts)
   local o = read_options(opts)
   local items = read_calls(client, pipe, calls, o)
-  local j
+  local j, reconciled
   if o.journal then
-    local why
-    j, why = journal.open(o.journal)
-    if not j then raise("batch: cannot open the journal %s: %s", o.journal, tostring(why)) end
+    local err
+    j, err = open_journal(items, o)
+    if not j then return nil, err end
+    reconciled, err = reconcile_unsettled(client, pipe, j)
+    if not reconciled then
+      j:close()
+      return nil, err
+    end
   end
   local results = {}
   local ok, res, summary = pcall(function()
     local skipped = settle_items(client, items, results, j)
     return run(pipe, items, results, o, j, skipped)
   end)
-  if j then j:close() end
+  if j then
+    j:close()
+    if ok then
+      summary.reconciled = reconciled
+      -- In the journal, no longer in the list ("extend"): reported, never bought again.
+      summary.orphaned = j.orphans
+      summary.repaired = j.repaired
+    end
+  end
   if not ok then error(res, 0) end
   return res, summary
 end

@@ -12,4 +12,5 @@ return {
   operations = require "flexiroam.operations",
   models = require "flexiroam.models",
   esim = require "flexiroam.esim",
+  jobs = require "flexiroam.jobs",
 }

@@ -6,6 +6,7 @@
 local errors = require("flexiroam.errors")
 local models = require("flexiroam.models")
 local dates = require("flexiroam.dates")
+local journal = require("flexiroam.journal")
 local options = require("flexiroam.options")
 local raise = require("flexiroam.misuse").raise
 
@@ -257,5 +258,11 @@ function jobs.low_data(client, args, opts)
     return nil
   end
 end
+
+--- flexiroam.jobs.inspect(path) -> report | nil, err: what a batch's
+-- journal records — done, failed, started with an unknown outcome, the
+-- money committed by currency — without sending anything (see
+-- flexiroam.journal.inspect for the report's fields).
+jobs.inspect = journal.inspect
 
 return jobs

@@ -112,4 +112,19 @@ function Sandbox:stop(sig)
   return how, code
 end
 
+--- A client's view of the sandbox's counters (GET /__sandbox/stats).
+function sandbox.stats(client)
+  return assert(client:request("GET", "/__sandbox/stats"))
+end
+
+--- The first n free eSIMs of the inventory, as a list of ICCIDs.
+function sandbox.free_esims(client, n)
+  local out = {}
+  for sim in client:inventory { chip_type = "esim", search_by = "availability", search = "free" } do
+    out[#out + 1] = sim.iccid
+    if #out == n then break end
+  end
+  return out
+end
+
 return sandbox

@@ -74,19 +74,29 @@ end
 -- everything it printed (stdout and stderr). Returns nil and a reason when
 -- that cannot work: limit_memory under a sanitizer runtime (ASan reserves
 -- terabytes of address space up front), or without prlimit.
-function M.lua_child(code, uses_limit)
+-- True when the specs run on the ASan build of the core (`make asan`).
+local function asan_build()
   local module = package.searchpath("flexiroam.core", package.cpath) or ""
-  local asan = module:find("/asan/", 1, true) ~= nil
+  return module:find("/asan/", 1, true) ~= nil
+end
+
+--- The shell command that runs the Lua file `file` in a fresh interpreter of
+-- the specs' kind. An ASan build of the core needs its runtimes preloaded, as
+-- the specs themselves have them; any other child runs without LD_PRELOAD.
+function M.lua_command(file)
+  local env = asan_build() and "" or "env -u LD_PRELOAD "
+  return env .. M.interpreter() .. " " .. quote(file)
+end
+
+function M.lua_child(code, uses_limit)
+  local asan = asan_build()
   if uses_limit and asan then return nil, "address-space limits do not work under ASan" end
   if uses_limit and not M.have("prlimit") then return nil, "prlimit not installed" end
   local file = os.tmpname()
   local f = assert(io.open(file, "w"))
   f:write(M.paths_prelude(), CHILD_PRELUDE, code)
   f:close()
-  local interpreter = M.interpreter()
-  -- an ASan build needs its runtimes preloaded, as the specs themselves have them
-  local env = asan and "" or "env -u LD_PRELOAD "
-  local p = assert(io.popen(env .. interpreter .. " " .. quote(file) .. " 2>&1", "r"))
+  local p = assert(io.popen(M.lua_command(file) .. " 2>&1", "r"))
   local out = p:read("*a")
   p:close()
   os.remove(file)
@@ -145,6 +155,13 @@ local function wait_listening(port, seconds)
     socket.sleep(0.05)
   end
   return false
+end
+
+--- A fresh path in /tmp where nothing exists yet.
+function M.unused_path()
+  local path = os.tmpname()
+  os.remove(path)
+  return path
 end
 
 function M.tmpdir()
