@@ -26,6 +26,26 @@ void fx_curl_global_init(lua_State *L)
         luaL_error(L, "libcurl global init failed: %s", curl_easy_strerror(global_result));
 }
 
+/* libcurl 7.83.0 (its header API) up to 8.0.x keeps, in each easy handle,
+ * a pointer to the last header line it stored, and frees the stored lines
+ * when the next transfer starts without clearing it (curl issue 11101,
+ * fixed by curl PR 11103 for 8.1.0; the fold handling around it changed
+ * again until 8.3.0, curl issues 11605 and 11620). A response whose first
+ * header line is folded (starts with whitespace) is then appended to that
+ * freed line: a read of freed memory, a realloc of it, a crash. It happens
+ * before any callback of ours sees the line, and no option turns the
+ * header store off, so on these versions every transfer runs on an easy
+ * handle that has never run one (session.c, multi.c). 8.3.0 and later are
+ * left alone. */
+int fx_curl_keeps_last_header(void)
+{
+    unsigned int v;
+    if (pthread_once(&global_once, global_init) != 0 || version_info == NULL)
+        return 1;
+    v = version_info->version_num;
+    return v >= 0x075300 && v < 0x080300;
+}
+
 #define NAME(c) \
     case CURLE_##c: \
         return #c

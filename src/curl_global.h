@@ -11,6 +11,11 @@
  * here first; raises if that one attempt failed. */
 void fx_curl_global_init(lua_State *L);
 
+/* Whether the running libcurl may read a freed header line when a transfer
+ * on a used easy handle gets a folded first header line (curl issue
+ * 11101): then each transfer needs a fresh handle. */
+int fx_curl_keeps_last_header(void);
+
 /* "COULDNT_CONNECT" for CURLE_COULDNT_CONNECT; "UNKNOWN" for codes this
  * build does not name. */
 const char *fx_curl_code_name(CURLcode code);

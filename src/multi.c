@@ -174,14 +174,37 @@ static fx_multi *check_multi(lua_State *L)
     return m;
 }
 
-/* An idle slot, or a new one duplicated from the template. */
+/* Gives slot t a handle duplicated from the template (whose handle never
+ * runs a transfer), in place of the one it has, if any. */
+static void fresh_handle(lua_State *L, fx_multi *m, transfer *t)
+{
+    CURL *easy = curl_easy_duphandle(m->tmpl.easy);
+    if (easy == NULL)
+        luaL_error(L, "multi: libcurl could not create a handle");
+    if (t->s.easy != NULL)
+        curl_easy_cleanup(t->s.easy);
+    t->s.easy = easy;
+    t->s.performed = 0;
+    fx_session_bind(L, &t->s);
+    if (curl_easy_setopt(t->s.easy, CURLOPT_SHARE, m->share) != CURLE_OK ||
+        curl_easy_setopt(t->s.easy, CURLOPT_PRIVATE, (void *)t) != CURLE_OK)
+        luaL_error(L, "multi: cannot set up a handle");
+}
+
+/* An idle slot, or a new one duplicated from the template. On a libcurl
+ * that keeps a dangling header pointer between transfers
+ * (fx_curl_keeps_last_header), an idle slot gets a fresh handle first. */
 static transfer *idle_transfer(lua_State *L, fx_multi *m)
 {
     transfer *t;
     size_t i;
     for (i = 0; i < m->nslots; i++)
-        if (m->slots[i]->id == 0)
-            return m->slots[i];
+        if (m->slots[i]->id == 0) {
+            t = m->slots[i];
+            if (t->s.easy == NULL || (t->s.performed && fx_curl_keeps_last_header()))
+                fresh_handle(L, m, t);
+            return t;
+        }
     if (m->nslots == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
         transfer **slots = (transfer **)realloc(m->slots, cap * sizeof *slots);
@@ -198,16 +221,9 @@ static transfer *idle_transfer(lua_State *L, fx_multi *m)
      * handle, header list and buffers are never used, so nothing of them
      * is shared. */
     t->s = m->tmpl;
-    t->s.easy = curl_easy_duphandle(m->tmpl.easy);
-    if (t->s.easy == NULL) {
-        free(t);
-        luaL_error(L, "multi: libcurl could not create a handle");
-    }
+    t->s.easy = NULL;
     m->slots[m->nslots++] = t; /* owned by the multi from here on */
-    fx_session_bind(L, &t->s);
-    if (curl_easy_setopt(t->s.easy, CURLOPT_SHARE, m->share) != CURLE_OK ||
-        curl_easy_setopt(t->s.easy, CURLOPT_PRIVATE, (void *)t) != CURLE_OK)
-        luaL_error(L, "multi: cannot set up a handle");
+    fresh_handle(L, m, t);
     return t;
 }
 
@@ -249,6 +265,7 @@ static int add_body(lua_State *L)
         fx_session_drop_headers(&t->s);
         return luaL_error(L, "multi: cannot add the transfer: %s", curl_multi_strerror(mc));
     }
+    t->s.performed = 1;
     t->id = ++m->next_id;
     t->method = r.method;
     m->active++;

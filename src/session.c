@@ -67,6 +67,10 @@ static void release(fx_session *s)
         curl_easy_cleanup(s->easy);
         s->easy = NULL;
     }
+    if (s->pristine != NULL) {
+        curl_easy_cleanup(s->pristine);
+        s->pristine = NULL;
+    }
     if (s->share != NULL) {
         curl_share_cleanup(s->share);
         s->share = NULL;
@@ -161,6 +165,17 @@ static int session_new(lua_State *L)
      * (20 SIMs are 17 KiB) in one read instead of two. The multi's many
      * handles keep libcurl's 16 KiB. */
     SETOPT(L, s, CURLOPT_BUFFERSIZE, 64L * 1024);
+    /* On a libcurl that keeps a dangling header pointer from one transfer
+     * to the next (fx_curl_keeps_last_header), every transfer after the
+     * first runs on a copy of this configured, never used handle (see
+     * renew_handle). The share keeps the connections, so they stay alive. */
+    if (fx_curl_keeps_last_header()) {
+        s->pristine = curl_easy_duphandle(s->easy);
+        if (s->pristine == NULL) {
+            release(s);
+            return luaL_error(L, "session: libcurl could not create its handles");
+        }
+    }
     return 1;
 }
 
@@ -345,6 +360,24 @@ const char *fx_session_method_name(int method)
     return method_names[method];
 }
 
+/* Swaps a handle that has run a transfer for a copy of the pristine one,
+ * attached to the same share (a copy is not). Before any other option of
+ * the request is set; no Lua allocation unless it raises. */
+static void renew_handle(lua_State *L, fx_session *s)
+{
+    CURL *fresh = curl_easy_duphandle(s->pristine);
+    if (fresh == NULL)
+        luaL_error(L, "session: libcurl could not create a handle");
+    if (curl_easy_setopt(fresh, CURLOPT_SHARE, s->share) != CURLE_OK) {
+        curl_easy_cleanup(fresh);
+        luaL_error(L, "session: cannot attach the share handle");
+    }
+    fx_session_drop_headers(s);
+    curl_easy_cleanup(s->easy);
+    s->easy = fresh;
+    s->performed = 0;
+}
+
 /* Phase 1 of a request (see session_request). Stack: 1 session (or multi),
  * 2 request table; leaves 3 method, 4 url, 5 body, 6 headers, 7 header lines. */
 void fx_request_read(lua_State *L, long default_timeout_ms, fx_request *r)
@@ -431,7 +464,10 @@ static int session_request(lua_State *L)
         return luaL_error(L, "session is closed");
 
     /* Phase 2: no Lua allocation until the buffers are moved out. */
+    if (s->performed && s->pristine != NULL)
+        renew_handle(L, s);
     fx_request_apply(L, s, &r);
+    s->performed = 1;
     code = curl_easy_perform(s->easy);
     fx_session_drop_headers(s);
     fx_session_capture(s, code, &o);

@@ -8,6 +8,16 @@
 #include "buffer.h"
 #include "compat.h"
 
+/* The most header bytes a transfer takes (every response's status and
+ * header lines, 1xx and trailers included) before it ends as too_large:
+ * under libcurl's own 300 KiB total (curl 8.3+, and backported by Debian),
+ * which would end it as a bare RECV_ERROR, and far over what an API sends.
+ * A single line over libcurl's 100 KiB (CURL_MAX_HTTP_HEADER) never reaches
+ * the callback: libcurl fails it as out of memory (7.x) or too large (8.6+),
+ * reported as too_large too. */
+#define FX_MAX_HEAD_BYTES (256 * 1024)
+#define FX_MAX_HEAD_LINE (100 * 1024)
+
 typedef struct fx_session {
     CURL *easy;                  /* NULL once closed */
     CURLSH *share;
@@ -24,6 +34,12 @@ typedef struct fx_session {
     int out_of_memory;           /* a callback's realloc failed */
     int stalled;                 /* the progress callback aborted a stalled response */
     int answering;               /* the final response's status line has arrived */
+    int head_done;               /* ... and so has the blank line that ends its head */
+    int head_lines;              /* header lines since the last status line */
+    int head_too_large;          /* the header callback refused bytes past FX_MAX_HEAD_BYTES */
+    int bad_fold;                /* the header callback refused a fold with no header before it */
+    int performed;               /* the handle has run a transfer (see fx_curl_keeps_last_header) */
+    CURL *pristine;              /* NULL, or a configured handle that never runs: see session.c */
     curl_off_t header_bytes;     /* header bytes received so far */
     curl_off_t window_base;      /* bytes received when the stall window began */
     long long window_start_ms;   /* monotonic start of the current stall window */
@@ -39,6 +55,7 @@ typedef struct fx_outcome {
     long status, http_version, connects;
     curl_off_t dns_us, connect_us, tls_us, first_byte_us, total_us;
     int sent, too_large, out_of_memory, stalled;
+    int head_too_large, line_too_large, bad_fold;
     size_t max_response;
     long low_speed_bytes, low_speed_ms;
     char errbuf[CURL_ERROR_SIZE];

@@ -101,17 +101,36 @@ size_t fx_session_on_header(char *ptr, size_t size, size_t nitems, void *data)
     fx_session *s = (fx_session *)data;
     size_t n = size * nitems;
     s->header_bytes += (curl_off_t)n;
+    if (s->header_bytes > FX_MAX_HEAD_BYTES) {
+        s->head_too_large = 1;
+        return 0;
+    }
     /* Each status line starts a new response (1xx interim ones): only the
      * last one's headers are reported. The stall watch starts with the
      * final response: until then the server may legitimately be thinking,
      * and only timeout_ms bounds that. */
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
         s->head.len = 0;
+        s->head_lines = 0;
         if (!is_interim(ptr, n) && !s->answering) {
             s->answering = 1;
             s->window_start_ms = now_ms();
             s->window_base = s->header_bytes;
         }
+    } else if (n > 0 && (ptr[0] == '\r' || ptr[0] == '\n')) {
+        if (s->answering)
+            s->head_done = 1;
+    } else {
+        /* A fold continues the header before it; first in a head it has
+         * none. libcurl 7.x refuses that itself (on a handle that never
+         * ran a transfer: see fx_curl_keeps_last_header), 8.3+ passes it
+         * on; refused here on every version, so the answer is invalid
+         * alike everywhere (docs/transport.md). */
+        if (s->head_lines == 0 && n > 0 && (ptr[0] == ' ' || ptr[0] == '\t')) {
+            s->bad_fold = 1;
+            return 0;
+        }
+        s->head_lines++;
     }
     return append_capped(s, &s->head, ptr, n);
 }
@@ -153,6 +172,10 @@ void fx_session_start_transfer(fx_session *s)
     s->out_of_memory = 0;
     s->stalled = 0;
     s->answering = 0;
+    s->head_done = 0;
+    s->head_lines = 0;
+    s->head_too_large = 0;
+    s->bad_fold = 0;
     s->header_bytes = 0;
     s->window_base = 0;
     s->window_start_ms = 0;
@@ -335,6 +358,18 @@ void fx_session_capture(fx_session *s, CURLcode code, fx_outcome *o)
     o->total_us = info_us(easy, CURLINFO_TOTAL_TIME_T);
     o->sent = request_sent(easy);
     o->too_large = s->too_large || code == CURLE_FILESIZE_EXCEEDED;
+    o->head_too_large = s->head_too_large;
+    /* A header line past libcurl's own limit: its "out of memory" (7.x) or
+     * CURLE_TOO_LARGE (8.6+) before the head is complete. */
+    o->line_too_large = !s->head_done && !s->out_of_memory && !s->head_too_large &&
+                        (code == CURLE_OUT_OF_MEMORY
+#if LIBCURL_VERSION_NUM >= 0x080600
+                         || code == CURLE_TOO_LARGE
+#endif
+                        );
+    /* libcurl 7.x refuses a fold first in a head itself, before our
+     * callback sees it, as a bad function argument mid-head. */
+    o->bad_fold = s->bad_fold || (code == CURLE_BAD_FUNCTION_ARGUMENT && s->answering && !s->head_done);
     o->out_of_memory = s->out_of_memory;
     o->stalled = s->stalled;
     o->max_response = s->max_response;
@@ -385,7 +420,7 @@ void fx_session_push_response(lua_State *L, const fx_outcome *o, fx_buffer *head
 
 static const char *error_kind(const fx_outcome *o)
 {
-    if (o->too_large)
+    if (o->too_large || o->head_too_large || o->line_too_large)
         return "too_large";
     if (o->stalled)
         return "timeout";
@@ -463,6 +498,13 @@ int fx_session_return_error(lua_State *L, const fx_outcome *o, const char *metho
     lua_pushnil(L);
     if (o->too_large)
         lua_pushfstring(L, "response larger than max_response_bytes (%d bytes)", (int)o->max_response);
+    else if (o->head_too_large)
+        lua_pushfstring(L, "response headers larger than %d bytes", (int)FX_MAX_HEAD_BYTES);
+    else if (o->line_too_large)
+        lua_pushfstring(L, "a response header line longer than libcurl takes (%d bytes)", (int)FX_MAX_HEAD_LINE);
+    else if (o->bad_fold)
+        lua_pushliteral(L, "invalid answer: a header line starts with whitespace (an obsolete fold) "
+                           "with no header before it");
     else if (o->stalled)
         lua_pushfstring(L, "response stalled: fewer than %d bytes arrived in %d ms "
                            "(low_speed_bytes, low_speed_ms)",

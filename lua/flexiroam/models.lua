@@ -26,8 +26,13 @@ local models = {}
 local NULL = json.null
 -- Per client, one metatable per model class, carrying the client: binding
 -- an item is then a single setmetatable (a page of 20 SIMs is on every
--- list call's hot path), not an insert into a weak table per item.
-local bound_by_client = setmetatable({}, { __mode = "k" })
+-- list call's hot path), not an insert into a weak table per item. They are
+-- kept on the client itself, under a key only this module holds: in a table
+-- with weak keys, a value that refers to its own key (a metatable carrying
+-- the client) keeps that key alive for ever on Lua 5.1 and LuaJIT, which
+-- have no ephemerons, and every client that ever made a model leaked
+-- (spec/scale_spec.lua).
+local BOUND = {}
 
 local function class(name)
   local c = { __name = "flexiroam." .. name, _model = name }
@@ -47,10 +52,10 @@ local CLASSES = { SIM = SIM, Plan = Plan, Order = Order, Usage = Usage, Subscrip
 -- The metatable of class `c` for models made by `client`: the class's
 -- metamethods, methods through __index, and the client.
 local function bound_class(client, c)
-  local classes = bound_by_client[client]
+  local classes = rawget(client, BOUND)
   if not classes then
     classes = {}
-    bound_by_client[client] = classes
+    rawset(client, BOUND, classes)
   end
   local b = classes[c]
   if not b then
@@ -74,6 +79,7 @@ end
 
 function models.new(client, name, data)
   local c = CLASSES[name]
+  if type(client) ~= "table" then raise("models.new: client must be a client (got %s)", type(client)) end
   if not c then raise("models.new: unknown model '%s'", tostring(name)) end
   if type(data) ~= "table" then raise("models.new: data must be a table") end
   local mt = getmetatable(data)

@@ -194,6 +194,8 @@ local RAW_KEYS = { query = true, json = true, idempotent = true }
 -- opts.idempotent.
 function Pipeline:prepare_request(owner, method, path, opts)
   if type(method) ~= "string" or type(path) ~= "string" then raise("request: method and path must be strings") end
+  local problem = url.path_problem(path)
+  if problem then raise("request: path %s (a query goes in opts.query)", problem) end
   method = method:upper()
   local policy, own = options.per_call("request", opts, self.policy, RAW_KEYS)
   opts = opts or {}
@@ -245,10 +247,24 @@ local function body_of(op, params)
   return json.encode(body)
 end
 
+-- A record of the API is a JSON object: a server that answers an array, a
+-- number or a string in its place gets a decode error, never a model built
+-- from it (nor a raw value in a list).
+local function not_object(value)
+  return type(value) ~= "table" or json.is_array(value)
+end
+
 local function list_shape(name)
   return function(data)
     local items, page_key = data.items, data.page_key
-    if type(items) ~= "table" then return nil, errors.new("decode", name .. ": unexpected answer: no items array") end
+    if type(items) ~= "table" or (next(items) ~= nil and not json.is_array(items)) then
+      return nil, errors.new("decode", name .. ": unexpected answer: no items array")
+    end
+    for i = 1, #items do
+      if not_object(items[i]) then
+        return nil, errors.new("decode", string.format("%s: unexpected answer: items[%d] is not an object", name, i))
+      end
+    end
     if page_key == NULL then page_key = nil end
     if page_key ~= nil and type(page_key) ~= "string" then
       return nil, errors.new("decode", name .. ": unexpected answer: page_key is not a string")
@@ -259,7 +275,7 @@ end
 
 local function item_shape(name)
   return function(data)
-    if type(data.item) ~= "table" then
+    if not_object(data.item) then
       return nil, errors.new("decode", name .. ": unexpected answer: no item object")
     end
     return data.item

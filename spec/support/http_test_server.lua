@@ -31,6 +31,14 @@
 --   /raw-head?seed=N  the same, with the block spec/support/raw_heads.lua makes from N
 --   /interim-raw      a 103 with its own headers, then a 200 whose header block is RAW_HEADS.mixed
 --   /lie?length=N     Content-Length N, then 10 bytes and a close
+--   /stats            body "accepted=A requests=R": connections accepted, requests read (this one excluded)
+--   /wire             body = every byte received so far on other connections, in arrival order
+--                     (a client's raw requests, however malformed); then forgets them
+--   /v1/...           any other API path: 200 {"item": {}, "items": [], "page_key": null} (the raw bytes
+--                     are in /wire)
+--   /hostile/<case>[,<arg>...]/...  a misbehaving server, for a client whose base_url ends in
+--                     /hostile/<case>,<args>: see HOSTILE below; each request counts under the tag
+--                     "hostile:<case>" (/hits?tag=hostile:<case>)
 local socket = require "socket"
 
 local server = assert(socket.bind("127.0.0.1", 0))
@@ -40,6 +48,11 @@ io.stdout:write(port, "\n")
 io.stdout:flush()
 
 local accepted = 0
+local requests = 0
+-- Every chunk received, with its connection, since the last /wire (which
+-- hands them out); kept only while someone may ask, up to WIRE_CAP bytes.
+local wire, wire_bytes = {}, 0
+local WIRE_CAP = 16 * 1024 * 1024
 local waiting = {} -- coroutine -> { mode = "read" | "write" | "sleep", arg = socket or wake time }
 
 local function resume(co)
@@ -55,12 +68,22 @@ local function sleep(seconds)
   coroutine.yield("sleep", socket.gettime() + seconds)
 end
 
+local function log_wire(conn, data)
+  if wire_bytes + #data > WIRE_CAP then wire, wire_bytes = {}, 0 end
+  wire[#wire + 1] = { conn = conn, data = data }
+  wire_bytes = wire_bytes + #data
+end
+
 -- Next chunk of bytes from the connection, or nil once the peer is gone.
 local function recv(conn)
   if conn.closed then return nil end
   while true do
     local data, err, partial = conn.sock:receive(8192)
-    if data then return data end
+    if data then
+      log_wire(conn, data)
+      return data
+    end
+    if partial and #partial > 0 then log_wire(conn, partial) end
     if err == "closed" then
       conn.closed = true
       if partial and #partial > 0 then return partial end
@@ -119,7 +142,9 @@ local function read_request(conn)
   return req
 end
 
-local REASONS = { [200] = "OK", [302] = "Found", [404] = "Not Found", [500] = "Internal Server Error" }
+local REASONS = { [200] = "OK", [301] = "Moved Permanently", [302] = "Found", [303] = "See Other",
+  [307] = "Temporary Redirect", [308] = "Permanent Redirect", [404] = "Not Found", [500] = "Internal Server Error",
+  [503] = "Service Unavailable" }
 
 local function head_of(conn, status, headers)
   local lines = { ("HTTP/1.1 %d %s\r\n"):format(status, REASONS[status] or "Status") }
@@ -329,15 +354,243 @@ local function status_route(conn, req, code)
   }, "status " .. code)
 end
 
+routes["/stats"] = function(conn, req)
+  return respond(conn, req, 200, {}, ("accepted=%d requests=%d"):format(accepted, requests - 1))
+end
+
+-- A connection that asked for /wire is an observer's: its own bytes are never handed out.
+routes["/wire"] = function(conn, req)
+  conn.observer = true
+  local out = {}
+  for _, chunk in ipairs(wire) do
+    if not chunk.conn.observer then out[#out + 1] = chunk.data end
+  end
+  wire, wire_bytes = {}, 0
+  return respond(conn, req, 200, { { "Content-Type", "application/octet-stream" } }, table.concat(out))
+end
+
+local EMPTY_ANSWER = '{"item": {}, "items": [], "page_key": null}'
+
+local function json_answer(conn, req, status, body, headers)
+  headers = headers or {}
+  headers[#headers + 1] = { "Content-Type", "application/json" }
+  return respond(conn, req, status, headers, body)
+end
+
+------------------------------------------------------------------------
+-- A misbehaving server: /hostile/<case>[,<arg>...]/<anything>. A client
+-- whose base_url is http://127.0.0.1:PORT/hostile/<case>,<args> sends
+-- every operation here. Each case is function(conn, req, args).
+
+-- Sends `total` bytes made by repeating `unit` (64 KiB pieces), through
+-- `put`; false once the peer is gone.
+local function stream(put, unit, total)
+  local block = unit:rep(math.ceil(65536 / #unit)):sub(1, 65536)
+  local left = total
+  while left > 0 do
+    local n = math.min(left, #block)
+    if not put(block:sub(1, n)) then return false end
+    left = left - n
+  end
+  return true
+end
+
+local function chunk_sender(conn)
+  return function(data) return send(conn, ("%x\r\n%s\r\n"):format(#data, data)) end
+end
+
+-- Hostile JSON bodies (JSON,<name>[,<n>]): each a function of n.
+local JSON_BODIES = {
+  deep_array = function(n) return ("["):rep(n or 100000) end,
+  deep_array_closed = function(n) n = n or 100000; return ("["):rep(n) .. ("]"):rep(n) end,
+  deep_object = function(n) return ('{"a":'):rep(n or 100000) end,
+  huge_exponent = function() return '{"item": {"sku": 1e999999}}' end,
+  huge_negative_exponent = function() return '{"item": {"sku": 1e-999999}}' end,
+  long_integer = function(n) return '{"item": {"sku": ' .. ("9"):rep(n or 100000) .. '}}' end,
+  long_fraction = function(n) return '{"item": {"price": 0.' .. ("1"):rep(n or 100000) .. '}}' end,
+  duplicate_keys = function()
+    return '{"item": {"iccid": "first", "iccid": "second"}, "item": {"iccid": "last", "iccid": "final"}}'
+  end,
+  invalid_utf8 = function() return '{"item": {"name": "a\255\254b"}}' end,
+  overlong_utf8 = function() return '{"item": {"name": "\192\175"}}' end,
+  lone_surrogate = function() return '{"item": {"name": "\\ud800"}}' end,
+  escaped_nul = function() return '{"item": {"name": "a\\u0000b"}}' end,
+  raw_control = function() return '{"item": {"name": "a\0b\r\nc"}}' end,
+  bom = function() return '\239\187\191{"item": {}}' end,
+  trailing = function() return '{"item": {}} {"item": {}}' end,
+  nan = function() return '{"item": {"sku": NaN}}' end,
+  item_array = function() return '{"item": []}' end,
+  item_string = function() return '{"item": "__index"}' end,
+  meta_keys = function()
+    return '{"item": {"iccid": "8910300000000000009", "chip_type": "esim", "__index": {"usage": 1}, ' ..
+      '"__newindex": "x", "__gc": 1, "__tostring": "t", "__name": "n", "__metatable": false, "__call": 1, ' ..
+      '"__len": 1, "__pairs": 1, "__close": 1, "__mode": "k", "__eq": 1, "__concat": 1, "__lt": 1, ' ..
+      '"_client": 1, "_model": "Plan", "_base": {}}}'
+  end,
+  meta_items = function()
+    return '{"items": [{"__index": 1, "__gc": 2, "iccid": "1"}, {"__newindex": 3, "iccid": "2"}], ' ..
+      '"page_key": null, "__index": {"items": 1}}'
+  end,
+  shadowing = function()
+    return '{"item": {"iccid": "8910300000000000009", "usage": "data", "raw": 7, "client": "x"}}'
+  end,
+  huge_array = function(n) -- {"item": {"a": [0,0,...]}}: n zeros
+    n = n or 1000000
+    return '{"item": {"a": [' .. ("0,"):rep(n - 1) .. '0]}}'
+  end,
+  many_objects = function(n) -- {"items": [{},{},...], "page_key": null}: n empty objects
+    n = n or 1000000
+    return '{"items": [' .. ("{},"):rep(n - 1) .. '{}], "page_key": null}'
+  end,
+  many_keys = function(n)
+    n = n or 100000
+    local parts = {}
+    for i = 1, n do parts[i] = '"k' .. i .. '": 0' end
+    return '{"item": {' .. table.concat(parts, ", ") .. '}}'
+  end,
+}
+
+-- A deflate stream of `pieces` pieces (each inflates to 258 000 bytes of
+-- "x"), without an end: the client is to stop long before.
+local function gzip_bomb_body(pieces)
+  return GZIP_HEADER .. GZIP_FIRST .. GZIP_NEXT:rep(pieces - 1)
+end
+
+local HOSTILE = {}
+
+-- redirect,<code>,<port>[,<host>]: <code> to http://<host>:<port>/v1/... (host 127.0.0.1).
+HOSTILE.redirect = function(conn, req, args)
+  local code, to_port, host = tonumber(args[1]), args[2], args[3] or "127.0.0.1"
+  local to = ("http://%s:%s/v1/public-v2/get-sim?redirected=1"):format(host, to_port)
+  return json_answer(conn, req, code, '{"message": "moved"}', { { "Location", to } })
+end
+
+-- gzip_bomb[,<pieces>]: Content-Length, Content-Encoding: gzip; 1000 pieces (the default) are 1.6 MB that
+-- inflate to 258 MB.
+HOSTILE.gzip_bomb = function(conn, req, args)
+  local body = gzip_bomb_body(tonumber(args[1]) or 1000)
+  return respond(conn, req, 200, { { "Content-Encoding", "gzip" }, { "Content-Type", "application/json" } }, body)
+end
+
+-- gzip_endless: chunked gzip that never ends (as /gzip-endless).
+HOSTILE.gzip_endless = function(conn, req) return routes["/gzip-endless"](conn, req) end
+
+-- endless: a chunked JSON string that never ends.
+HOSTILE.endless = function(conn)
+  if not send(conn, head_of(conn, 200, { { "Transfer-Encoding", "chunked" }, { "Content-Type", "application/json" } }))
+  then
+    return false
+  end
+  local put = chunk_sender(conn)
+  if not put('{"item": {"name": "') then return false end
+  while stream(put, "x", 1048576) do end
+  return false
+end
+
+-- huge_string,<MiB>[,chunked]: {"item": {"name": "xxx..."}}, the string <MiB> MiB long.
+HOSTILE.huge_string = function(conn, _, args)
+  local size = (tonumber(args[1]) or 100) * 1048576
+  local open, close = '{"item": {"name": "', '"}}'
+  local chunked = args[2] == "chunked"
+  local headers = { { "Content-Type", "application/json" } }
+  headers[#headers + 1] = chunked and { "Transfer-Encoding", "chunked" }
+    or { "Content-Length", tostring(#open + size + #close) }
+  if not send(conn, head_of(conn, 200, headers)) then return false end
+  local put = chunked and chunk_sender(conn) or function(data) return send(conn, data) end
+  if not (put(open) and stream(put, "x", size) and put(close)) then return false end
+  if chunked then return send(conn, "0\r\n\r\n") end
+  return true
+end
+
+-- header_line,<bytes>: one header whose value is <bytes> long.
+HOSTILE.header_line = function(conn, req, args)
+  local value = ("v"):rep(tonumber(args[1]) or 1048576)
+  return json_answer(conn, req, 200, EMPTY_ANSWER, { { "X-Long", value } })
+end
+
+-- many_headers,<n>: n headers.
+HOSTILE.many_headers = function(conn, _, args)
+  local n = tonumber(args[1]) or 100000
+  local lines = { "HTTP/1.1 200 OK\r\n" }
+  for i = 1, n do lines[#lines + 1] = "X-H" .. i .. ": v\r\n" end
+  lines[#lines + 1] = "Content-Type: application/json\r\nContent-Length: " .. #EMPTY_ANSWER .. "\r\n\r\n"
+  return send(conn, table.concat(lines) .. EMPTY_ANSWER)
+end
+
+-- json,<name>[,<n>]: a 200 whose body is JSON_BODIES[name](n).
+HOSTILE.json = function(conn, req, args)
+  local make = assert(JSON_BODIES[args[1]], "no such body")
+  return json_answer(conn, req, 200, make(tonumber(args[2])))
+end
+
+-- trickle_body,<n>,<every>: a 200 of Content-Length n, one byte every <every> seconds.
+HOSTILE.trickle_body = function(conn, req, args)
+  req.args.n, req.args.every = args[1] or "100", args[2] or "1"
+  return routes["/drip"](conn, req)
+end
+
+-- trickle_head,<every>: the status line and headers, one byte every <every> seconds.
+HOSTILE.trickle_head = function(conn, _, args)
+  local every = tonumber(args[1]) or 1
+  local head = head_of(conn, 200, { { "Content-Length", "2" } })
+  for i = 1, #head do
+    if not send(conn, head:sub(i, i)) then return false end
+    sleep(every)
+  end
+  return send(conn, "{}")
+end
+
+-- stall: reads the request, never answers.
+HOSTILE.stall = function(conn) return routes["/stall"](conn) end
+
+-- fold_first: a 200 whose first header line is folded (starts with a space).
+HOSTILE.fold_first = function(conn, req)
+  return send(conn, "HTTP/1.1 200 OK\r\n X-Folded: first\r\nContent-Type: application/json\r\nContent-Length: " ..
+    #EMPTY_ANSWER .. "\r\n\r\n" .. (req.method == "HEAD" and "" or EMPTY_ANSWER))
+end
+
+-- fold_after,<n>,<id>: the first <n> requests under <id> get the empty answer, every later one
+-- fold_first's: a client whose handle has run a transfer meets the fold on the next one.
+local fold_seen = {}
+HOSTILE.fold_after = function(conn, req, args)
+  local n, id = tonumber(args[1]) or 1, args[2] or ""
+  fold_seen[id] = (fold_seen[id] or 0) + 1
+  if fold_seen[id] <= n then return json_answer(conn, req, 200, EMPTY_ANSWER) end
+  return HOSTILE.fold_first(conn, req)
+end
+
+-- post503: a POST gets 503, anything else the empty answer (a write whose lookup finds nothing).
+HOSTILE.post503 = function(conn, req)
+  if req.method == "POST" then return json_answer(conn, req, 503, '{"message": "try later"}') end
+  return json_answer(conn, req, 200, EMPTY_ANSWER)
+end
+
+local function hostile(conn, req)
+  local spec = req.path:match("^/hostile/([^/]+)")
+  local args = {}
+  for a in spec:gmatch("[^,]+") do args[#args + 1] = a end
+  local case = table.remove(args, 1)
+  local handler = HOSTILE[case]
+  if not handler then return respond(conn, req, 404, {}, "no hostile case " .. case) end
+  req.args.tag = "hostile:" .. case
+  count(req)
+  return handler(conn, req, args)
+end
+
 local function serve(conn)
   while true do
     local req = read_request(conn)
     if not req then break end
+    requests = requests + 1
     local route = routes[req.path]
     local code = req.path:match("^/status/(%d%d%d)$")
     local keep
     if route then
       keep = route(conn, req)
+    elseif req.path:find("^/hostile/[^/]") then
+      keep = hostile(conn, req)
+    elseif req.path:find("^/v1/") then
+      keep = json_answer(conn, req, 200, EMPTY_ANSWER)
     elseif code then
       keep = status_route(conn, req, tonumber(code))
     else
@@ -365,6 +618,12 @@ while true do
   local readable, writable = socket.select(readers, writers, timeout)
   if readable[server] then
     local sock = server:accept()
+    -- select() takes descriptors below FD_SETSIZE (1024) only: past that a
+    -- connection is refused (closed at once) rather than the server dying.
+    if sock and sock:getfd() >= 1000 then
+      sock:close()
+      sock = nil
+    end
     if sock then
       accepted = accepted + 1
       sock:settimeout(0)

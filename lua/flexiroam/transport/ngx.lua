@@ -42,6 +42,11 @@ local DEFAULTS = {
 }
 local MAX_OPTION = 0x7fffffff
 local READ_BLOCK = 65536
+-- An answer's head (status line and header lines) and any one line of it
+-- are capped as the C session caps them (src/session_internal.h,
+-- FX_MAX_HEAD_BYTES and libcurl's own line limit): past either, too_large.
+local MAX_HEAD_BYTES = 256 * 1024
+local MAX_HEAD_LINE = 100 * 1024
 -- A reused connection the server has meanwhile closed fails before any
 -- answer; a GET or HEAD then goes again on a new one, as libcurl does.
 local MAX_STALE_RETRIES = 3
@@ -357,14 +362,17 @@ local has_token = http_head.has_token
 -- the answer invalid, as libcurl has it ("Header without colon").
 local function read_headers(reader, cap)
   local lines, size = {}, 0
+  cap = math.min(cap, MAX_HEAD_BYTES)
   while true do
-    local line, err = reader:line(cap - size)
+    local line, err = reader:line(math.min(cap - size, MAX_HEAD_LINE))
+    if err == "too_large" then return nil, "head_too_large" end
     if not line then return nil, err end
     size = size + #line + 2
-    if size > cap then return nil, "too_large" end
+    if size > cap then return nil, "head_too_large" end
     if line == "" then return (http_head.fields(lines)), size end
     local fold = line:find("^[ \t]") ~= nil
-    if (fold and #lines == 0) or (not fold and not line:find(":", 1, true)) then return nil, "not http" end
+    if fold and #lines == 0 then return nil, "bad fold" end
+    if not fold and not line:find(":", 1, true) then return nil, "not http" end
     lines[#lines + 1] = line
   end
 end
@@ -410,6 +418,10 @@ local function read_error(self, r, err, reader)
     return fail(r, "too_large", string.format("response larger than max_response_bytes (%d bytes)",
       self.max_response_bytes), true)
   end
+  if err == "head_too_large" then
+    return fail(r, "too_large", string.format("response headers larger than %d bytes, or a line of them over %d",
+      MAX_HEAD_BYTES, MAX_HEAD_LINE), true)
+  end
   if err == "timeout" then
     return fail(r, "timeout", string.format("no complete answer from %s within %d ms", address(r), r.timeout_ms),
       true, err)
@@ -417,6 +429,10 @@ local function read_error(self, r, err, reader)
   if err == "stalled" then
     return fail(r, "timeout", string.format("response stalled: fewer than %d bytes arrived in %d ms " ..
       "(low_speed_bytes, low_speed_ms)", self.low_speed_bytes, self.low_speed_ms), true, err)
+  end
+  if err == "bad fold" then -- worded as the C session words it
+    return fail(r, "network", "invalid answer: a header line starts with whitespace (an obsolete fold) with no " ..
+      "header before it", true, err)
   end
   if err == "bad chunk" or err == "not http" then
     return fail(r, "network", "the answer from " .. address(r) .. " is not valid HTTP/1.1", true, err)
@@ -492,7 +508,8 @@ function Transport:_exchange(r, started, deadline)
   local cap = self.max_response_bytes
   local status, version, headers, line, t_first
   repeat
-    line, err = reader:line(cap)
+    line, err = reader:line(math.min(cap, MAX_HEAD_LINE))
+    if err == "too_large" then err = "head_too_large" end
     if not line then
       sock:close()
       return nil, read_error(self, r, err, reader), reused and reader.received == 0 and err ~= "timeout"
