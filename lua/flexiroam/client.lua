@@ -80,6 +80,10 @@ end
 local function base_url_of(opts)
   local base = opts.base_url or os.getenv("FLEXIROAM_BASE_URL") or DEFAULT_BASE_URL
   if type(base) ~= "string" then raise("flexiroam.new: base_url must be a string") end
+  -- Never echoed: it may carry credentials.
+  if base:find("[%z\1-\32\127?#]") then
+    raise("flexiroam.new: base_url must not contain spaces, control characters, '?' or '#'")
+  end
   base = base:gsub("/+$", "")
   local scheme, host = url.split(base)
   if not scheme then raise("flexiroam.new: base_url must be an http:// or https:// URL: %s", base) end

@@ -41,6 +41,25 @@ function url.query(names, params)
   return table.concat(parts, "&")
 end
 
+--- Why `path` cannot follow a base URL as it is, or nil. It must start
+-- with "/" (else it runs on into the authority: "@evil.example/x" would
+-- send the key to evil.example) and hold only "/", RFC 3986 unreserved
+-- characters and well-formed percent-escapes (anything else escaped: no
+-- space, control character, "?", "&" or "#"), and no "." or ".." segment,
+-- plain or escaped (libcurl resolves them: "/v1/../../etc" goes out as "/etc").
+function url.path_problem(path)
+  if path:sub(1, 1) ~= "/" then return "must start with '/'" end
+  if path:find("[^A-Za-z0-9%-%._~%%/]") then
+    return "may hold only '/', letters, digits, '-._~' and percent-escapes (escape anything else)"
+  end
+  if path:gsub("%%%x%x", ""):find("%", 1, true) then return "holds a '%' that is not a percent-escape" end
+  for segment in path:gmatch("[^/]+") do
+    local plain = segment:gsub("%%2[Ee]", ".")
+    if plain == "." or plain == ".." then return "must not hold a '.' or '..' segment" end
+  end
+  return nil
+end
+
 --- Splits "scheme://host[:port]/prefix" into scheme, host and the rest;
 -- nil when it is not an http(s) URL.
 function url.split(base)
