@@ -7,17 +7,11 @@ package.cpath = "./build/5.4/?.so;" .. package.cpath
 local procs = require "spec.support.test_processes"
 local flexiroam = require "flexiroam"
 local a = procs.http_server()
-local function kb(field)
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^" .. field .. ":%s*(%d+)")
-    if v then return tonumber(v) end
-  end
-end
+local memory = require "spec.support.memory"
+local kb = memory.kb
 local function peak(case, cap)
   collectgarbage("collect")
-  local fh = assert(io.open("/proc/self/clear_refs", "w")) -- 5: reset the peak to the current RSS
-  fh:write("5")
-  fh:close()
+  memory.reset_peak()
   local before = kb("VmRSS")
   local base = "http://127.0.0.1:" .. a.port .. "/hostile/" .. case
   local c = flexiroam.new { api_key = "sk_bench_hostile", base_url = base, retries = 0, max_response_bytes = cap }

@@ -33,6 +33,7 @@ build = {
     ["flexiroam.compat"] = "lua/flexiroam/compat.lua",
     ["flexiroam.dates"] = "lua/flexiroam/dates.lua",
     ["flexiroam.errors"] = "lua/flexiroam/errors.lua",
+    ["flexiroam.fields"] = "lua/flexiroam/fields.lua",
     ["flexiroam.esim"] = "lua/flexiroam/esim.lua",
     ["flexiroam.http_head"] = "lua/flexiroam/http_head.lua",
     ["flexiroam.jobs"] = "lua/flexiroam/jobs.lua",

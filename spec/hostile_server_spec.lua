@@ -68,17 +68,8 @@ local cjson = require "cjson"
 local socket = require "socket"
 table.unpack = table.unpack or unpack
 %s
-local function status_kb(field)
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^" .. field .. ":%%s*(%%d+)")
-    if v then return tonumber(v) end
-  end
-end
--- Writing 5 to clear_refs resets the peak RSS to the current RSS.
-local function reset_peak()
-  local f = io.open("/proc/self/clear_refs", "w")
-  if f then f:write("5"); f:close() end
-end
+local memory = require "spec.support.memory"
+local status_kb, reset_peak = memory.kb, memory.reset_peak
 for _, case in ipairs(cjson.decode(%q)) do
   collectgarbage("collect")
   reset_peak()

@@ -52,12 +52,7 @@ local function collect()
   collectgarbage("collect") -- what the first cycle's finalizers let go
 end
 
-local function rss_kb()
-  local f = assert(io.open("/proc/self/status"))
-  local text = f:read("*a")
-  f:close()
-  return tonumber(text:match("VmRSS:%s*(%d+)"))
-end
+local function rss_kb() return require("spec.support.memory").kb("VmRSS") end
 
 local stat = assert(io.open("/proc/self/stat"))
 local PID = tonumber(stat:read("*l"):match("^(%d+)"))

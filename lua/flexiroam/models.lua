@@ -20,6 +20,7 @@ local json = require("flexiroam.json")
 local esim = require("flexiroam.esim")
 local options = require("flexiroam.options")
 local raise = require("flexiroam.misuse").raise
+local fields = require("flexiroam.fields")
 
 local models = {}
 
@@ -69,6 +70,31 @@ local function bound_class(client, c)
   return b
 end
 
+-- The metatable of class `c` for models of `client` decoded with only the
+-- fields of `selection`: methods as usual, and a field outside the
+-- selection raises instead of reading as nil. One per (client, class,
+-- selection), kept with the others on the client.
+local function selected_class(client, c, selection)
+  local base = bound_class(client, c)
+  local classes = rawget(client, BOUND)
+  local key = c._model .. "|" .. selection.key
+  local b = classes[key]
+  if not b then
+    local tree = selection.tree
+    b = {}
+    for k, v in pairs(base) do b[k] = v end
+    b._selection = selection
+    b.__index = function(_, k)
+      local method = c[k]
+      if method ~= nil then return method end
+      if type(k) == "string" and tree[k] == nil then fields.not_selected(c._model, k, selection) end
+      return nil
+    end
+    classes[key] = b
+  end
+  return b
+end
+
 -- The class a metatable stands for (a class itself, or one bound to a client).
 local function class_of(mt)
   if type(mt) ~= "table" then return nil end
@@ -114,21 +140,38 @@ end
 --- What client:call answers, as models when the operation names one
 -- (op.model): an item, or every item of a page. Data the API shaped
 -- unexpectedly (an item that is not an object) is passed through as is.
-function models.wrap(client, op, data, ...)
+-- `selection` (flexiroam.fields.compile) when the answer was decoded with
+-- only some fields: the models then hold just those, and say so.
+function models.wrap(client, op, data, selection)
   local name = op.model
-  if data == nil or not name or not CLASSES[name] then return data, ... end
-  local mt = bound_class(client, CLASSES[name])
+  if data == nil or not name or not CLASSES[name] then return data end
+  local mt = selection and selected_class(client, CLASSES[name], selection) or bound_class(client, CLASSES[name])
   local items = data.items
   if op.answer == "list" and type(items) == "table" then
     -- A numeric loop: this runs for every item of every page.
     for i = 1, #items do
       local item = items[i]
-      if type(item) == "table" and getmetatable(item) == nil then setmetatable(item, mt) end
+      if type(item) == "table" and getmetatable(item) == nil then
+        setmetatable(item, mt)
+        if selection then fields.guard_nested(item, selection.tree, name, selection) end
+      end
     end
   elseif type(data) == "table" and getmetatable(data) == nil then
     setmetatable(data, mt)
+    if selection then fields.guard_nested(data, selection.tree, name, selection) end
   end
-  return data, ...
+  return data
+end
+
+--- model:fields() -> the field paths a model was decoded with ({"iccid",
+-- "plan.name"}, sorted), or nil when it holds every field.
+local function selected_fields(self)
+  local mt = getmetatable(self)
+  local selection = type(mt) == "table" and rawget(mt, "_selection")
+  if not selection then return nil end
+  local out = {}
+  for i, path in ipairs(selection.paths) do out[i] = path end
+  return out
 end
 
 local function present(v)
@@ -198,6 +241,7 @@ end
 for _, c in pairs(CLASSES) do
   c.raw = raw
   c.client = client_method
+  c.fields = selected_fields
 end
 
 local function money(price)

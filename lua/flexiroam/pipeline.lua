@@ -28,6 +28,7 @@ local reference = require("flexiroam.reference")
 local models = require("flexiroam.models")
 local esim = require("flexiroam.esim")
 local options = require("flexiroam.options")
+local selective = require("flexiroam.fields")
 local transports = require("flexiroam.transport")
 local http_head = require("flexiroam.http_head")
 local raise = require("flexiroam.misuse").raise
@@ -172,6 +173,13 @@ function Pipeline:prepare(owner, name, params, opts)
   local op = self:operation(name)
   params = check_params(name, op, params)
   local policy, own = options.per_call(name, opts, self.policy)
+  local selection
+  if own and own.fields ~= nil then
+    if pipeline.mode_of(op) ~= "read" or not op.model then
+      raise("%s: fields selects what a read operation returns; %s is not one", name, name)
+    end
+    selection = selective.compile(name, own.fields)
+  end
   -- A bad ICCID or reference is data (nil, err when the call runs); one
   -- that is not a string is a bug, and raises here.
   local invalid = self.check_iccid and esim.check_params(name, op, params) or nil
@@ -183,7 +191,7 @@ function Pipeline:prepare(owner, name, params, opts)
   return self:new_call(name, own, {
     owner = owner, name = name, op = op, params = params, mode = mode, policy = policy,
     reference_param = mode == "reference" and ref_param or nil,
-    method = op.method, path = op.path, invalid = invalid,
+    method = op.method, path = op.path, invalid = invalid, selection = selection,
   })
 end
 
@@ -198,6 +206,7 @@ function Pipeline:prepare_request(owner, method, path, opts)
   if problem then raise("request: path %s (a query goes in opts.query)", problem) end
   method = method:upper()
   local policy, own = options.per_call("request", opts, self.policy, RAW_KEYS)
+  if own and own.fields ~= nil then raise("request: fields selects what an operation returns, not a raw request") end
   opts = opts or {}
   local query
   if type(opts.query) == "table" then
@@ -378,7 +387,7 @@ function Pipeline:attempt(call, attempt, timeout_ms, sched)
     }))
   end
   local data, derr = response.decode(res, { method = call.method, path = call.path, redact = redact,
-    time = clock.time })
+    time = clock.time, selection = call.selection, answer = call.op and call.op.answer })
   if data ~= nil and call.shape then
     data, derr = call.shape(data)
     if data == nil then
@@ -594,7 +603,7 @@ function Pipeline:run(call, sched)
   local data
   data, err = self:send(call, sched or self.direct)
   if not call.op then return data, err end
-  data = models.wrap(call.owner, call.op, data)
+  data = models.wrap(call.owner, call.op, data, call.selection)
   if call.replayed and data ~= nil then models.mark_replayed(data) end
   return data, err
 end

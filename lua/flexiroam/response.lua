@@ -4,6 +4,7 @@ local json = require("flexiroam.json")
 local errors = require("flexiroam.errors")
 local compat = require("flexiroam.compat")
 local retry = require("flexiroam.retry")
+local selective = require("flexiroam.fields")
 
 local response = {}
 
@@ -13,6 +14,24 @@ local NULL = json.null
 -- past int64 on 5.4) comes back as a string of its exact digits: a SKU or
 -- a byte count is never silently rounded to a neighbouring number.
 local DECODE_OPTIONS = { big_integers = "string" }
+
+-- With a selection (flexiroam.fields), the decoder skips every field of a
+-- record outside it: the records are the elements of "items" (a list) or
+-- the value of "item" (a get). Options per selection and answer, made once.
+local select_options = setmetatable({}, { __mode = "k" })
+local function decode_options(selection, answer)
+  local by_answer = select_options[selection]
+  if not by_answer then
+    by_answer = {}
+    select_options[selection] = by_answer
+  end
+  local o = by_answer[answer]
+  if not o then
+    o = { big_integers = "string", select = selection.tree, select_at = answer == "list" and "items" or "item" }
+    by_answer[answer] = o
+  end
+  return o
+end
 
 -- The human message of an error body, which servers put under one of
 -- several names, as a string or as an object with its own message.
@@ -80,7 +99,16 @@ function response.decode(res, ctx)
   if res.status < 200 or res.status > 299 then
     return nil, http_error(res, ctx)
   end
-  local data, derr = json.decode(res.body, DECODE_OPTIONS)
+  local selection, restrict = ctx.selection, false
+  local options = DECODE_OPTIONS
+  if selection then
+    if json.can_select then
+      options = decode_options(selection, ctx.answer)
+    else
+      restrict = true
+    end
+  end
+  local data, derr = json.decode(res.body, options)
   if data == nil then
     local fields = base_fields(res, ctx)
     fields.body_excerpt = excerpt(res, ctx)
@@ -98,6 +126,7 @@ function response.decode(res, ctx)
     if data.code ~= nil and data.code ~= NULL then fields.code = data.code end
     return nil, errors.new("api", ctx.redact(message_of(data) or "the API reported a failure"), fields)
   end
+  if restrict then return selective.restrict(data, selection, ctx.answer) end
   return data
 end
 

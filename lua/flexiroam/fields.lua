@@ -1,0 +1,167 @@
+--- Selective decode: the `fields` option of a read operation.
+--   client:list_inventory(params, { fields = { "iccid", "status", "plan.name" } })
+-- keeps only those fields of each record (the items of a list, the item of
+-- a get); the decoder skips everything else without building it. A record
+-- made so knows what it holds: reading a field that was not selected
+-- raises, never answers nil by mistake.
+local json = require("flexiroam.json")
+local raise = require("flexiroam.misuse").raise
+
+local fields = {}
+
+local MAX_PATHS = 256
+local MAX_DEPTH = 16
+
+-- Compiled selections by their canonical text: a script passes the same
+-- list on every page of an iterator.
+local compiled = setmetatable({}, { __mode = "v" })
+
+local function segments(where, path)
+  if type(path) ~= "string" or path == "" then
+    raise("%s: fields must be a list of field names (\"iccid\", \"plan.name\"), got %s", where,
+      type(path) == "string" and "an empty string" or type(path))
+  end
+  local out = {}
+  for segment in (path .. "."):gmatch("(.-)%.") do
+    if segment == "" or segment:find("[^%w_%-]") then
+      raise("%s: fields: %q is not a field path (names of letters, digits, _ or -, joined by '.')", where, path)
+    end
+    out[#out + 1] = segment
+  end
+  if #out > MAX_DEPTH then raise("%s: fields: %q is deeper than %d", where, path, MAX_DEPTH) end
+  return out
+end
+
+--- fields.compile(where, list) -> selection: {tree =, paths =, key =}.
+-- tree: {name = true} for a whole field, {name = subtree} for some of an
+-- object's fields ("plan.name" -> {plan = {name = true}}); a whole field
+-- wins over parts of it. Raises at the caller's line on anything else than
+-- a non-empty list of field paths.
+function fields.compile(where, list)
+  if type(list) ~= "table" or list[1] == nil then
+    raise("%s: fields must be a non-empty list of field names (got %s)", where, type(list))
+  end
+  if #list > MAX_PATHS then raise("%s: fields: more than %d paths", where, MAX_PATHS) end
+  local paths = {}
+  for k, path in pairs(list) do
+    if type(k) ~= "number" then raise("%s: fields must be a list (found the key %q)", where, tostring(k)) end
+    paths[#paths + 1] = table.concat(segments(where, path), ".")
+  end
+  table.sort(paths)
+  local key = table.concat(paths, ",")
+  local known = compiled[key]
+  if known then return known end
+  local tree = {}
+  for _, path in ipairs(paths) do
+    local node, parts = tree, segments(where, path)
+    for i = 1, #parts - 1 do
+      local child = node[parts[i]]
+      if child == true then -- the whole of it is selected already
+        node = nil
+        break
+      end
+      if child == nil then
+        child = {}
+        node[parts[i]] = child
+      end
+      node = child
+    end
+    if node then node[parts[#parts]] = true end
+  end
+  local selection = { tree = tree, paths = paths, key = key }
+  compiled[key] = selection
+  return selection
+end
+
+local restrict_value
+
+-- The fields of `object` that `tree` selects (a new table).
+local function restrict_object(object, tree)
+  local out = {}
+  for name, sub in pairs(tree) do
+    local v = object[name]
+    if v ~= nil then out[name] = sub == true and v or restrict_value(v, sub) end
+  end
+  return out
+end
+
+-- A value under a subtree: an object is restricted, an array's objects each
+-- are; anything else (a string where an object was expected) is kept as is.
+function restrict_value(v, tree)
+  if type(v) ~= "table" then return v end
+  if json.is_array(v) then
+    local out = json.array()
+    for i = 1, #v do out[i] = restrict_value(v[i], tree) end
+    return out
+  end
+  return restrict_object(v, tree)
+end
+
+--- fields.restrict(data, selection, answer) -> data with only the selected
+-- fields of its records (answer "list": data.items[i]; "item": data.item).
+-- What the decoder does while decoding; here for a decoder that cannot.
+function fields.restrict(data, selection, answer)
+  if type(data) ~= "table" then return data end
+  if answer == "list" and type(data.items) == "table" then
+    local items = data.items
+    for i = 1, #items do
+      if type(items[i]) == "table" and not json.is_array(items[i]) then
+        items[i] = restrict_object(items[i], selection.tree)
+      end
+    end
+  elseif answer == "item" and type(data.item) == "table" and not json.is_array(data.item) then
+    data.item = restrict_object(data.item, selection.tree)
+  end
+  return data
+end
+
+-- Guards: a metatable per (subtree, where) whose __index raises for a field
+-- outside the subtree. Kept by subtree (weak): selections are few.
+local guards = setmetatable({}, { __mode = "k" })
+
+local function not_selected(label, name, selection)
+  raise("%s.%s was not selected: this record was decoded with fields = { %s }; add %q to read it", label,
+    tostring(name), table.concat(selection.paths, ", "), name)
+end
+
+local function guard_of(tree, label, selection)
+  local mt = guards[tree]
+  if not mt then
+    mt = {
+      __index = function(_, name)
+        if type(name) == "string" and tree[name] == nil then not_selected(label, name, selection) end
+        return nil
+      end,
+    }
+    guards[tree] = mt
+  end
+  return mt
+end
+
+--- fields.guard_nested(record, selection, label): the objects below a
+-- record that only some of their fields were selected from get a guard
+-- (arrays of objects: each element). The record itself is the model's.
+function fields.guard_nested(record, tree, label, selection)
+  for name, sub in pairs(tree) do
+    local v = sub ~= true and rawget(record, name)
+    if type(v) == "table" then
+      local path = label .. "." .. name
+      if json.is_array(v) then
+        for i = 1, #v do
+          local e = v[i]
+          if type(e) == "table" and getmetatable(e) == nil then
+            setmetatable(e, guard_of(sub, path .. "[]", selection))
+            fields.guard_nested(e, sub, path .. "[]", selection)
+          end
+        end
+      elseif getmetatable(v) == nil then
+        setmetatable(v, guard_of(sub, path, selection))
+        fields.guard_nested(v, sub, path, selection)
+      end
+    end
+  end
+end
+
+fields.not_selected = not_selected
+
+return fields
