@@ -275,8 +275,12 @@ describe("core.multi", function()
       return u
     end
     local mode, base = arg[1], arg[2]
-    local m = core.multi { proxy = "" }
-    for _ = 1, 40 do m:add { url = base .. "/big?size=100000" } end
+    local m
+    local function fresh()
+      m = core.multi { proxy = "" }
+      for _ = 1, 40 do m:add { url = base .. "/big?size=100000" } end
+    end
+    fresh()
     local inside, hits, refused, got = false, 0, 0, 0
     collectgarbage("setpause", 0)
     while hits == 0 and m:pending() > 0 do
@@ -295,8 +299,16 @@ describe("core.multi", function()
         end)
       end
       inside = true
-      local out = m:perform(100)
+      local performed, out = pcall(m.perform, m, 100)
       inside = false
+      if not performed then
+        -- Closed by a finalizer on the way in, before perform began (LuaJIT
+        -- allocates there): refused as closed, which proves nothing of
+        -- perform itself. Again, on a new multi.
+        assert(tostring(out):find("multi is closed", 1, true), out)
+        fresh()
+        hits, got, out = 0, 0, {}
+      end
       got = got + #out
       for _, r in ipairs(out) do assert(#r.res.body == 100000) end
     end
@@ -327,7 +339,9 @@ describe("core.multi", function()
   end
 
   it("survives a finalizer that closes it while perform builds its answers", function()
-    local hits, got, shown, ok, why = run_child("close"):match("^(%d+)\t(%d+)\t([^\t]*)\t(%a+)\t([^\n]*)")
+    local out = run_child("close")
+    local hits, got, shown, ok, why = out:match("^(%d+)\t(%d+)\t([^\t]*)\t(%a+)\t([^\n]*)")
+    assert(hits, "the child printed: " .. out)
     assert.is_true(tonumber(hits) > 0, "no finalizer ran inside perform")
     assert.is_true(tonumber(got) > 0) -- the answers built when it closed were still delivered
     assert.matches("closed", shown)
@@ -336,7 +350,9 @@ describe("core.multi", function()
   end)
 
   it("refuses add and perform from inside perform", function()
-    local hits, got, refused = run_child("reenter"):match("^(%d+)\t(%d+)\t(%d+)")
+    local out = run_child("reenter")
+    local hits, got, refused = out:match("^(%d+)\t(%d+)\t(%d+)")
+    assert(hits, "the child printed: " .. out)
     assert.is_true(tonumber(hits) > 0, "no finalizer ran inside perform")
     assert.equals(40, tonumber(got))
     assert.equals(2 * tonumber(hits), tonumber(refused))

@@ -349,6 +349,11 @@ static int guarded(lua_State *L, lua_CFunction body)
     lua_pushcfunction(L, body);
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
+    /* LuaJIT allocates a closure for lua_pushcfunction: a collection step
+     * there may run a finalizer that closes this multi (not yet busy, so
+     * at once). From here on a close waits for the mark to clear. */
+    if (m->multi == NULL)
+        return luaL_error(L, "multi is closed");
     m->busy = 1;
     rc = lua_pcall(L, 2, 1, 0);
     m->busy = 0;
