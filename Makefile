@@ -188,10 +188,17 @@ fuzz-smoke:
 bench: deps
 	$(call ensure_packages,$(PKGS_BENCH))
 	@$(MAKE) --no-print-directory build
-	@for b in bench/*_bench.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
+	@mkdir -p build/bench
+	@# Each bench's output is kept in build/bench/NAME.out and shown; the README's tables are then
+	@# regenerated from those files (bench/readme.lua), never typed by hand.
+	@for b in bench/*_bench.lua; do n=$$(basename $$b .lua); echo "== $$b"; \
+	  $(LUA) $$b > build/bench/$$n.out || { cat build/bench/$$n.out; exit 1; }; cat build/bench/$$n.out; done
 	@# The same HTTP run with the client and nginx on one CPU: no idle CPU to wake per request.
 	@if command -v taskset >/dev/null; then \
-	  echo "== bench/http_bench.lua on one CPU (taskset -c 0)"; taskset -c 0 $(LUA) bench/http_bench.lua || exit 1; fi
+	  echo "== bench/http_bench.lua on one CPU (taskset -c 0)"; \
+	  taskset -c 0 $(LUA) bench/http_bench.lua > build/bench/http_bench_one_cpu.out || exit 1; \
+	  cat build/bench/http_bench_one_cpu.out; fi
+	@$(LUA) bench/readme.lua README.md build/bench
 
 # The quickstart against a sandbox on a free port, stopped afterwards.
 demo: deps
