@@ -20,7 +20,7 @@ STATIC_OBJS  := $(patsubst src/%.c,build/static/obj/%.o,$(SOURCES))
 BUILD_EMBED  := build/embed/embed
 
 PKGS_BASE    := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev pkg-config \
-                gcc make lua-socket openssl curl locales
+                gcc make lua-socket openssl curl locales redis-server lua-redis
 PKGS_LUAJIT  := luajit2 libluajit2-5.1-dev
 PKGS_ROCK    := luarocks
 PKGS_FUZZ    := clang libclang-rt-14-dev

@@ -10,8 +10,10 @@ local url = require("flexiroam.url")
 local retry = require("flexiroam.retry")
 local observe = require("flexiroam.observe")
 local limiter = require("flexiroam.limiter")
+local store = require("flexiroam.store")
 local default_operations = require("flexiroam.operations")
 local transports = require("flexiroam.transport")
+local ngx_transport = require("flexiroam.transport.ngx")
 local compat = require("flexiroam.compat")
 local clock = require("flexiroam.clock")
 local options = require("flexiroam.options")
@@ -58,6 +60,7 @@ local NEW_OPTIONS = options.union(options.POLICY, {
   api_key = true, base_url = true, allow_insecure_http = true, user_agent = true, operations = true,
   check_iccid = true, logger = true, log = true, correlation_header = true, clock = true, rate_limit = true,
   transport = true, on_request = true, on_response = true, on_retry = true, on_error = true,
+  shared = true, n_workers = true,
 })
 for _, name in ipairs(SESSION_OPTIONS) do NEW_OPTIONS[name] = true end
 
@@ -94,6 +97,16 @@ local function base_url_of(opts)
   return base
 end
 
+-- The workers a shared limit's fallback divides rate_limit among when
+-- n_workers is not given: this nginx's workers (one host), else 1.
+local function default_workers()
+  if ngx_transport.in_nginx() then
+    local ok, count = pcall(function() return rawget(_G, "ngx").worker.count() end)
+    if ok and type(count) == "number" and count >= 1 then return count end
+  end
+  return 1
+end
+
 --- flexiroam.new{api_key=, base_url=, timeout_ms=, retries=, deadline_ms=, ...} -> client
 function Client.new(opts)
   opts = opts or {}
@@ -119,8 +132,25 @@ function Client.new(opts)
   if opts.verify == false then
     emitter:warn("TLS certificate verification is OFF for " .. base .. ": anyone on the path can read the API key")
   end
-  local limiters
-  if opts.rate_limit ~= nil then limiters = { limiter.new(opts.rate_limit, nil, "flexiroam.new: rate_limit") } end
+  local shared, limiters = store.resolve(opts.shared, "flexiroam.new"), nil
+  if opts.n_workers ~= nil then
+    options.number("flexiroam.new", "n_workers", opts.n_workers, 1, nil, true)
+    if not shared then raise("flexiroam.new: n_workers sizes the fallback of a shared rate limit: it needs shared") end
+  end
+  if opts.rate_limit ~= nil then
+    local own = limiter.new(opts.rate_limit, nil, "flexiroam.new: rate_limit")
+    if shared then
+      -- One rate for every worker, process and host of this key; alone at
+      -- rate / n_workers while the store cannot answer.
+      own = limiter.shared {
+        store = shared, key = store.namespace(key) .. "rate", rate = opts.rate_limit,
+        n_workers = opts.n_workers or default_workers(),
+        warn = function(message) emitter:warn(message) end,
+        info = function(message) emitter:log("info", { event = "warning", message = message }) end,
+      }
+    end
+    limiters = { own }
+  end
 
   -- Inside nginx the default is its cosockets: libcurl would block the worker.
   local session_opts = {}
@@ -148,6 +178,9 @@ function Client.new(opts)
       observe = emitter,
       correlation_header = correlation_header,
       limiters = limiters,
+      -- The store shared with the fleet (flexiroam.store), or nil: the
+      -- rate limit's today, the catalogue cache's and the claims' to come.
+      store = shared,
     },
   }, Client)
   -- An operation this client added has a method of its own, as the

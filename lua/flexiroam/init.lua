@@ -13,4 +13,5 @@ return {
   models = require "flexiroam.models",
   esim = require "flexiroam.esim",
   jobs = require "flexiroam.jobs",
+  store = require "flexiroam.store",
 }

@@ -343,13 +343,42 @@ end
 ----------------------------------------------------------------------
 
 -- Every rate limiter's token: each attempt and each lookup is a request
--- the API counts.
-local function take_tokens(sched, now)
+-- the API counts. A shared limiter (flexiroam.limiter.shared) reserves a
+-- slot only when it comes before the call's deadline (-> false: none does),
+-- and may void the slot once the wait is over (a pause began meanwhile, or
+-- the caller woke too late for it): the caller then takes the next one.
+local function take_tokens(sched, now, deadline)
   local limiters = sched.limiters
-  if not limiters then return end
+  if not limiters then return true end
   for i = 1, #limiters do
-    local wait = limiters[i]:take(now())
-    if wait > 0 then sched.sleep(wait) end
+    local lim, voided = limiters[i], 0
+    while true do
+      local t = now()
+      local wait = lim:take(t, deadline and math.max(0, deadline - t) or nil)
+      if wait == nil then return false end
+      if wait > 0 then sched.sleep(wait) end
+      if not lim.void or not lim:void(wait, now() - t - wait, voided) then break end
+      voided = voided + 1
+    end
+  end
+  return true
+end
+
+local function no_slot_error(call)
+  return errors.new("timeout", string.format("rate_limit: no request slot is free before the call's deadline of" ..
+    " %s ms (the shared limit is busy or paused by a 429)", tostring(call.policy.deadline_ms)), { sent = false })
+end
+
+-- A 429's Retry-After pauses every shared limiter: every worker, process
+-- and host of the key waits it out, not only this call (a pause longer
+-- than max_retry_after_ms is cut to it).
+local function pause_limiters(sched, err, policy)
+  local limiters = sched.limiters
+  if not limiters or err.status ~= 429 or not err.retry_after or err.retry_after <= 0 then return end
+  local seconds = math.min(err.retry_after, policy.max_retry_after_ms / 1000)
+  if seconds <= 0 then return end
+  for i = 1, #limiters do
+    if limiters[i].pause then limiters[i]:pause(seconds) end
   end
 end
 
@@ -538,13 +567,16 @@ function Pipeline:send(call, sched)
   end
   local attempt, last_err = 0, nil
   while true do
-    take_tokens(sched, clock.now)
+    if not take_tokens(sched, clock.now, call.deadline) then
+      return self:fail(call, attempt, last_err or no_slot_error(call), "deadline")
+    end
     local timeout_ms = retry.attempt_timeout(policy.timeout_ms, DEFAULT_TIMEOUT_MS, call.deadline, clock.now())
     if timeout_ms == 0 then return self:fail(call, attempt, last_err or deadline_error(call), "deadline") end
     attempt = attempt + 1
     local data, err, elapsed = self:attempt(call, attempt, timeout_ms, sched)
     if data ~= nil then return data end
     last_err = err
+    pause_limiters(sched, err, policy)
 
     local decision, reason = retry.classify(call.mode, err)
     if decision == "reconcile" then

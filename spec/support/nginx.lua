@@ -58,7 +58,7 @@ local function alive(pid)
 end
 
 --- start{http = directives inside http {} (the server block included),
--- main = directives at the top level, port = (a free one)} -> server.
+-- main = directives at the top level, port = (a free one), workers = 1} -> server.
 -- `${port}` and `${root}` in the text become the port and the checkout.
 function M.start(opts)
   local root = cwd()
@@ -71,7 +71,7 @@ function M.start(opts)
     return (text or ""):gsub("%${port}", tostring(port)):gsub("%${root}", root)
   end
   local conf = table.concat({
-    "worker_processes 1;",
+    "worker_processes " .. (opts.workers or 1) .. ";",
     "error_log logs/error.log notice;",
     "pid logs/nginx.pid;",
     "load_module " .. M.MODULES[1] .. ";",

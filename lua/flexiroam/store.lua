@@ -1,0 +1,146 @@
+--- flexiroam.store: state shared by every worker, process and host that
+-- uses one API key, so that together they keep one rate limit (and, on
+-- the same interface, one catalogue cache and one claim per SIM).
+--
+--   local store = require "flexiroam.store"
+--   flexiroam.new { rate_limit = 10, shared = "flexiroam" }                      -- inside nginx: a lua_shared_dict
+--   flexiroam.new { rate_limit = 10, shared = store.ngx_shared("flexiroam") }    -- the same, spelled out
+--   flexiroam.new { rate_limit = 10, shared = store.redis(conn), n_workers = 8 } -- Redis: several hosts
+--
+-- Two implementations, one interface:
+--   store.ngx_shared(name | dict)  an nginx lua_shared_dict: every worker of one host. Atomic steps hold
+--                                  a short lock in the dict (safe_add, deleted after a few microseconds
+--                                  without yielding); every write is safe_add/safe_set, which never
+--                                  evicts another key (flexiroam.store.ngx_shared).
+--   store.redis(conn | connect [, opts])  Redis: every host. A lua-resty-redis or redis-lua connection,
+--                                  or a function returning one; each atomic step is one Lua script run
+--                                  by Redis (EVALSHA, EVAL when Redis answers NOSCRIPT), on Redis's own
+--                                  clock (flexiroam.store.redis).
+--
+-- The interface. Keys and values are strings; ttl and times are seconds
+-- (numbers, millisecond resolution). Every method answers its result, or
+-- nil and an error of kind "store" when the store cannot be reached or
+-- refuses (a full dict, Redis down, a timeout): callers fall back, they
+-- never wait on a store without bound. Misuse (a key that is not a string,
+-- a ttl that is not a positive number) raises at the caller's line.
+--
+--   rate_take(key, interval, max_wait) -> wait | false, wait | nil, err
+--       GCRA with no burst, plus a pause: the caller's slot is the latest of
+--       now, the key's theoretical arrival time (TAT) and its pause; when it
+--       is at most max_wait seconds away (nil: any), the TAT becomes slot +
+--       interval and the caller gets `wait` = slot - now: the slot is
+--       reserved, the caller must send after that wait. Callers are served in
+--       the order they ask, each slot `interval` after the previous one, so
+--       none starves. Further away than max_wait: false and the wait it would
+--       have had, nothing reserved.
+--   rate_pause(key, seconds) -> true | nil, err
+--       no slot before now + seconds (a server's Retry-After); a longer pause
+--       already set stays.
+--   rate_paused(key) -> seconds of pause left (0: none) | nil, err
+--       asked by a caller that slept until its slot: a pause set meanwhile
+--       voids that slot (it takes another, after the pause).
+--   get(key) -> value | nil (absent) | nil, err
+--   set(key, value, ttl) -> true | nil, err
+--   add(key, value, ttl) -> true | false, current value (held) | nil, err
+--       add-if-absent with a lease: a claim whose value names its owner,
+--       gone after ttl if its owner dies.
+--   renew_if(key, value, ttl) -> true | false | nil, err
+--       a new ttl, only while key still holds value (its owner renews).
+--   delete_if(key, value) -> true | false | nil, err
+--       delete-if-owner: only while key still holds value.
+--   delete(key) -> true | nil, err
+--   store.kind: "ngx_shared" or "redis"
+--
+-- Keys of one API key live under store.namespace(api_key), a prefix made
+-- from a SHA-256 of the key, never the key itself: a Redis shared by
+-- several accounts (or a dump of it) shows no API key. The limiter uses
+-- "<namespace>rate" (TAT) and "<namespace>rate:pause"; the cache and the
+-- claims are to take other names under the same prefix.
+local digest = require("flexiroam.digest")
+local errors = require("flexiroam.errors")
+local raise = require("flexiroam.misuse").raise
+
+local store = {}
+
+store.METHODS = { "rate_take", "rate_pause", "rate_paused", "get", "set", "add", "renew_if", "delete_if", "delete" }
+
+--- store.namespace(api_key) -> "fx:{<32 hex digits>}:": the prefix of every
+-- key of that API key (128 bits of a SHA-256 of it; the braces are a Redis
+-- Cluster hash tag, so a script's keys share a slot).
+function store.namespace(api_key)
+  if type(api_key) ~= "string" or api_key == "" then raise("store.namespace: api_key must be a non-empty string") end
+  return "fx:{" .. digest.sha256("flexiroam-lua store\0" .. api_key):sub(1, 32) .. "}:"
+end
+
+--- store.ngx_shared(name | dict [, opts]) -> store on an nginx lua_shared_dict.
+function store.ngx_shared(dict, opts, where)
+  return require("flexiroam.store.ngx_shared").new(dict, opts, where)
+end
+
+--- store.redis(conn | connect [, opts]) -> store on Redis.
+function store.redis(conn, opts)
+  return require("flexiroam.store.redis").new(conn, opts)
+end
+
+----------------------------------------------------------------------
+-- For the implementations: argument checks (misuse raises at the
+-- caller's line) and the error of a store that cannot answer.
+----------------------------------------------------------------------
+
+local MAX_KEY = 512
+
+function store.check_key(where, key)
+  if type(key) ~= "string" or key == "" or #key > MAX_KEY then
+    raise("%s: key must be a string of 1 to %d bytes (got %s)", where, MAX_KEY, type(key))
+  end
+end
+
+function store.check_value(where, value)
+  if type(value) ~= "string" then raise("%s: value must be a string (got %s)", where, type(value)) end
+end
+
+-- A positive, finite number of seconds; `optional` accepts nil too.
+function store.check_seconds(where, name, v, optional)
+  if v == nil and optional then return end
+  if type(v) ~= "number" or v ~= v or v <= 0 or v == math.huge then
+    raise("%s: %s must be a positive number of seconds (got %s)", where, name, tostring(v))
+  end
+end
+
+-- A number of seconds that may be 0 (a wait bound).
+function store.check_bound(where, name, v)
+  if v == nil then return end
+  if type(v) ~= "number" or v ~= v or v < 0 then
+    raise("%s: %s must be a number of seconds >= 0 (got %s)", where, name, tostring(v))
+  end
+end
+
+--- The error of a store that could not do what it was asked (kind "store").
+function store.error(message, fields)
+  return errors.new("store", message, fields)
+end
+
+--- Whether `value` offers the interface (a store of either kind, or one of your own).
+function store.is_store(value)
+  if type(value) ~= "table" then return false end
+  for _, name in ipairs(store.METHODS) do
+    local ok, f = pcall(function() return value[name] end)
+    if not ok or type(f) ~= "function" then return false end
+  end
+  return true
+end
+
+--- store.resolve(shared, where) -> a store or nil: flexiroam.new's `shared`.
+-- A string names an nginx lua_shared_dict (only inside nginx); a table must
+-- offer the interface.
+function store.resolve(shared, where)
+  if shared == nil then return nil end
+  if type(shared) == "string" then return store.ngx_shared(shared, nil, where) end
+  if not store.is_store(shared) then
+    raise("%s: shared must be a store (require('flexiroam.store').redis(conn) or .ngx_shared(name)) or the name" ..
+      " of an nginx lua_shared_dict (got %s)", where, type(shared))
+  end
+  return shared
+end
+
+return store

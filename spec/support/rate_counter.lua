@@ -1,0 +1,106 @@
+--- The counting upstream of the shared rate-limit specs
+-- (spec/support/rate_counter_server.lua, run as its own lua5.4 process) and
+-- what they measure with it:
+--   local counter = require("spec.support.rate_counter").start()
+--   counter.url                      -- "http://127.0.0.1:PORT": a client's base_url
+--   counter:fault{status = 429, retry_after = 2, times = 1}
+--   counter:arrivals()               -- { {t =, status =}, ... } by the server's clock, in order
+--   rate_counter.peaks(arrivals)     -- most in any one-second window, most in one calendar second
+--   counter:reset(); counter:stop()
+local socket = require "socket"
+local processes = require "spec.support.test_processes"
+
+local M = {}
+
+local Counter = {}
+Counter.__index = Counter
+
+function M.start()
+  local handle = assert(io.popen("echo $$; exec env -u LD_PRELOAD lua5.4 spec/support/rate_counter_server.lua"))
+  local pid = tonumber(handle:read("*l"))
+  local port = tonumber(handle:read("*l"))
+  local self = setmetatable({ handle = handle, pid = pid, port = port }, Counter)
+  if not port then
+    self:stop()
+    error("rate_counter_server did not print its port", 2)
+  end
+  self.url = "http://127.0.0.1:" .. port
+  return self
+end
+
+-- One exchange on a fresh connection: -> status, body
+function Counter:_http(method, target)
+  local c = assert(socket.tcp())
+  c:settimeout(5)
+  assert(c:connect("127.0.0.1", self.port))
+  assert(c:send(("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+    :format(method, target)))
+  local raw, err, partial = c:receive("*a")
+  c:close()
+  raw = raw or partial or error("counter: no answer: " .. tostring(err))
+  return tonumber(raw:match("^HTTP/1%.%d (%d+)")), raw:match("\r\n\r\n(.*)$") or ""
+end
+
+--- Queues a fault for the next `times` API requests (default a 429 with Retry-After 1, once).
+function Counter:fault(f)
+  f = f or {}
+  local status = self:_http("POST", ("/__counter/fault?status=%d&retry_after=%s&times=%d")
+    :format(f.status or 429, tostring(f.retry_after or 1), f.times or 1))
+  assert(status == 201, "counter: fault refused")
+end
+
+--- Every API request the server saw: { {t = seconds, status = n}, ... }, in order of arrival.
+function Counter:arrivals()
+  local status, body = self:_http("GET", "/__counter/arrivals")
+  assert(status == 200, "counter: arrivals refused")
+  local out = {}
+  for t, s in body:gmatch("([%d%.]+) (%d+)") do out[#out + 1] = { t = tonumber(t), status = tonumber(s) } end
+  return out
+end
+
+function Counter:reset()
+  assert(self:_http("POST", "/__counter/reset") == 200, "counter: reset refused")
+end
+
+function Counter:stop()
+  processes.stop(self)
+end
+
+--- peaks(arrivals [, from, to]) -> the most arrivals in any window [t, t + 1 s),
+-- the most in one calendar second of the server's clock, and how many were
+-- counted (only those with from <= t < to, when given).
+function M.peaks(arrivals, from, to)
+  local ts, per_second = {}, {}
+  for _, a in ipairs(arrivals) do
+    if (not from or a.t >= from) and (not to or a.t < to) then
+      ts[#ts + 1] = a.t
+      local s = math.floor(a.t)
+      per_second[s] = (per_second[s] or 0) + 1
+    end
+  end
+  table.sort(ts)
+  local sliding, j = 0, 1
+  for i = 1, #ts do
+    if j < i then j = i end
+    while j <= #ts and ts[j] < ts[i] + 1 do j = j + 1 end
+    sliding = math.max(sliding, j - i)
+  end
+  local calendar = 0
+  for _, n in pairs(per_second) do calendar = math.max(calendar, n) end
+  return sliding, calendar, #ts
+end
+
+--- The counts of each calendar second, in order, as "12 10 10 ..." (for messages).
+function M.histogram(arrivals)
+  local per_second, first, last = {}, math.huge, -math.huge
+  for _, a in ipairs(arrivals) do
+    local s = math.floor(a.t)
+    per_second[s] = (per_second[s] or 0) + 1
+    first, last = math.min(first, s), math.max(last, s)
+  end
+  local out = {}
+  for s = first, last do out[#out + 1] = tostring(per_second[s] or 0) end
+  return table.concat(out, " ")
+end
+
+return M
