@@ -5,12 +5,15 @@
 -- spec/support/transport_contract.lua, in this process or inside a real
 -- nginx (spec/support/transport_contract_app.lua), against
 -- spec/support/http_test_server.lua on 127.0.0.1 (the in-process sandbox
--- transport against a fake handler playing the same routes). Timing never
--- decides a case: elapsed-time bounds only catch a hang.
+-- transport against a fake handler playing the same routes), or, for the
+-- libcurl rows over TLS, against a private nginx serving the same routes as
+-- HTTP/1.1 and as HTTP/2 (spec/support/transport_contract_tls.lua). Timing
+-- never decides a case: elapsed-time bounds only catch a hang.
 local cjson = require "cjson"
 local socket = require "socket"
 local procs = require "spec.support.test_processes"
 local nginx = require "spec.support.nginx"
+local tls = require "spec.support.transport_contract_tls"
 local contract = require "spec.support.transport_contract"
 local mock_ngx = require "spec.support.mock_ngx"
 local curl_transport = require "flexiroam.transport.curl"
@@ -27,7 +30,9 @@ local QKEY = "qs_CONTRACT_QUERY_77e0b2"
 local MARGIN = os.getenv("FLEXIROAM_UNDER_VALGRIND") and 15 or 3
 local WRITES = { "POST", "PUT", "PATCH", "DELETE" }
 
-local env = {} -- base, other (URLs of the two test servers), ports, nginx, fake
+-- base (the URL of the current row's test server), plain (the plain HTTP
+-- test server's), other, ports, nginx, tls (the TLS servers), fake
+local env = {}
 
 local tags = 0
 local function new_tag(what)
@@ -39,9 +44,9 @@ local function with_key_query(path)
   return path .. (path:find("?", 1, true) and "&" or "?") .. "key=" .. QKEY
 end
 
--- A request to the test server carrying the key (header and query).
-local function R(path, extra)
-  local req = { url = env.base .. with_key_query(path), headers = { ["X-Api-Key"] = KEY } }
+-- A request to the test server (or to `base`) carrying the key (header and query).
+local function R(path, extra, base)
+  local req = { url = (base or env.base) .. with_key_query(path), headers = { ["X-Api-Key"] = KEY } }
   for k, v in pairs(extra or {}) do req[k] = v end
   return req
 end
@@ -210,6 +215,34 @@ local NO_RAW_HEAD = "its handler answers a table of headers, never a raw head (h
   "lowercased: header_names)"
 
 local nginx_missing = nginx.missing()
+local tls_missing = tls.missing()
+
+-- The libcurl transport trusting the TLS test servers' certificate.
+local function tls_options(options)
+  local o = curl_options(options)
+  o.ca_file = env.tls.ca_file
+  return o
+end
+
+local TLS_RAW = "nginx sends well-formed heads only (and HTTP/2 has no raw head: its fields are HPACK-coded)"
+local NO_STREAMS = "HTTP/2 only: over HTTP/1.1 (or without a connection) there is no stream for a server to " ..
+  "refuse, and no GOAWAY"
+
+-- A libcurl row against the TLS servers: kind "h1" or "h2", mode "request" or "multi".
+local function tls_row(name, kind, mode)
+  return {
+    name = name,
+    run = local_row(function(o) return curl_transport.new(tls_options(o)) end, mode),
+    base = function() return env.tls:base(kind) end,
+    hits = function(tag) return env.tls:hits(tag) end,
+    other_hits = network_other_hits,
+    accepted = function() return env.tls:accepted(kind) end,
+    h2 = kind == "h2" or nil,
+    http_version = kind == "h2" and "2" or "1.1",
+    skip = tls_missing,
+    na = { identity_only = ACCEPTS_GZIP, raw_heads = TLS_RAW },
+  }
+end
 
 local ROWS = {
   {
@@ -250,6 +283,13 @@ local ROWS = {
     skip = nginx_missing,
     na = { gzip_cap = IDENTITY_ONLY },
   },
+  -- A write rides a warm connection here, and libcurl would send it again
+  -- if that connection died: these rows prove it never does.
+  tls_row("core.session over HTTP/2 (TLS, nginx)", "h2", "request"),
+  tls_row("core.multi over HTTP/2 (TLS, nginx)", "h2", "multi"),
+  -- https, yet HTTP/1.1: writes keep connections of their own.
+  tls_row("core.session over HTTP/1.1 (TLS, nginx)", "h1", "request"),
+  tls_row("core.multi over HTTP/1.1 (TLS, nginx)", "h1", "multi"),
   {
     name = "sandbox in-process transport",
     run = local_row(function(o)
@@ -262,6 +302,7 @@ local ROWS = {
     other_hits = function(tag) return env.fake.hits[tag] or 0 end,
     na = {
       write_on_dying_pooled_connection = NO_CONNECTION, get_stale_retried = NO_CONNECTION,
+      write_connection = NO_CONNECTION,
       connect_timeout = NO_CONNECTION, refused = NO_CONNECTION, gzip_cap = IDENTITY_ONLY,
       raw_heads = NO_RAW_HEAD,
     },
@@ -300,9 +341,10 @@ local function check_response(rec, what)
   return rec
 end
 
--- Every record of every case: nothing of the key in it.
+-- Every record of every case (a batch's included): nothing of the key in it.
 local function checked(records)
   for _, rec in ipairs(records) do
+    if rec.batch then checked(rec.batch) end
     assert.is_nil(rec.hang, rec.hang)
     if rec.error then check_error(rec) end
     assert_no_secret(rec.raised)
@@ -365,7 +407,7 @@ local CASES = {
       local first, second = check_response(records[1]), check_response(records[2])
       assert.equals(200, first.status)
       assert.equals("status 200", first.body)
-      assert.equals("1.1", first.http_version)
+      assert.equals(row.http_version or "1.1", first.http_version)
       assert.equals(req.url, first.url)
       for _, k in ipairs { "connect", "first_byte", "tls", "total" } do
         assert.is_truthy(table.concat(first.timing_keys, ","):find(k, 1, true), "no timings." .. k)
@@ -378,15 +420,22 @@ local CASES = {
   },
   {
     id = "write_never_resent",
-    what = "a write whose connection dies after the server read it is sent once: sent, not safe to retry",
+    what = "a write whose connection dies after the server read it is sent once: sent, not safe to retry " ..
+      "(every write method, with a body, an empty one, or none)",
     run = function(row)
       local steps, writes = {}, {}
-      for _, method in ipairs(WRITES) do
+      local bodies = {}
+      for _, method in ipairs(WRITES) do bodies[#bodies + 1] = { method, '{"sku":1}' } end
+      -- nothing for libcurl to rewind: a retry would need no rewind either
+      bodies[#bodies + 1] = { "POST", "" }
+      bodies[#bodies + 1] = { "DELETE", nil }
+      for _, b in ipairs(bodies) do
+        local method = b[1]
         -- a kept-alive connection waits in the pool, as after a listing
         steps[#steps + 1] = { req = R("/status/200") }
         local tag = new_tag("vanish_" .. method)
         writes[#writes + 1] = { method = method, tag = tag, step = #steps + 1 }
-        steps[#steps + 1] = { req = R("/vanish?tag=" .. tag, { method = method, body = '{"sku":1}' }) }
+        steps[#steps + 1] = { req = R("/vanish?tag=" .. tag, { method = method, body = b[2] }) }
       end
       local records = checked(row.run({}, steps))
       for _, w in ipairs(writes) do
@@ -403,7 +452,8 @@ local CASES = {
   {
     id = "write_on_dying_pooled_connection",
     what = "issue 13's story: after a GET pooled its connection, a POST the server reads on a reused " ..
-      "connection and drops arrives exactly once (a write never rides a pooled connection)",
+      "connection and drops arrives exactly once (over HTTP/1.1 a write never rides a pooled connection; " ..
+      "over HTTP/2 it does, and comes back sent, not safe to retry)",
     run = function(row)
       local tag = new_tag("reused_post")
       local records = checked(row.run({}, {
@@ -412,11 +462,127 @@ local CASES = {
         { req = R("/status/200") },
       }))
       assert.equals(1, row.hits(tag), "the POST reached the server more than once")
-      local post = check_response(records[2], "POST")
-      assert.equals(200, post.status)
-      assert.equals("answered", post.body)
-      assert.is_false(post.reused)
+      if row.h2 then
+        local err = check_error(records[2], "POST")
+        assert.equals("network", err.kind)
+        assert.is_true(err.sent)
+        assert.is_false(err.safe_to_retry)
+      else
+        local post = check_response(records[2], "POST")
+        assert.equals(200, post.status)
+        assert.equals("answered", post.body)
+        assert.is_false(post.reused)
+      end
       assert.equals(200, check_response(records[3]).status)
+    end,
+  },
+  {
+    id = "write_connection",
+    what = "a write rides a warm connection only over HTTP/2, where libcurl cannot send it twice; over " ..
+      "HTTP/1.1 it opens its own (the server's connection numbers say which)",
+    run = function(row)
+      local post_tag, delete_tag = new_tag("warm_post"), new_tag("warm_delete")
+      local before = row.h2 and row.accepted()
+      local records = checked(row.run({}, {
+        { req = R("/status/200") },
+        { req = R("/count?tag=" .. post_tag, { method = "POST", body = '{"plan_id":"p1"}' }) },
+        { req = R("/count?tag=" .. delete_tag, { method = "DELETE" }) },
+        { req = R("/status/200") },
+      }))
+      local get = check_response(records[1], "GET")
+      local post, delete = check_response(records[2], "POST"), check_response(records[3], "DELETE")
+      assert.equals(200, check_response(records[4], "GET").status)
+      assert.equals("counted", post.body)
+      assert.equals(1, row.hits(post_tag), "the POST reached the server more than once")
+      assert.equals(1, row.hits(delete_tag), "the DELETE reached the server more than once")
+      local conn = get.headers["x-conn"] -- the server's connection number
+      assert.is_string(conn)
+      if row.h2 then
+        for _, w in ipairs { post, delete } do
+          assert.equals("2", w.http_version)
+          assert.is_true(w.reused, "the write opened a connection of its own")
+          assert.equals(conn, w.headers["x-conn"])
+        end
+        assert.equals(1, row.accepted() - before, "the case used more than one connection")
+      else
+        for _, w in ipairs { post, delete } do
+          assert.is_false(w.reused, "the write rode a kept-alive connection")
+          assert.not_equals(conn, w.headers["x-conn"])
+        end
+        assert.not_equals(post.headers["x-conn"], delete.headers["x-conn"])
+      end
+    end,
+  },
+  {
+    id = "refused_stream",
+    h2_only = true,
+    what = "a write the server refused unprocessed (REFUSED_STREAM) is the only one sent again; refused on every " ..
+      "attempt, it comes back not sent, safe to retry; on a warm connection it goes through once",
+    run = function(row)
+      -- nginx refuses a stream that carries a body before the client has
+      -- acknowledged its SETTINGS: the first one on a new connection.
+      local base = env.tls:base("refuse")
+      local cold, warm = new_tag("refused_cold"), new_tag("refused_warm")
+      local records = checked(row.run({}, {
+        { req = R("/count?tag=" .. cold, { method = "POST", body = '{"plan_id":"p1"}' }, base) },
+        { req = R("/status/200", nil, base) },
+        { req = R("/count?tag=" .. warm, { method = "POST", body = '{"plan_id":"p2"}' }, base) },
+      }))
+      local hits = row.hits(cold)
+      assert.is_true(hits <= 1, "the refused write was processed " .. hits .. " times")
+      if records[1].error then
+        local err = check_error(records[1], "refused POST")
+        assert.equals(0, hits)
+        assert.is_false(err.sent, "a write refused unprocessed on every attempt is reported as maybe sent")
+        assert.is_true(err.safe_to_retry)
+        assert.matches("REFUSED_STREAM", err.message)
+      else
+        assert.equals(200, check_response(records[1], "cold POST").status)
+        assert.equals(1, hits)
+      end
+      assert.equals(200, check_response(records[2], "GET").status)
+      local post = check_response(records[3], "warm POST")
+      assert.equals(200, post.status)
+      assert.is_true(post.reused)
+      assert.equals(1, row.hits(warm))
+    end,
+  },
+  {
+    id = "goaway",
+    h2_only = true,
+    what = "writes around a GOAWAY (the server processes no stream above its last one): each processed at most " ..
+      "once; an answer means once, an error is sent (unclear) or refused (not sent)",
+    run = function(row)
+      -- keepalive_requests 2: the second request on a connection brings a
+      -- GOAWAY naming it the last; a stream after it is refused. In a
+      -- multi both writes ride the warm connection at once.
+      local base = env.tls:base("goaway")
+      local goaway_tags = { new_tag("goaway_a"), new_tag("goaway_b") }
+      local records = checked(row.run({}, {
+        { req = R("/status/200", nil, base) },
+        { batch = {
+          R("/count?tag=" .. goaway_tags[1], { method = "POST", body = '{"plan_id":"a"}' }, base),
+          R("/count?tag=" .. goaway_tags[2], { method = "POST", body = '{"plan_id":"b"}' }, base),
+        } },
+        { req = R("/status/200", nil, base) },
+      }))
+      assert.equals(200, check_response(records[1], "GET").status)
+      local answered = 0
+      for i, rec in ipairs(records[2].batch) do
+        local hits = row.hits(goaway_tags[i])
+        assert.is_true(hits <= 1, "write " .. i .. " was processed " .. hits .. " times")
+        if rec.error then
+          local err = check_error(rec, "write " .. i)
+          assert.equals("network", err.kind)
+          assert.equals(0, hits, "the write was processed, yet came back as an error")
+        else
+          assert.equals(200, check_response(rec, "write " .. i).status)
+          assert.equals(1, hits)
+          answered = answered + 1
+        end
+      end
+      assert.is_true(answered >= 1, "no write went through")
+      assert.equals(200, check_response(records[3], "GET").status)
     end,
   },
   {
@@ -701,7 +867,8 @@ describe("the transport contract (docs/transport.md)", function()
   lazy_setup(function()
     servers[1], servers[2] = procs.http_server(), procs.http_server()
     env.port, env.other_port = servers[1].port, servers[2].port
-    env.base = "http://127.0.0.1:" .. env.port
+    env.plain = "http://127.0.0.1:" .. env.port
+    env.base = env.plain
     env.other = "http://127.0.0.1:" .. env.other_port
     env.fake = fake_handler()
     if not nginx_missing then
@@ -715,10 +882,12 @@ describe("the transport contract (docs/transport.md)", function()
     }
   }]] }
     end
+    if not tls_missing then env.tls = tls.start() end
   end)
 
   lazy_teardown(function()
     if env.nginx then env.nginx:stop() end
+    if env.tls then env.tls:stop() end
     for _, s in ipairs(servers) do procs.stop(s) end
   end)
 
@@ -726,12 +895,16 @@ describe("the transport contract (docs/transport.md)", function()
     describe(row.name, function()
       for _, case in ipairs(CASES) do
         local name = case.id .. ": " .. case.what
+        local na = row.na[case.id] or (case.h2_only and not row.h2 and NO_STREAMS)
         if row.skip then
           it(name, function() pending("skipped: " .. row.skip) end)
-        elseif row.na[case.id] then
-          it(name, function() pending("not applicable: " .. row.na[case.id]) end)
+        elseif na then
+          it(name, function() pending("not applicable: " .. na) end)
         else
-          it(name, function() case.run(row) end)
+          it(name, function()
+            env.base = row.base and row.base() or env.plain
+            case.run(row)
+          end)
         end
       end
     end)

@@ -43,6 +43,7 @@ typedef struct fx_multi {
     CURLM *multi; /* NULL once closed */
     CURLSH *share;
     fx_session tmpl; /* configured once; every slot's handle is a duplicate */
+    fx_origin_memory origin; /* what the answers taught: may a write ride a kept-alive connection */
     transfer **slots;
     size_t nslots, cap, active;
     lua_Integer next_id;
@@ -160,6 +161,8 @@ static int multi_new(lua_State *L)
     m->tmpl.timeout_ms = o.timeout_ms;
     m->tmpl.low_speed_bytes = o.low_speed_bytes;
     m->tmpl.low_speed_ms = o.low_speed_ms;
+    /* One memory for every transfer: the multi's pool is theirs alike. */
+    m->tmpl.origin = &m->origin;
     fx_session_configure(L, &m->tmpl, &o);
     if (curl_easy_setopt(m->tmpl.easy, CURLOPT_SHARE, m->share) != CURLE_OK)
         return luaL_error(L, "multi: cannot attach the share handle");
@@ -281,6 +284,7 @@ static void finish(lua_State *L, fx_multi *m, transfer *t, CURLcode code, int re
     (void)curl_multi_remove_handle(m->multi, t->s.easy);
     fx_session_drop_headers(&t->s);
     fx_session_capture(&t->s, code, &o);
+    fx_session_learn(&t->s, &o);
     t->id = 0;
     m->active--;
     lua_createtable(L, 0, 2);

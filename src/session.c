@@ -102,6 +102,11 @@ void fx_session_bind(lua_State *L, fx_session *s)
     SETOPT(L, s, CURLOPT_WRITEDATA, (void *)s);
     SETOPT(L, s, CURLOPT_HEADERDATA, (void *)s);
     SETOPT(L, s, CURLOPT_XFERINFODATA, (void *)s);
+    SETOPT(L, s, CURLOPT_DEBUGDATA, (void *)s);
+#if LIBCURL_VERSION_NUM >= 0x075000
+    if (s->can_guard)
+        SETOPT(L, s, CURLOPT_PREREQDATA, (void *)s);
+#endif
 }
 
 void fx_session_configure(lua_State *L, fx_session *s, const fx_session_opts *o)
@@ -136,6 +141,14 @@ void fx_session_configure(lua_State *L, fx_session *s, const fx_session_opts *o)
     SETOPT(L, s, CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(L, s, CURLOPT_WRITEFUNCTION, fx_session_on_body);
     SETOPT(L, s, CURLOPT_HEADERFUNCTION, fx_session_on_header);
+    /* Runs only for the transfers that turn CURLOPT_VERBOSE on: writes. */
+    SETOPT(L, s, CURLOPT_DEBUGFUNCTION, fx_session_on_debug);
+    /* The write guard; without it (libcurl before 7.80, or one built
+     * without the option) every write keeps a connection of its own. */
+    s->can_guard = 0;
+#if LIBCURL_VERSION_NUM >= 0x075000
+    s->can_guard = curl_easy_setopt(s->easy, CURLOPT_PREREQFUNCTION, fx_session_on_prereq) == CURLE_OK;
+#endif
     fx_session_bind(L, s);
     /* A proxy's CONNECT reply is not the server's answer: it would start
      * the stall watch while the server has not seen the request yet. */
@@ -153,6 +166,7 @@ static int session_new(lua_State *L)
     s->timeout_ms = o.timeout_ms;
     s->low_speed_bytes = o.low_speed_bytes;
     s->low_speed_ms = o.low_speed_ms;
+    s->origin = &s->own_origin;
     s->easy = curl_easy_init();
     s->share = curl_share_init();
     if (s->easy == NULL || s->share == NULL) {
@@ -295,27 +309,97 @@ static const char *check_url(lua_State *L, int idx)
     return url;
 }
 
+/* "https://user@Host:8443/p?q" -> "https://host:8443" into out (cap
+ * bytes); "" for any other scheme, or an origin that does not fit. Only a
+ * key for the origin memory: two spellings of one origin ("host" and
+ * "host:443") are two keys, which costs a fresh connection, never safety. */
+static void origin_of(const char *url, char *out, size_t cap)
+{
+    const char *p, *host, *end;
+    size_t n;
+    out[0] = '\0';
+    if (strncasecmp(url, "https://", 8) != 0)
+        return;
+    p = host = url + 8;
+    end = p + strcspn(p, "/?#\\");
+    for (; p < end; p++)
+        if (*p == '@')
+            host = p + 1;
+    n = (size_t)(end - host);
+    if (n == 0 || n + 9 > cap)
+        return;
+    memcpy(out, "https://", 8);
+    for (p = host; p < end; p++)
+        out[8 + (p - host)] = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+    out[8 + n] = '\0';
+}
+
+/* Whether a write may ride a kept-alive connection: only where libcurl
+ * cannot send it twice (the guard: fx_session_on_prereq) and only where
+ * that connection is HTTP/2, which is all this session (or multi) has ever
+ * had from the origin, its last answer included. HTTP/2 is negotiated only
+ * over TLS here (CURL_HTTP_VERSION_2TLS), so only https qualifies. */
+static int write_may_reuse(const fx_session *s)
+{
+    const fx_origin_memory *m = s->origin;
+    return s->can_guard && m != NULL && s->request_origin[0] != '\0' && m->h2 && !m->other_seen &&
+           strcmp(m->origin, s->request_origin) == 0;
+}
+
+void fx_session_learn(fx_session *s, const fx_outcome *o)
+{
+    fx_origin_memory *m = s->origin;
+    if (m == NULL || s->request_origin[0] == '\0')
+        return;
+    if (strcmp(m->origin, s->request_origin) != 0) {
+        memcpy(m->origin, s->request_origin, sizeof m->origin);
+        m->h2 = 0;
+        m->other_seen = 0;
+    }
+    /* A failure may leave anything in the pool: the next write opens a
+     * connection of its own, and the answer it gets teaches again. */
+    if (o->code != CURLE_OK)
+        m->h2 = 0;
+    else if (o->http_version == CURL_HTTP_VERSION_2_0)
+        m->h2 = 1;
+    else {
+        m->h2 = 0;
+        m->other_seen = 1;
+    }
+}
+
 /* Every per-request option is set on every request: the handle is reused
  * and would otherwise keep the previous request's method or body. */
 static void set_method(lua_State *L, fx_session *s, enum method m, const char *body, size_t body_len)
 {
+    int write = m != M_GET && m != M_HEAD;
     SETOPT(L, s, CURLOPT_POSTFIELDS, (char *)NULL);
     SETOPT(L, s, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
     SETOPT(L, s, CURLOPT_NOBODY, 0L);
     SETOPT(L, s, CURLOPT_CUSTOMREQUEST,
            (m == M_PUT || m == M_PATCH || m == M_DELETE) ? method_names[m] : (const char *)NULL);
     /* When a reused keep-alive connection dies before the first response
-     * byte, libcurl sends the request again on a new connection, inside
-     * this same perform: harmless for a GET, a second purchase for a POST
-     * the server had already read. It does that only for a reused
-     * connection (and for an HTTP/2 stream the server refused, which it has
-     * not processed), so a write always gets a connection of its own. That
-     * also spares the write the race with a server closing an idle
-     * connection, which would otherwise end indeterminate (sent = true);
-     * libcurl 8.16's CURLOPT_FORBID_RETRY_ON_REUSE would only turn that
-     * race into such an error. The connection stays in the pool for later
-     * requests. */
-    SETOPT(L, s, CURLOPT_FRESH_CONNECT, (m == M_GET || m == M_HEAD) ? 0L : 1L);
+     * byte, libcurl sends the request again, inside this same perform, over
+     * HTTP/1.1 and HTTP/2 alike: harmless for a GET, a second purchase for
+     * a POST the server had already read. So:
+     *  - every write runs under the guard (fx_session_on_prereq): libcurl
+     *    gets one attempt at sending it, and another only after the server
+     *    refused the earlier ones unprocessed (HTTP/2 REFUSED_STREAM);
+     *    anything else ends as an error, sent and not safe to retry;
+     *  - over HTTP/1.1 a write still gets a connection of its own, which
+     *    libcurl never retries on: a server closing an idle HTTP/1.1
+     *    connection gives no notice, and that common race would otherwise
+     *    end a write indeterminate (libcurl 8.16's
+     *    CURLOPT_FORBID_RETRY_ON_REUSE would do the same). The connection
+     *    stays in the pool for later requests;
+     *  - over HTTP/2 (write_may_reuse) a write rides the warm connection:
+     *    no TCP and TLS handshakes, one round trip. A server closing an
+     *    HTTP/2 connection says so first (GOAWAY), and libcurl does not
+     *    reuse a connection after that. */
+    s->guard = write && s->can_guard;
+    SETOPT(L, s, CURLOPT_FRESH_CONNECT, write && !write_may_reuse(s) ? 1L : 0L);
+    /* For fx_session_on_debug, which counts refused streams. */
+    SETOPT(L, s, CURLOPT_VERBOSE, s->guard ? 1L : 0L);
     if (body != NULL) {
         /* POSTFIELDS with an explicit size: binary-safe, and never falls
          * back to reading the body from stdin. */
@@ -429,6 +513,7 @@ void fx_request_read(lua_State *L, long default_timeout_ms, fx_request *r)
 void fx_request_apply(lua_State *L, fx_session *s, const fx_request *r)
 {
     install_headers(L, s, 7);
+    origin_of(r->url, s->request_origin, sizeof s->request_origin);
     SETOPT(L, s, CURLOPT_URL, r->url);
     SETOPT(L, s, CURLOPT_HTTPHEADER, s->headers);
     SETOPT(L, s, CURLOPT_TIMEOUT_MS, r->timeout_ms);
@@ -471,6 +556,7 @@ static int session_request(lua_State *L)
     code = curl_easy_perform(s->easy);
     fx_session_drop_headers(s);
     fx_session_capture(s, code, &o);
+    fx_session_learn(s, &o);
     *head = s->head;
     *resp = s->body;
     memset(&s->head, 0, sizeof s->head);

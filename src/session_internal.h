@@ -18,6 +18,18 @@
 #define FX_MAX_HEAD_BYTES (256 * 1024)
 #define FX_MAX_HEAD_LINE (100 * 1024)
 
+/* What a session (or a multi, for all its transfers) has learnt of the
+ * https origin it talks to, from the answers it had: a write rides a
+ * kept-alive connection only when every answer from that origin came over
+ * HTTP/2 (see write_may_reuse in session.c). One origin is remembered; an
+ * API client talks to one. */
+#define FX_ORIGIN_MAX 256
+typedef struct fx_origin_memory {
+    char origin[FX_ORIGIN_MAX];  /* "https://host[:port]", lowercased; "" when none */
+    int h2;                      /* its last answer came over HTTP/2, and no failure since */
+    int other_seen;              /* it has answered over HTTP/1.x: writes stay on fresh connections */
+} fx_origin_memory;
+
 typedef struct fx_session {
     CURL *easy;                  /* NULL once closed */
     CURLSH *share;
@@ -40,6 +52,18 @@ typedef struct fx_session {
     int bad_fold;                /* the header callback refused a fold with no header before it */
     int performed;               /* the handle has run a transfer (see fx_curl_keeps_last_header) */
     CURL *pristine;              /* NULL, or a configured handle that never runs: see session.c */
+    /* The write guard (docs/transport.md, "The safety rule"): libcurl's
+     * pre-request callback runs before each attempt at sending the request;
+     * a write gets one attempt, and another only if every earlier one was
+     * refused by the server unprocessed (HTTP/2 REFUSED_STREAM). */
+    int can_guard;               /* this libcurl has CURLOPT_PREREQFUNCTION (7.80+) */
+    int guard;                   /* this transfer is a write: the guard is on */
+    int attempts;                /* attempts libcurl went on to send */
+    int refused;                 /* of them, refused unprocessed (libcurl said so: fx_session_on_debug) */
+    int resend_blocked;          /* the guard stopped another attempt */
+    fx_origin_memory own_origin; /* a session's memory (a multi's slots use the multi's) */
+    fx_origin_memory *origin;    /* the memory this transfer reads and teaches; NULL: none */
+    char request_origin[FX_ORIGIN_MAX]; /* this request's origin, "" unless https */
     curl_off_t header_bytes;     /* header bytes received so far */
     curl_off_t window_base;      /* bytes received when the stall window began */
     long long window_start_ms;   /* monotonic start of the current stall window */
@@ -55,6 +79,7 @@ typedef struct fx_outcome {
     long status, http_version, connects;
     curl_off_t dns_us, connect_us, tls_us, first_byte_us, total_us;
     int sent, too_large, out_of_memory, stalled;
+    int resend_blocked, refused_all, refused;
     int head_too_large, line_too_large, bad_fold;
     size_t max_response;
     long low_speed_bytes, low_speed_ms;
@@ -113,8 +138,18 @@ size_t fx_session_on_header(char *ptr, size_t size, size_t nitems, void *data);
 int fx_session_on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                            curl_off_t ulnow);
 
+/* CURLOPT_PREREQFUNCTION: the write guard, before each attempt libcurl
+ * makes at sending the request. CURLOPT_DEBUGFUNCTION (on for writes
+ * only): counts libcurl's own word that the server refused an attempt
+ * unprocessed; reads nothing else (header lines carry the API key). */
+int fx_session_on_prereq(void *data, char *primary_ip, char *local_ip, int primary_port, int local_port);
+int fx_session_on_debug(CURL *easy, curl_infotype type, char *text, size_t n, void *data);
+
 /* Resets the per-transfer fields the callbacks write. */
 void fx_session_start_transfer(fx_session *s);
+
+/* After a transfer: what its answer (or failure) teaches the origin memory. */
+void fx_session_learn(fx_session *s, const fx_outcome *o);
 
 /* Fills o from the session and its handle; touches no Lua state. */
 void fx_session_capture(fx_session *s, CURLcode code, fx_outcome *o);

@@ -165,9 +165,64 @@ int fx_session_on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, cur
     return 0;
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000
+#define PREREQ_OK CURL_PREREQFUNC_OK
+#define PREREQ_ABORT CURL_PREREQFUNC_ABORT
+#else
+#define PREREQ_OK 0
+#define PREREQ_ABORT 1
+#endif
+
+/* libcurl sends a request again by itself, inside the same transfer, when
+ * a reused connection dies before any byte of the answer (over HTTP/1.1
+ * and HTTP/2 alike), when the server refuses an HTTP/2 stream, and when it
+ * answers HTTP_1_1_REQUIRED (Curl_retry_request and its callers). Each
+ * attempt passes here first, once its connection is ready and before a
+ * byte of the request is sent. A write gets its first attempt; another one
+ * only while every earlier attempt was refused unprocessed. Anything else
+ * (a connection that died after the server may have read the request)
+ * ends the transfer here, reported as sent and not safe to retry. */
+int fx_session_on_prereq(void *data, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    fx_session *s = (fx_session *)data;
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    if (s->guard && s->attempts > s->refused) {
+        s->resend_blocked = 1;
+        return PREREQ_ABORT;
+    }
+    s->attempts++;
+    return PREREQ_OK;
+}
+
+/* What libcurl says, in verbose mode, exactly when it retries an HTTP/2
+ * stream the server refused (RST_STREAM REFUSED_STREAM, or a stream above
+ * a GOAWAY's last stream id) before any byte of an answer, on a connection
+ * it did not reuse; RFC 9113 section 8.7: never processed. The same text
+ * from 7.x to 8.x (transfer.c, Curl_retry_request); should it ever change,
+ * such a retry is only stopped by the guard, which is the safe side. On a
+ * reused connection libcurl 7.88 takes its "connection died" branch first
+ * and says nothing that tells a refused stream from a dead connection. */
+#define REFUSED_TEXT "REFUSED_STREAM, retrying a fresh connect"
+
+int fx_session_on_debug(CURL *easy, curl_infotype type, char *text, size_t n, void *data)
+{
+    fx_session *s = (fx_session *)data;
+    (void)easy;
+    if (type == CURLINFO_TEXT && n >= sizeof REFUSED_TEXT - 1 &&
+        memcmp(text, REFUSED_TEXT, sizeof REFUSED_TEXT - 1) == 0)
+        s->refused++;
+    return 0;
+}
+
 void fx_session_start_transfer(fx_session *s)
 {
     s->errbuf[0] = '\0';
+    s->attempts = 0;
+    s->refused = 0;
+    s->resend_blocked = 0;
     s->too_large = 0;
     s->out_of_memory = 0;
     s->stalled = 0;
@@ -356,7 +411,16 @@ void fx_session_capture(fx_session *s, CURLcode code, fx_outcome *o)
     o->tls_us = info_us(easy, CURLINFO_APPCONNECT_TIME_T);
     o->first_byte_us = info_us(easy, CURLINFO_STARTTRANSFER_TIME_T);
     o->total_us = info_us(easy, CURLINFO_TOTAL_TIME_T);
-    o->sent = request_sent(easy);
+    o->resend_blocked = s->resend_blocked;
+    o->refused = s->refused;
+    /* Every attempt that left was refused unprocessed: as if never sent. */
+    o->refused_all = !s->resend_blocked && s->attempts > 0 && s->attempts == s->refused;
+    if (o->resend_blocked)
+        o->sent = 1;
+    else if (o->refused_all)
+        o->sent = 0;
+    else
+        o->sent = request_sent(easy);
     o->too_large = s->too_large || code == CURLE_FILESIZE_EXCEEDED;
     o->head_too_large = s->head_too_large;
     /* A header line past libcurl's own limit: its "out of memory" (7.x) or
@@ -511,6 +575,12 @@ int fx_session_return_error(lua_State *L, const fx_outcome *o, const char *metho
                         (int)o->low_speed_bytes, (int)o->low_speed_ms);
     else if (o->out_of_memory)
         lua_pushliteral(L, "out of memory reading the response");
+    else if (o->resend_blocked)
+        lua_pushliteral(L, "the connection ended before any answer to this write, which the server may have "
+                           "processed: not sent again (libcurl would have)");
+    else if (o->refused_all)
+        lua_pushfstring(L, "%s (the server refused the request unprocessed %d times: HTTP/2 REFUSED_STREAM)",
+                        o->errbuf[0] != '\0' ? o->errbuf : curl_easy_strerror(o->code), o->refused);
     else
         lua_pushstring(L, o->errbuf[0] != '\0' ? o->errbuf : curl_easy_strerror(o->code));
     fx_error_push(L, error_kind(o), lua_tostring(L, -1));

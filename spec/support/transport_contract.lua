@@ -14,7 +14,11 @@
 -- record {error = {every field, nested; text = tostring(err); is_error =
 -- whether it is the SDK's error object}, elapsed}, or {raised = message}
 -- when the transport raised; or {multi_case = {requests}}, which checks the
--- multi interface itself (see multi_case).
+-- multi interface itself (see multi_case); or {batch = {requests}} ->
+-- {batch = {a record for each request}}: in mode "multi" the requests are
+-- all added before the first perform, so they are in flight together (and
+-- share a connection where the transport multiplexes); in mode "request"
+-- they go one after the other.
 local errors = require "flexiroam.errors"
 local transports = require "flexiroam.transport"
 
@@ -60,12 +64,14 @@ function contract.response_record(res)
   }
 end
 
--- A request function over a multi: add, then perform until that id's
--- answer arrives (answers for other ids, none here, are kept).
+-- Request functions over a multi: send(req) adds, then performs until that
+-- id's answer arrives (answers for other ids are kept); send_all(reqs)
+-- adds them all, then performs until every one has its answer, and returns
+-- a list of {res, err} (or {raised = message} for a request the multi
+-- refused to add).
 local function via_multi(m, now)
   local early = {}
-  return function(req)
-    local id = m:add(req)
+  local function wait(id)
     local started = now()
     while not early[id] do
       for _, r in ipairs(m:perform(200)) do early[r.id] = r end
@@ -77,6 +83,32 @@ local function via_multi(m, now)
     early[id] = nil
     return r.res, r.err
   end
+  local function send(req)
+    return wait(m:add(req))
+  end
+  local function send_all(reqs)
+    local ids, out = {}, {}
+    for i, req in ipairs(reqs) do
+      local ok, id = pcall(m.add, m, req)
+      if ok then ids[i] = id else out[i] = { raised = tostring(id) } end
+    end
+    for i in ipairs(reqs) do
+      if ids[i] then
+        local res, err = wait(ids[i])
+        out[i] = { res = res, err = err }
+      end
+    end
+    return out
+  end
+  return send, send_all
+end
+
+-- A record of one request's outcome: pcall's (ok, res, err).
+local function record_of(ok, res, err)
+  if not ok then return { raised = tostring(res) } end
+  if res then return contract.response_record(res) end
+  if type(err) == "string" then return { hang = err } end
+  return { error = contract.error_record(err) }
 end
 
 --- The multi interface on its own: adds the requests, reads pending()
@@ -109,13 +141,21 @@ end
 
 --- Runs a case's steps; see the top of the file.
 function contract.run(t, mode, steps, now)
-  local send
+  local send, send_all
   local m
   if mode == "multi" then
     m = transports.multi(t, { max_connections = 4 })
-    send = via_multi(m, now)
+    send, send_all = via_multi(m, now)
   else
     send = function(req) return t:request(req) end
+    send_all = function(reqs)
+      local out = {}
+      for i, req in ipairs(reqs) do
+        local ok, res, err = pcall(send, req)
+        out[i] = ok and { res = res, err = err } or { raised = tostring(res) }
+      end
+      return out
+    end
   end
   local records = {}
   for i, step in ipairs(steps) do
@@ -123,17 +163,13 @@ function contract.run(t, mode, steps, now)
     local rec
     if step.multi_case then
       rec = { multi = contract.multi_case(t, step.multi_case, now) }
-    else
-      local ok, res, err = pcall(send, step.req)
-      if not ok then
-        rec = { raised = tostring(res) }
-      elseif res then
-        rec = contract.response_record(res)
-      elseif type(err) == "string" then
-        rec = { hang = err }
-      else
-        rec = { error = contract.error_record(err) }
+    elseif step.batch then
+      rec = { batch = {} }
+      for j, o in ipairs(send_all(step.batch)) do
+        rec.batch[j] = o.raised and { raised = o.raised } or record_of(true, o.res, o.err)
       end
+    else
+      rec = record_of(pcall(send, step.req))
     end
     rec.elapsed = now() - started
     records[i] = rec
