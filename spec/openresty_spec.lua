@@ -26,20 +26,7 @@ local function finish(c)
   local raw, err, partial = c:receive("*a")
   c:close()
   raw = raw or (err == "closed" and partial) or error("no answer: " .. tostring(err))
-  local status = tonumber(raw:match("^HTTP/1%.%d (%d%d%d)"))
-  local body = raw:match("\r\n\r\n(.*)$") or ""
-  if raw:lower():find("\r\ntransfer%-encoding: chunked\r\n") then
-    local parts, pos = {}, 1
-    while true do
-      local size, after = body:match("^(%x+)[^\r\n]*\r\n()", pos)
-      size = tonumber(size, 16)
-      if not size or size == 0 then break end
-      parts[#parts + 1] = body:sub(after, after + size - 1)
-      pos = after + size + 2
-    end
-    body = table.concat(parts)
-  end
-  return status, body
+  return processes.http_answer(raw)
 end
 
 -- Whether an answer is already waiting on c (the request behind it ended).

@@ -62,7 +62,23 @@ local raise = require("flexiroam.misuse").raise
 
 local store = {}
 
-store.METHODS = { "rate_take", "rate_pause", "rate_paused", "get", "set", "add", "renew_if", "delete_if", "delete" }
+-- The interface's methods and what each takes after self, in the order
+-- above. Every implementation's methods are wrapped by store.checked, so the
+-- arguments are checked here, once, for all of them.
+local SIGNATURES = {
+  { "rate_take", "key", "interval", "max_wait" },
+  { "rate_pause", "key", "seconds" },
+  { "rate_paused", "key" },
+  { "get", "key" },
+  { "set", "key", "value", "ttl" },
+  { "add", "key", "value", "ttl" },
+  { "renew_if", "key", "value", "ttl" },
+  { "delete_if", "key", "value" },
+  { "delete", "key" },
+}
+
+store.METHODS = {}
+for i, signature in ipairs(SIGNATURES) do store.METHODS[i] = signature[1] end
 
 --- store.namespace(api_key) -> "fx:{<32 hex digits>}:": the prefix of every
 -- key of that API key (128 bits of a SHA-256 of it; the braces are a Redis
@@ -89,30 +105,45 @@ end
 
 local MAX_KEY = 512
 
-function store.check_key(where, key)
-  if type(key) ~= "string" or key == "" or #key > MAX_KEY then
-    raise("%s: key must be a string of 1 to %d bytes (got %s)", where, MAX_KEY, type(key))
-  end
-end
-
-function store.check_value(where, value)
-  if type(value) ~= "string" then raise("%s: value must be a string (got %s)", where, type(value)) end
-end
-
--- A positive, finite number of seconds; `optional` accepts nil too.
-function store.check_seconds(where, name, v, optional)
-  if v == nil and optional then return end
+local function positive_seconds(where, name, v)
   if type(v) ~= "number" or v ~= v or v <= 0 or v == math.huge then
     raise("%s: %s must be a positive number of seconds (got %s)", where, name, tostring(v))
   end
 end
 
--- A number of seconds that may be 0 (a wait bound).
-function store.check_bound(where, name, v)
-  if v == nil then return end
-  if type(v) ~= "number" or v ~= v or v < 0 then
-    raise("%s: %s must be a number of seconds >= 0 (got %s)", where, name, tostring(v))
+-- Each argument's check, by its name in SIGNATURES: (method, name, value).
+local CHECKS = {
+  key = function(where, _, key)
+    if type(key) ~= "string" or key == "" or #key > MAX_KEY then
+      raise("%s: key must be a string of 1 to %d bytes (got %s)", where, MAX_KEY, type(key))
+    end
+  end,
+  value = function(where, _, value)
+    if type(value) ~= "string" then raise("%s: value must be a string (got %s)", where, type(value)) end
+  end,
+  interval = positive_seconds,
+  seconds = positive_seconds,
+  ttl = positive_seconds,
+  max_wait = function(where, name, v) -- a wait bound: nil (any) or >= 0
+    if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0) then
+      raise("%s: %s must be a number of seconds >= 0 (got %s)", where, name, tostring(v))
+    end
+  end,
+}
+
+--- store.checked(Class) -> Class, each interface method replaced by one that
+-- checks its arguments (misuse raises at the caller's line) and then runs
+-- the implementation's: an implementation's methods receive checked
+-- arguments only.
+function store.checked(class)
+  for _, signature in ipairs(SIGNATURES) do
+    local name, method = signature[1], class[signature[1]]
+    class[name] = function(self, ...)
+      for i = 2, #signature do CHECKS[signature[i]](name, signature[i], (select(i - 1, ...))) end
+      return method(self, ...)
+    end
   end
+  return class
 end
 
 --- The error of a store that could not do what it was asked (kind "store").
@@ -120,14 +151,26 @@ function store.error(message, fields)
   return errors.new("store", message, fields)
 end
 
---- Whether `value` offers the interface (a store of either kind, or one of your own).
-function store.is_store(value)
-  if type(value) ~= "table" then return false end
-  for _, name in ipairs(store.METHODS) do
-    local ok, f = pcall(function() return value[name] end)
-    if not ok or type(f) ~= "function" then return false end
+--- store.method(object, name) -> object[name] when it is a function, else
+-- nil (object not a table or userdata, or a lookup that raises).
+function store.method(object, name)
+  if type(object) ~= "table" and type(object) ~= "userdata" then return nil end
+  local ok, f = pcall(function() return object[name] end)
+  if ok and type(f) == "function" then return f end
+  return nil
+end
+
+--- Whether object has a function under every name in the list `names`.
+function store.offers(object, names)
+  for _, name in ipairs(names) do
+    if not store.method(object, name) then return false end
   end
   return true
+end
+
+--- Whether `value` offers the interface (a store of either kind, or one of your own).
+function store.is_store(value)
+  return type(value) == "table" and store.offers(value, store.METHODS)
 end
 
 --- store.resolve(shared, where) -> a store or nil: flexiroam.new's `shared`.

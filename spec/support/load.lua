@@ -8,6 +8,7 @@
 --   r.answers  -- { {status =, body =}, ... } in the order they ended
 --   r.failed   -- connections that failed or were abandoned
 local socket = require "socket"
+local processes = require "spec.support.test_processes"
 
 local M = {}
 
@@ -23,7 +24,7 @@ local function exchange(port, path)
   if not ok then
     coroutine.yield("w", c)
   end
-  local req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"):format(path)
+  local req = processes.http_request("GET", path)
   local i = 1
   while i <= #req do
     local n, e, last = c:send(req, i)
@@ -55,22 +56,7 @@ local function exchange(port, path)
     end
   end
   c:close()
-  local raw = table.concat(parts)
-  local status = tonumber(raw:match("^HTTP/1%.%d (%d%d%d)"))
-  if not status then return nil, "no status line" end
-  local body = raw:match("\r\n\r\n(.*)$") or ""
-  if raw:lower():find("\r\ntransfer-encoding: chunked\r\n", 1, true) then
-    local out, pos = {}, 1
-    while true do
-      local size, after = body:match("^(%x+)[^\r\n]*\r\n()", pos)
-      size = tonumber(size, 16)
-      if not size or size == 0 then break end
-      out[#out + 1] = body:sub(after, after + size - 1)
-      pos = after + size + 2
-    end
-    body = table.concat(out)
-  end
-  return status, body
+  return processes.http_answer(table.concat(parts))
 end
 
 --- run{port =, path =, clients = 8, seconds = 2, grace = 10} -> {answers =, failed =, elapsed =}

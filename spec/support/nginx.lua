@@ -1,10 +1,10 @@
 --- Runs a private nginx with Debian's Lua module for specs:
 --   local ngx_server = require("spec.support.nginx").start { http = "...", init_worker = "..." }
 --   ngx_server.url  -- "http://127.0.0.1:PORT";  ngx_server:stop(); ngx_server:error_log()
--- One worker, a prefix under a fresh temporary directory, 127.0.0.1 only;
+-- One worker (workers = n for more), a prefix under a fresh temporary
+-- directory, 127.0.0.1 only;
 -- Lua modules come from the checkout (lua/, spec/) and the C core from the
 -- LuaJIT build (build/luajit). Run from the repository root.
-local socket = require "socket"
 local processes = require "spec.support.test_processes"
 
 local M = {}
@@ -43,19 +43,6 @@ end
 
 local Server = {}
 Server.__index = Server
-
-local function listening(port)
-  local c = socket.tcp()
-  c:settimeout(0.2)
-  local ok = c:connect("127.0.0.1", port)
-  c:close()
-  return ok ~= nil
-end
-
-local function alive(pid)
-  local state = slurp("/proc/" .. pid .. "/stat"):match("^%d+ %b() (%a)")
-  return state ~= nil and state ~= "Z" and state ~= "X"
-end
 
 --- start{http = directives inside http {} (the server block included),
 -- main = directives at the top level, port = (a free one), workers = 1} -> server.
@@ -101,7 +88,7 @@ end
 function M.launch(opts)
   local stderr = opts.dir .. "/nginx.stderr"
   local env = ""
-  for name, value in pairs(opts.env or {}) do env = env .. " " .. name .. "=" .. quote(value) end
+  for name, value in pairs(opts.env or {}) do env = env .. name .. "=" .. quote(value) .. " " end
   -- Started as root, nginx runs its workers as nobody, who may not be able
   -- to read a checkout under a private directory (a CI clone in a mktemp
   -- folder): this test nginx, on 127.0.0.1 only, keeps the workers as root.
@@ -111,20 +98,14 @@ function M.launch(opts)
     if id:read("*l") == "0" then globals = globals .. " user root;" end
     id:close()
   end
-  local command = "echo $$; exec env -u LD_PRELOAD" .. env .. " nginx -p " .. quote(opts.prefix .. "/") ..
-    " -c " .. quote(opts.conf) .. " -g " .. quote(globals) .. " >/dev/null 2>" .. quote(stderr)
-  local proc = assert(io.popen(command))
-  local pid = tonumber(proc:read("*l"))
-  local self = setmetatable({ pid = pid, proc = proc, prefix = opts.prefix, dir = opts.dir, port = opts.port,
-    stderr_path = stderr, url = "http://127.0.0.1:" .. opts.port }, Server)
-  local deadline = socket.gettime() + 10
-  while not listening(opts.port) do
-    if not pid or not alive(pid) or socket.gettime() > deadline then
-      local why = slurp(stderr) .. self:error_log()
-      self:stop()
-      error("nginx did not start: " .. why, opts.level or 2)
-    end
-    socket.sleep(0.02)
+  local self = setmetatable(processes.spawn(env .. "nginx -p " .. quote(opts.prefix .. "/") .. " -c " ..
+    quote(opts.conf) .. " -g " .. quote(globals) .. " >/dev/null 2>" .. quote(stderr)), Server)
+  self.prefix, self.dir, self.port, self.stderr_path = opts.prefix, opts.dir, opts.port, stderr
+  self.url = "http://127.0.0.1:" .. opts.port
+  if not processes.await_listening(self, opts.port) then
+    local why = slurp(stderr) .. self:error_log()
+    self:stop()
+    error("nginx did not start: " .. why, opts.level or 2)
   end
   return self
 end
@@ -135,15 +116,7 @@ end
 
 --- Graceful stop (QUIT), KILL after 5 s; removes the prefix.
 function Server:stop()
-  if self.stopped then return end
-  self.stopped = true
-  if self.pid and alive(self.pid) then
-    os.execute("kill -QUIT " .. self.pid .. " 2>/dev/null")
-    local deadline = socket.gettime() + 5
-    while alive(self.pid) and socket.gettime() < deadline do socket.sleep(0.02) end
-    if alive(self.pid) then os.execute("kill -KILL " .. self.pid .. " 2>/dev/null") end
-  end
-  self.proc:close()
+  processes.stop(self, "QUIT")
   processes.rmdir(self.dir)
 end
 

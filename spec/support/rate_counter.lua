@@ -7,7 +7,7 @@
 --   counter:arrivals()               -- { {t =, status =}, ... } by the server's clock, in order
 --   rate_counter.peaks(arrivals)     -- most in any one-second window, most in one calendar second
 --   counter:reset(); counter:stop()
-local socket = require "socket"
+--   rate_counter.attach(port)        -- the same handle, from another process, on a counter's port
 local processes = require "spec.support.test_processes"
 
 local M = {}
@@ -15,30 +15,23 @@ local M = {}
 local Counter = {}
 Counter.__index = Counter
 
+local function counter(self)
+  self.url = "http://127.0.0.1:" .. self.port
+  return setmetatable(self, Counter)
+end
+
 function M.start()
-  local handle = assert(io.popen("echo $$; exec env -u LD_PRELOAD lua5.4 spec/support/rate_counter_server.lua"))
-  local pid = tonumber(handle:read("*l"))
-  local port = tonumber(handle:read("*l"))
-  local self = setmetatable({ handle = handle, pid = pid, port = port }, Counter)
-  if not port then
-    self:stop()
-    error("rate_counter_server did not print its port", 2)
-  end
-  self.url = "http://127.0.0.1:" .. port
-  return self
+  return counter(processes.lua_server("spec/support/rate_counter_server.lua"))
+end
+
+--- attach(port) -> a handle on a counter another process started (its stop does nothing).
+function M.attach(port)
+  return counter { port = port }
 end
 
 -- One exchange on a fresh connection: -> status, body
 function Counter:_http(method, target)
-  local c = assert(socket.tcp())
-  c:settimeout(5)
-  assert(c:connect("127.0.0.1", self.port))
-  assert(c:send(("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-    :format(method, target)))
-  local raw, err, partial = c:receive("*a")
-  c:close()
-  raw = raw or partial or error("counter: no answer: " .. tostring(err))
-  return tonumber(raw:match("^HTTP/1%.%d (%d+)")), raw:match("\r\n\r\n(.*)$") or ""
+  return processes.http(self.port, method, target, "")
 end
 
 --- Queues a fault for the next `times` API requests (default a 429 with Retry-After 1, once).

@@ -1,7 +1,8 @@
 -- The API as a rate-limit spec needs it: answers every /v1/ request at once
 -- and records when it arrived, by its own clock, so a spec can count what
--- the server saw in each second. Run as its own process (any Lua with
--- LuaSocket); prints its port as its first line and serves until killed.
+-- the server saw in each second. Run as its own process from the checkout
+-- (test_processes.lua_server: any Lua with LuaSocket); prints its port as
+-- its first line and serves until killed.
 -- Connections are served together (non-blocking sockets, one select loop),
 -- kept alive as HTTP/1.1 clients expect.
 --
@@ -12,11 +13,7 @@
 --   POST /__counter/reset      forget arrivals and faults
 local socket = require "socket"
 
-local server = assert(socket.bind("127.0.0.1", 0))
-server:settimeout(0)
-local _, port = server:getsockname()
-io.stdout:write(port, "\n")
-io.stdout:flush()
+local server = require("spec.support.test_processes").announce()
 
 local arrivals, faults = {}, {}
 local conns = {} -- socket -> { buf = string }

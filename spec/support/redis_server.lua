@@ -8,7 +8,6 @@
 -- redis-lua is packaged for Lua 5.1-5.3 (/usr/share/lua/5.1 .. 5.3); it is pure
 -- Lua and runs unchanged on 5.4 once /usr/share/lua/5.3 is on package.path,
 -- which redis_server.lua_path() adds.
-local socket = require "socket"
 local processes = require "spec.support.test_processes"
 
 local M = {}
@@ -42,19 +41,6 @@ end
 local Server = {}
 Server.__index = Server
 
-local function listening(port)
-  local c = socket.tcp()
-  c:settimeout(0.2)
-  local ok = c:connect("127.0.0.1", port)
-  c:close()
-  return ok ~= nil
-end
-
-local function alive(pid)
-  local state = slurp("/proc/" .. pid .. "/stat"):match("^%d+ %b() (%a)")
-  return state ~= nil and state ~= "Z" and state ~= "X"
-end
-
 --- start{port = (a free one)} -> server, once it answers.
 function M.start(opts)
   opts = opts or {}
@@ -67,32 +53,20 @@ function M.start(opts)
   local f = assert(io.open(dir .. "/redis.conf", "w"))
   f:write(conf)
   f:close()
-  local proc = assert(io.popen("echo $$; exec env -u LD_PRELOAD redis-server " .. quote(dir .. "/redis.conf") ..
-    " >/dev/null 2>&1"))
-  local pid = tonumber(proc:read("*l"))
-  local self = setmetatable({ pid = pid, proc = proc, port = port, dir = dir }, Server)
-  local deadline = socket.gettime() + 10
-  while not listening(port) do
-    if not pid or not alive(pid) or socket.gettime() > deadline then
-      local why = slurp(dir .. "/redis.log")
-      self:stop()
-      error("redis-server did not start: " .. why, 2)
-    end
-    socket.sleep(0.02)
+  local self = setmetatable(processes.spawn("redis-server " .. quote(dir .. "/redis.conf") .. " >/dev/null 2>&1"),
+    Server)
+  self.port, self.dir = port, dir
+  if not processes.await_listening(self, port) then
+    local why = slurp(dir .. "/redis.log")
+    self:stop()
+    error("redis-server did not start: " .. why, 2)
   end
   return self
 end
 
+--- SIGTERM, KILL after 5 s; removes the directory.
 function Server:stop()
-  if self.stopped then return end
-  self.stopped = true
-  if self.pid and alive(self.pid) then
-    os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
-    local deadline = socket.gettime() + 5
-    while alive(self.pid) and socket.gettime() < deadline do socket.sleep(0.02) end
-    if alive(self.pid) then os.execute("kill -KILL " .. self.pid .. " 2>/dev/null") end
-  end
-  self.proc:close()
+  processes.stop(self)
   processes.rmdir(self.dir)
 end
 

@@ -1,5 +1,6 @@
 -- Helpers for specs that need real servers: start a process that prints its
--- port, start `openssl s_server`, stop them, make a throwaway certificate.
+-- port, start `openssl s_server`, wait until a server listens, stop them,
+-- speak HTTP/1.1 to them, make a throwaway certificate.
 -- Children run without LD_PRELOAD so `make asan` sanitizes only the module.
 local socket = require "socket"
 
@@ -25,21 +26,35 @@ function M.slurp(path)
   return text
 end
 
--- `sh -c` prints its own pid and then execs the command, so the pid we read
--- is the server's and `kill` reaches it.
-local function spawn(command)
+--- spawn(command) -> {handle =, pid =}: `command` (sh, without LD_PRELOAD)
+-- started without waiting. `sh -c` prints its own pid and then execs the
+-- command, so the pid we read is the server's and `kill` reaches it.
+function M.spawn(command)
   local handle = assert(io.popen("echo $$; exec env -u LD_PRELOAD " .. command, "r"))
   local pid = tonumber(handle:read("*l"))
   assert(pid, "could not start: " .. command)
   return { handle = handle, pid = pid }
 end
+local spawn = M.spawn
 
-function M.stop(proc)
-  if proc and proc.pid then
-    os.execute("kill " .. proc.pid .. " 2>/dev/null")
-    proc.handle:close()
-    proc.pid = nil
-  end
+--- Whether the process `pid` still runs (not gone, not a zombie).
+function M.alive(pid)
+  local state = M.slurp("/proc/" .. pid .. "/stat"):match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+--- stop(proc [, signal]): sends `signal` ("TERM"; nginx stops gracefully on
+-- "QUIT") to a process from spawn, KILL when it is still there 5 s later,
+-- then reaps it. A second call does nothing.
+function M.stop(proc, signal)
+  if not (proc and proc.pid) then return end
+  local pid = proc.pid
+  proc.pid = nil
+  os.execute(("kill -%s %d 2>/dev/null"):format(signal or "TERM", pid))
+  local deadline = socket.gettime() + 5
+  while M.alive(pid) and socket.gettime() < deadline do socket.sleep(0.01) end
+  if M.alive(pid) then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
+  proc.handle:close()
 end
 
 -- Defined in every lua_child script: caps the child's own address space at
@@ -88,30 +103,58 @@ function M.lua_command(file)
   return env .. M.interpreter() .. " " .. quote(file)
 end
 
+--- lua_spawn(code) -> child: `code` started in a fresh interpreter of the
+-- specs' kind, with their package paths, without waiting for it;
+-- lua_collect(child) -> everything it printed (stdout and stderr), once it ended.
+function M.lua_spawn(code)
+  local file = os.tmpname()
+  local f = assert(io.open(file, "w"))
+  f:write(M.paths_prelude(), code)
+  f:close()
+  return { handle = assert(io.popen(M.lua_command(file) .. " 2>&1", "r")), file = file }
+end
+
+function M.lua_collect(child)
+  local out = child.handle:read("*a")
+  child.handle:close()
+  os.remove(child.file)
+  return out
+end
+
 function M.lua_child(code, uses_limit)
   local asan = asan_build()
   if uses_limit and asan then return nil, "address-space limits do not work under ASan" end
   if uses_limit and not M.have("prlimit") then return nil, "prlimit not installed" end
-  local file = os.tmpname()
-  local f = assert(io.open(file, "w"))
-  f:write(M.paths_prelude(), CHILD_PRELUDE, code)
-  f:close()
-  local p = assert(io.popen(M.lua_command(file) .. " 2>&1", "r"))
-  local out = p:read("*a")
-  p:close()
-  os.remove(file)
-  return out
+  return M.lua_collect(M.lua_spawn(CHILD_PRELUDE .. code))
+end
+
+--- lua_server(script) -> proc (spawn's, with .port): a server in its own
+-- lua5.4 process that prints its port as its first line (see announce).
+function M.lua_server(script)
+  local proc = spawn("lua5.4 " .. quote(script))
+  proc.port = tonumber(proc.handle:read("*l"))
+  if not proc.port then
+    M.stop(proc)
+    error(script .. " did not print its port", 2)
+  end
+  return proc
+end
+
+--- For a server started by lua_server: a non-blocking listener on
+-- 127.0.0.1 and a free port, announced as the first line of its output.
+-- -> listener, port
+function M.announce()
+  local listener = assert(socket.bind("127.0.0.1", 0))
+  listener:settimeout(0)
+  local _, port = listener:getsockname()
+  io.stdout:write(port, "\n")
+  io.stdout:flush()
+  return listener, port
 end
 
 -- The HTTP test server: prints its port as its first line.
 function M.http_server()
-  local proc = spawn("lua5.4 spec/support/http_test_server.lua")
-  proc.port = tonumber(proc.handle:read("*l"))
-  if not proc.port then
-    M.stop(proc)
-    error("http_test_server did not print its port")
-  end
-  return proc
+  return M.lua_server("spec/support/http_test_server.lua")
 end
 
 -- A port nothing listens on right now (bound, read, released).
@@ -142,19 +185,66 @@ function M.unaccepting_port()
   end
 end
 
-local function wait_listening(port, seconds)
-  local deadline = socket.gettime() + seconds
-  while socket.gettime() < deadline do
-    local c = socket.tcp()
-    c:settimeout(0.2)
-    if c:connect("127.0.0.1", port) then
-      c:close()
-      return true
-    end
-    c:close()
-    socket.sleep(0.05)
+--- Whether something accepts connections on 127.0.0.1:port.
+function M.listening(port)
+  local c = socket.tcp()
+  c:settimeout(0.2)
+  local ok = c:connect("127.0.0.1", port)
+  c:close()
+  return ok ~= nil
+end
+
+--- await_listening(proc, port [, seconds = 10]) -> true once something
+-- listens on port; false when proc (from spawn) ended first or time ran out.
+function M.await_listening(proc, port, seconds)
+  local deadline = socket.gettime() + (seconds or 10)
+  while not M.listening(port) do
+    if not proc.pid or not M.alive(proc.pid) or socket.gettime() > deadline then return false end
+    socket.sleep(0.02)
   end
-  return false
+  return true
+end
+
+--- http_request(method, target [, body]) -> the text of an HTTP/1.1 request
+-- to 127.0.0.1 that closes its connection (Content-Length only with a body).
+function M.http_request(method, target, body)
+  local length = body and ("Content-Length: %d\r\n"):format(#body) or ""
+  return ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n%s")
+    :format(method, target, length, body or "")
+end
+
+--- http_answer(raw) -> status, body (a chunked one decoded) of a whole
+-- HTTP/1.x answer | nil, "no status line".
+function M.http_answer(raw)
+  local status = tonumber(raw:match("^HTTP/1%.%d (%d%d%d)"))
+  if not status then return nil, "no status line" end
+  local head, body = raw:match("^(.-\r\n)\r\n(.*)$")
+  if not head then return status, "" end
+  if not head:lower():find("\r\ntransfer%-encoding: chunked\r\n") then return status, body end
+  local parts, pos = {}, 1
+  while true do
+    local size, after = body:match("^(%x+)[^\r\n]*\r\n()", pos)
+    size = tonumber(size, 16)
+    if not size or size == 0 then break end
+    parts[#parts + 1] = body:sub(after, after + size - 1)
+    pos = after + size + 2
+  end
+  return status, table.concat(parts)
+end
+
+--- http(port, method, target [, body]) -> status, body: one exchange with
+-- 127.0.0.1:port on a fresh connection, at most 10 s; raises without an answer.
+function M.http(port, method, target, body)
+  local c = assert(socket.tcp())
+  c:settimeout(10)
+  assert(c:connect("127.0.0.1", port))
+  assert(c:send(M.http_request(method, target, body)))
+  local raw, err, partial = c:receive("*a")
+  c:close()
+  raw = raw or partial or error(("%s %s: no answer from port %d: %s"):format(method, target, port, tostring(err)), 2)
+  local status, answer = M.http_answer(raw)
+  if not status then error(("%s %s: not an HTTP answer: %q"):format(method, target, raw:sub(1, 200)), 2) end
+  return status, answer
 end
 
 --- A fresh path in /tmp where nothing exists yet.
@@ -196,7 +286,7 @@ function M.tls_server(cert, key)
   local proc = spawn(("openssl s_server -www -accept 127.0.0.1:%d -cert %s -key %s >/dev/null 2>&1")
     :format(port, quote(cert), quote(key)))
   proc.port = port
-  if not wait_listening(port, 10) then
+  if not M.await_listening(proc, port) then
     M.stop(proc)
     error("openssl s_server did not start listening")
   end

@@ -42,15 +42,6 @@ local SLACK = 1 -- seconds a TAT or a pause outlives its last use
 
 local DICT_METHODS = { "get", "safe_set", "safe_add", "delete" }
 
-local function is_dict(d)
-  if type(d) ~= "table" and type(d) ~= "userdata" then return false end
-  for _, name in ipairs(DICT_METHODS) do
-    local ok, f = pcall(function() return d[name] end)
-    if not ok or type(f) ~= "function" then return false end
-  end
-  return true
-end
-
 --- new(name | dict [, opts [, where]]) -> store. A name is looked up in
 -- ngx.shared (inside nginx only); a dict object (ngx.shared.NAME, or any
 -- object with its get/safe_set/safe_add/delete) is used as it is.
@@ -69,7 +60,7 @@ function M.new(dict, opts, where)
     end
     dict = ngx.shared[name]
     if dict == nil then raise("%s: nginx.conf has no 'lua_shared_dict %s <size>;'", where, name) end
-  elseif not is_dict(dict) then
+  elseif not store.offers(dict, DICT_METHODS) then
     raise("%s: expects the name of a lua_shared_dict or the dict itself (got %s)", where, type(dict))
   end
   return setmetatable({ dict = dict, name = name, kind = "ngx_shared", clock = clock.new() }, Store)
@@ -77,6 +68,20 @@ end
 
 local function failure(self, what, err)
   return nil, store.error(string.format("lua_shared_dict %s: %s: %s", self.name, what, tostring(err)))
+end
+
+-- The dict's get and safe_set, a failure answered as the store's (`what`
+-- names the step in the error): -> value | nil, err;  -> true | nil, err
+local function get(self, what, key)
+  local value, err = self.dict:get(key)
+  if value == nil and err then return failure(self, what, err) end
+  return value
+end
+
+local function safe_set(self, what, key, value, ttl)
+  local ok, err = self.dict:safe_set(key, value, ttl)
+  if not ok then return failure(self, what, err) end
+  return true
 end
 
 -- fn(dict) under the key's lock -> fn's answers | nil, err ("busy", "no memory").
@@ -97,61 +102,42 @@ function Store:_locked(key, fn)
 end
 
 function Store:rate_take(key, interval, max_wait)
-  store.check_key("rate_take", key)
-  store.check_seconds("rate_take", "interval", interval)
-  store.check_bound("rate_take", "max_wait", max_wait)
   return self:_locked(key, function(dict)
     local now = self.clock.now()
     local slot = math.max(now, dict:get(key) or now, dict:get(key .. ":pause") or now)
     local wait = slot - now
     if max_wait and wait > max_wait then return false, wait end
-    local ok, err = dict:safe_set(key, slot + interval, wait + interval + SLACK)
-    if not ok then return failure(self, "rate " .. key, err) end
+    local ok, err = safe_set(self, "rate " .. key, key, slot + interval, wait + interval + SLACK)
+    if not ok then return nil, err end
     return wait
   end)
 end
 
 function Store:rate_pause(key, seconds)
-  store.check_key("rate_pause", key)
-  store.check_seconds("rate_pause", "seconds", seconds)
   return self:_locked(key, function(dict)
     local now = self.clock.now()
     local pause_key = key .. ":pause"
     local current = dict:get(pause_key) or now
     if now + seconds <= current then return true end
-    local ok, err = dict:safe_set(pause_key, now + seconds, seconds + SLACK)
-    if not ok then return failure(self, "pause " .. key, err) end
-    return true
+    return safe_set(self, "pause " .. key, pause_key, now + seconds, seconds + SLACK)
   end)
 end
 
 function Store:rate_paused(key)
-  store.check_key("rate_paused", key)
-  local until_, err = self.dict:get(key .. ":pause")
-  if until_ == nil and err then return failure(self, "get " .. key, err) end
+  local until_, err = get(self, "get " .. key, key .. ":pause")
+  if err then return nil, err end
   return math.max(0, (until_ or 0) - self.clock.now())
 end
 
 function Store:get(key)
-  store.check_key("get", key)
-  local value, err = self.dict:get(key)
-  if value == nil and err then return failure(self, "get " .. key, err) end
-  return value
+  return get(self, "get " .. key, key)
 end
 
 function Store:set(key, value, ttl)
-  store.check_key("set", key)
-  store.check_value("set", value)
-  store.check_seconds("set", "ttl", ttl)
-  local ok, err = self.dict:safe_set(key, value, ttl)
-  if not ok then return failure(self, "set " .. key, err) end
-  return true
+  return safe_set(self, "set " .. key, key, value, ttl)
 end
 
 function Store:add(key, value, ttl)
-  store.check_key("add", key)
-  store.check_value("add", value)
-  store.check_seconds("add", "ttl", ttl)
   local ok, err = self.dict:safe_add(key, value, ttl)
   if ok then return true end
   if err == "exists" then
@@ -166,20 +152,13 @@ function Store:add(key, value, ttl)
 end
 
 function Store:renew_if(key, value, ttl)
-  store.check_key("renew_if", key)
-  store.check_value("renew_if", value)
-  store.check_seconds("renew_if", "ttl", ttl)
   return self:_locked(key, function(dict)
     if dict:get(key) ~= value then return false end
-    local ok, err = dict:safe_set(key, value, ttl)
-    if not ok then return failure(self, "renew " .. key, err) end
-    return true
+    return safe_set(self, "renew " .. key, key, value, ttl)
   end)
 end
 
 function Store:delete_if(key, value)
-  store.check_key("delete_if", key)
-  store.check_value("delete_if", value)
   return self:_locked(key, function(dict)
     if dict:get(key) ~= value then return false end
     dict:delete(key)
@@ -188,7 +167,6 @@ function Store:delete_if(key, value)
 end
 
 function Store:delete(key)
-  store.check_key("delete", key)
   self.dict:delete(key)
   return true
 end
@@ -196,5 +174,7 @@ end
 function Store:__tostring()
   return "flexiroam.store.ngx_shared: " .. self.name
 end
+
+store.checked(Store)
 
 return M

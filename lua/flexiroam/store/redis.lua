@@ -117,20 +117,20 @@ return {'ok'}
 }
 M.SCRIPTS = SCRIPTS
 
--- Each script's SHA-1, what EVALSHA names it by.
+-- Each script's SHA-1, what EVALSHA names it by, computed here once per
+-- process (its cost: flexiroam.digest). Asking Redis instead (SCRIPT LOAD
+-- answers the SHA) would not make this simpler: one more round trip per
+-- script and process, a third method every connection must have (script),
+-- and the EVAL after NOSCRIPT stays all the same (a restarted or flushed
+-- Redis forgets its scripts).
 local SHA = {}
 for name, source in pairs(SCRIPTS) do SHA[name] = digest.sha1(source) end
 M.SHA = SHA
 
-local function method(conn, name)
-  local ok, f = pcall(function() return conn[name] end)
-  return ok and type(f) == "function" and f or nil
-end
+local method = store.method
 
-local function is_connection(conn)
-  return (type(conn) == "table" or type(conn) == "userdata") and method(conn, "eval") ~= nil
-    and method(conn, "evalsha") ~= nil
-end
+local CONNECTION_METHODS = { "eval", "evalsha" }
+local function is_connection(conn) return store.offers(conn, CONNECTION_METHODS) end
 
 local OPTIONS = { timeout_ms = true, down_ms = true, release = true }
 
@@ -237,8 +237,9 @@ function Store:_release(conn)
   end
 end
 
--- Runs a script: -> its reply (an array) | nil, err
-function Store:_run(name, keys, args)
+-- Runs a script and reads its reply (an array) with answer(reply):
+-- -> answer's answers | nil, err
+function Store:_run(name, keys, args, answer)
   if self.down_until then
     if self.dead or self.clock.now() < self.down_until then return nil, self.down_err end
     self.down_until = nil
@@ -253,92 +254,71 @@ function Store:_run(name, keys, args)
   if not res and kind == "network" then return self:_down(conn, err) end
   self:_release(conn)
   if not res then return nil, store.error("Redis: " .. err) end
-  return res
+  return answer(res)
 end
 
 local function us(seconds) return string.format("%.0f", seconds * 1e6) end
 local function ms(seconds) return string.format("%.0f", math.max(1, math.ceil(seconds * 1000))) end
 
-function Store:rate_take(key, interval, max_wait)
-  store.check_key("rate_take", key)
-  store.check_seconds("rate_take", "interval", interval)
-  store.check_bound("rate_take", "max_wait", max_wait)
-  local res, err = self:_run("rate_take", { key, key .. ":pause" }, { us(interval), max_wait and us(max_wait) or "-1" })
-  if not res then return nil, err end
-  local wait = tonumber(res[2])
+-- The scripts' replies, read.
+local function done() return true end
+local function owned(reply) return reply[1] == "ok" end
+local function slot(reply)
+  local wait = tonumber(reply[2])
   if not wait then return nil, store.error("Redis: unexpected answer to rate_take") end
-  if res[1] == "later" then return false, wait / 1e6 end
+  if reply[1] == "later" then return false, wait / 1e6 end
   return wait / 1e6
+end
+local function pause_left(reply) return (tonumber(reply[2]) or 0) / 1e6 end
+local function found(reply)
+  if reply[1] == "hit" then return reply[2] end
+  return nil
+end
+local function claimed(reply)
+  if reply[1] == "ok" then return true end
+  return false, reply[2]
+end
+
+function Store:rate_take(key, interval, max_wait)
+  return self:_run("rate_take", { key, key .. ":pause" }, { us(interval), max_wait and us(max_wait) or "-1" }, slot)
 end
 
 function Store:rate_pause(key, seconds)
-  store.check_key("rate_pause", key)
-  store.check_seconds("rate_pause", "seconds", seconds)
-  local res, err = self:_run("rate_pause", { key .. ":pause" }, { us(seconds) })
-  if not res then return nil, err end
-  return true
+  return self:_run("rate_pause", { key .. ":pause" }, { us(seconds) }, done)
 end
 
 function Store:rate_paused(key)
-  store.check_key("rate_paused", key)
-  local res, err = self:_run("rate_paused", { key .. ":pause" }, {})
-  if not res then return nil, err end
-  return (tonumber(res[2]) or 0) / 1e6
+  return self:_run("rate_paused", { key .. ":pause" }, {}, pause_left)
 end
 
 function Store:get(key)
-  store.check_key("get", key)
-  local res, err = self:_run("get", { key }, {})
-  if not res then return nil, err end
-  if res[1] == "hit" then return res[2] end
-  return nil
+  return self:_run("get", { key }, {}, found)
 end
 
 function Store:set(key, value, ttl)
-  store.check_key("set", key)
-  store.check_value("set", value)
-  store.check_seconds("set", "ttl", ttl)
-  local res, err = self:_run("set", { key }, { value, ms(ttl) })
-  if not res then return nil, err end
-  return true
+  return self:_run("set", { key }, { value, ms(ttl) }, done)
 end
 
 function Store:add(key, value, ttl)
-  store.check_key("add", key)
-  store.check_value("add", value)
-  store.check_seconds("add", "ttl", ttl)
-  local res, err = self:_run("add", { key }, { value, ms(ttl) })
-  if not res then return nil, err end
-  if res[1] == "ok" then return true end
-  return false, res[2]
+  return self:_run("add", { key }, { value, ms(ttl) }, claimed)
 end
 
 function Store:renew_if(key, value, ttl)
-  store.check_key("renew_if", key)
-  store.check_value("renew_if", value)
-  store.check_seconds("renew_if", "ttl", ttl)
-  local res, err = self:_run("renew_if", { key }, { value, ms(ttl) })
-  if not res then return nil, err end
-  return res[1] == "ok"
+  return self:_run("renew_if", { key }, { value, ms(ttl) }, owned)
 end
 
 function Store:delete_if(key, value)
-  store.check_key("delete_if", key)
-  store.check_value("delete_if", value)
-  local res, err = self:_run("delete_if", { key }, { value })
-  if not res then return nil, err end
-  return res[1] == "ok"
+  return self:_run("delete_if", { key }, { value }, owned)
 end
 
 function Store:delete(key)
-  store.check_key("delete", key)
-  local res, err = self:_run("delete", { key }, {})
-  if not res then return nil, err end
-  return true
+  return self:_run("delete", { key }, {}, done)
 end
 
 function Store.__tostring()
   return "flexiroam.store.redis"
 end
+
+store.checked(Store)
 
 return M
