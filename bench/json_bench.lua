@@ -2,16 +2,32 @@
 -- measured in the same run and interleaved (ours and cjson alternate block
 -- by block, the order flipping every round) so machine noise hits both
 -- alike; each figure is the median over the rounds. Inputs: the published
--- list-inventory sample (when the shared folder is there) and generated
--- list-inventory pages of 20, 1000 and 10000 SIMs of the sample's shape.
+-- list-inventory sample (when the shared folder is there), generated
+-- list-inventory pages of 20, 1000 and 10000 SIMs of the sample's shape,
+-- and three generated real-world shapes:
+--   strings  messages: long texts in many scripts, \u escapes (surrogate
+--            pairs too), \" and \n, raw UTF-8, short tags
+--   numbers  telemetry: millisecond timestamps, 64-bit ids past 2^53,
+--            coordinates, prices, readings, exponents, full-precision
+--            ratios and integers past int64 (floats by default)
+--   nested   comment threads nested up to 40 deep, small objects
+-- Every generator is deterministic (its own LCG): same run, same bytes.
 --
---   lua5.4 bench/json_bench.lua [seconds per timed block, default 0.08]
+--   lua5.4 bench/json_bench.lua [seconds per timed block, default 0.08] [only: a Lua pattern on row names]
 --
 -- Decode MB/s count the bytes of the text decoded; encode MB/s count the
 -- bytes of our (compact) output for the same value, for both codecs, so the
 -- ratio is a ratio of times. cjson 2.1.0 is not doing the same work on
 -- numbers: it decodes them all as floats and encodes with %.14g (rounding
--- integers past 14 digits); ours keeps integers exact.
+-- integers past 14 digits); ours keeps integers exact and writes the
+-- shortest text that reads back as the same float.
+--
+-- Each row is measured with only its own input alive (made just before,
+-- dropped just after), so the rows do not slow each other's collector and
+-- allocator down: the 10000-SIM page alone is some 40 MB of Lua heap. With
+-- JSON_BENCH_KEEP_ALL=1 every input is made first and kept to the end, as
+-- this benchmark did before: then each row runs beside some 60 MB of the
+-- others' tables, the small pages the most slowed (both codecs).
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
 package.cpath = "./build/5.4/?.so;" .. package.cpath
 
@@ -21,8 +37,11 @@ local inventory = require "flexiroam.sandbox.inventory"
 
 local SHARED = os.getenv("FLEXIROAM_SHARED") or "../shared"
 local BLOCK = tonumber(arg[1]) or 0.08
+local ONLY = arg[2]
+local DUMP = os.getenv("JSON_BENCH_DUMP")
+local KEEP_ALL = os.getenv("JSON_BENCH_KEEP_ALL") == "1"
 local ROUNDS = 7
-local BUDGET = 50 -- seconds: later inputs get fewer rounds rather than run long
+local BUDGET = 80 -- seconds: later inputs get fewer rounds rather than run long
 
 local clock = os.clock
 local started = clock()
@@ -59,7 +78,8 @@ local function compare(ours, theirs, arg1, bytes, rounds)
   ours(arg1)
   theirs(arg1)
   local once = math.max(time_block(ours, arg1, 1), time_block(theirs, arg1, 1), 1e-6)
-  local iters = math.max(1, math.ceil(BLOCK / once))
+  -- at least 3 calls a block: the 10000-SIM rows otherwise time single calls
+  local iters = math.max(3, math.ceil(BLOCK / once))
   local a, b = {}, {}
   for round = 1, rounds do
     local first_ours = round % 2 == 1
@@ -74,24 +94,177 @@ end
 local decode_ok = works(json.decode, '{"a":[1,2.5,"x",null,true]}')
 local encode_ok = works(json.encode, { a = { 1, 2.5, "x", json.null, true } })
 
+---------------------------------------------------------------------------
+-- The generated real-world shapes: JSON texts written by hand here (not by
+-- either encoder), so they hold what encoders rarely write, \u escapes.
+
+local concat, format = table.concat, string.format
+
+-- A JSON string literal for s (UTF-8): with `uescape`, every non-ASCII
+-- character as \uXXXX (a surrogate pair past U+FFFF); otherwise raw.
+local function quote(s, uescape)
+  local out = {}
+  for _, cp in utf8.codes(s) do
+    if cp == 34 then
+      out[#out + 1] = '\\"'
+    elseif cp == 92 then
+      out[#out + 1] = "\\\\"
+    elseif cp == 10 then
+      out[#out + 1] = "\\n"
+    elseif cp == 9 then
+      out[#out + 1] = "\\t"
+    elseif cp < 0x20 then
+      out[#out + 1] = format("\\u%04x", cp)
+    elseif cp < 0x80 or not uescape then
+      out[#out + 1] = utf8.char(cp)
+    elseif cp < 0x10000 then
+      out[#out + 1] = format("\\u%04x", cp)
+    else
+      cp = cp - 0x10000
+      out[#out + 1] = format("\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF))
+    end
+  end
+  return '"' .. concat(out) .. '"'
+end
+
+local WORDS = {
+  "the", "roaming", "profile", "was", "activated", "in", "and", "data", "plan", "for", "your", "trip",
+  "network", "coverage", "is", "good", "with", "a", "balance", "of", "GB", "left", "thanks", "support",
+  "café", "naïve", "Zürich", "São", "Paulo", "données", "mobiles", "straße", "smörgåsbord", "mañana",
+  "Kraków", "Ελλάδα", "δεδομένα", "привет", "роуминг", "東京", "での", "ローミング", "数据", "漫游",
+  "서울", "데이터", "مرحبا", "שלום", "नमस्ते", "ยินดี", "😀", "🚀", "👍🏽", "🇯🇵",
+}
+local NAMES = { "Zoë Ångström", "José Núñez", "Łukasz Wójcik", "Søren Kierkegård", "田中 花子", "Ольга Петрова",
+  "Νίκος Παππάς", "محمد علي", "Ada Lovelace", "Chloé Dubois" }
+local LANGS = { "fr", "de", "pt-BR", "ja", "zh", "ko", "ar", "he", "hi", "th", "el", "ru", "en" }
+
+local function words(next_int, n)
+  local w = {}
+  for i = 1, n do
+    w[i] = WORDS[next_int(#WORDS) + 1]
+    if next_int(17) == 0 then w[i] = w[i] .. ",\n" elseif next_int(23) == 0 then w[i] = '"' .. w[i] .. '"' end
+  end
+  return concat(w, " ")
+end
+
+-- (a) string-heavy: support messages, a long body, a subject, tags.
+local function strings_text(count)
+  local next_int = inventory.rng(11)
+  local items = {}
+  for i = 1, count do
+    local esc = i % 2 == 0 -- every other message written with \u escapes
+    local tags = {}
+    for t = 1, 1 + next_int(4) do tags[t] = quote(WORDS[next_int(#WORDS) + 1], esc) end
+    items[i] = concat({
+      '{"id":', i,
+      ',"author":', quote(NAMES[next_int(#NAMES) + 1], esc),
+      ',"lang":', quote(LANGS[next_int(#LANGS) + 1]),
+      ',"subject":', quote(words(next_int, 3 + next_int(6)), esc),
+      ',"body":', quote(words(next_int, 20 + next_int(60)), esc),
+      ',"tags":[', concat(tags, ","), ']',
+      ',"read":', next_int(2) == 0 and "false" or "true", "}",
+    })
+  end
+  return '{"messages":[' .. concat(items, ",") .. '],"next":null}'
+end
+
+-- The shortest %.Ng text that reads back as x, as the usual encoders write.
+local function float_text(x)
+  for prec = 15, 17 do
+    local s = format("%." .. prec .. "g", x)
+    if tonumber(s) == x then
+      if not s:find("[.eEn]") then s = s .. ".0" end
+      return s
+    end
+  end
+end
+
+-- (b) number-heavy: telemetry records. Every value is computed with exact
+-- IEEE operations (no libm), so the text is the same everywhere.
+local function numbers_text(count)
+  local rng = inventory.rng(23)
+  -- the LCG gives 15 bits a call: two calls for the wide ranges
+  local function next_int(n) return (rng(32768) * 32768 + rng(32768)) % n end
+  local items = {}
+  for i = 1, count do
+    local readings = {}
+    for r = 1, 8 do
+      local kind = next_int(8)
+      local v
+      if kind < 4 then -- a measurement with 1 to 4 decimals
+        v = (next_int(2000000) - 1000000) / 10 ^ (1 + kind)
+      elseif kind < 6 then -- a small or large one with an exponent
+        v = (1 + next_int(9999)) / 1000 * 10.0 ^ (next_int(40) - 20)
+      elseif kind == 6 then -- a computed ratio: 15 to 17 digits
+        v = (1 + next_int(30000)) / (30001 + next_int(30000))
+      else
+        v = next_int(100000) -- an integer reading
+      end
+      readings[r] = math.type(v) == "integer" and tostring(v) or float_text(v)
+    end
+    -- every tenth record: an integer past int64 (a float unless big_integers says otherwise)
+    local big = i % 10 == 0 and (',"serial":1234567890123456789' .. format("%05d", next_int(100000))) or ""
+    items[i] = concat({
+      '{"ts":', 1700000000000 + i * 250 + next_int(100),
+      ',"id":', 1311000000000000000 + i * 7919 + next_int(1000),
+      ',"lat":', float_text((next_int(180000000) - 90000000) / 1e6),
+      ',"lon":', float_text((next_int(360000000) - 180000000) / 1e6),
+      ',"alt":', float_text(next_int(90000) / 10),
+      ',"price":', float_text(next_int(100000) / 100),
+      ',"ratio":', float_text((1 + next_int(1000000)) / 1000003),
+      ',"seq":', i,
+      ',"readings":[', concat(readings, ","), "]",
+      big, "}",
+    })
+  end
+  return '{"records":[' .. concat(items, ",") .. '],"count":' .. count .. "}"
+end
+
+-- (c) deep nesting with small objects: comment threads, replies nested up
+-- to 40 deep (a few long chains, many short branches).
+local function nested_text(count)
+  local next_int = inventory.rng(37)
+  local made = 0
+  local function comment(depth)
+    made = made + 1
+    local parts = {
+      '{"id":', made, ',"by":', quote("user" .. next_int(500)), ',"score":', next_int(200) - 20,
+      ',"meta":{"edited":', next_int(4) == 0 and "true" or "false", ',"flags":[', next_int(3), "]}",
+    }
+    local replies = {}
+    local n = depth < 40 and (next_int(10) < 6 and 1 or next_int(3)) or 0
+    for r = 1, n do
+      if made >= count then break end
+      replies[r] = comment(depth + 1)
+    end
+    parts[#parts + 1] = ',"replies":[' .. concat(replies, ",") .. "]}"
+    return concat(parts)
+  end
+  local threads = {}
+  while made < count do threads[#threads + 1] = comment(1) end
+  return '{"threads":[' .. concat(threads, ",") .. "]}"
+end
+
+---------------------------------------------------------------------------
+
+-- Each input is made when its row runs (see the head of this file).
 local inputs = {}
 local sample_path = SHARED .. "/api/list-inventory.sample.json"
-local sample = read_file(sample_path)
-if sample then
-  inputs[#inputs + 1] = {
-    name = "list-inventory.sample.json",
-    text = sample,
-    value = decode_ok and json.decode(sample) or cjson.decode(sample),
-  }
+local sample_reason
+if read_file(sample_path) == nil then
+  sample_reason = ("%s not found: published sample skipped (set FLEXIROAM_SHARED)"):format(sample_path)
+else
+  inputs[#inputs + 1] = { name = "published sample", text = function() return read_file(sample_path) end }
 end
 for _, count in ipairs({ 20, 1000, 10000 }) do
-  local value = inventory.page(count)
   inputs[#inputs + 1] = {
-    name = ("page(%d)"):format(count),
-    value = value,
-    text = encode_ok and json.encode(value) or cjson.encode(value),
+    name = ("%d SIMs"):format(count),
+    value = function() return inventory.page(count) end,
   }
 end
+inputs[#inputs + 1] = { name = "strings: 600 messages", text = function() return strings_text(600) end }
+inputs[#inputs + 1] = { name = "numbers: 2000 records", text = function() return numbers_text(2000) end }
+inputs[#inputs + 1] = { name = "nested: 3000 comments", text = function() return nested_text(3000) end }
 
 local function fmt(x)
   if x == nil then return "n/a" end
@@ -103,30 +276,60 @@ local function ratio(a, b)
   return ("%.2f"):format(a / b)
 end
 
+-- The text and the value of an input.
+local function make(input)
+  if input.text then
+    local text = input.text()
+    return text, decode_ok and json.decode(text) or cjson.decode(text)
+  end
+  local value = input.value()
+  return encode_ok and json.encode(value) or cjson.encode(value), value
+end
+
+local kept = {}
+if KEEP_ALL then
+  for i, input in ipairs(inputs) do
+    if ONLY == nil or input.name:find(ONLY) then kept[i] = { make(input) } end
+  end
+end
+
 print(("%s, lua-cjson %s; %d interleaved rounds of ~%.2f s blocks, medians; os.clock (CPU time)"):format(
   _VERSION, cjson._VERSION or "?", ROUNDS, BLOCK))
-if not sample then
-  print(("(%s not found: published sample skipped; set FLEXIROAM_SHARED)"):format(sample_path))
-end
+if sample_reason then print("(" .. sample_reason .. ")") end
+if KEEP_ALL then print("(JSON_BENCH_KEEP_ALL: every input made first and kept alive throughout)") end
 if not decode_ok then print("(json.decode is not available in this build: decode columns are n/a)") end
 if not encode_ok then print("(json.encode is not available in this build: encode columns are n/a)") end
 print()
 print("| input | bytes | decode ours MB/s | cjson MB/s | ratio | encode ours MB/s | cjson MB/s | ratio |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 
-for _, input in ipairs(inputs) do
-  local rounds = clock() - started > BUDGET and 3 or ROUNDS
-  local dec_ours, dec_cjson, enc_ours, enc_cjson
-  if decode_ok then
-    dec_ours, dec_cjson = compare(json.decode, cjson.decode, input.text, #input.text, rounds)
+for i, input in ipairs(inputs) do
+  if ONLY == nil or input.name:find(ONLY) then
+    local text, value
+    if kept[i] then
+      text, value = kept[i][1], kept[i][2]
+    else
+      text, value = make(input)
+    end
+    if DUMP then -- JSON_BENCH_DUMP=dir: each input's text into dir, for profiling
+      local f = assert(io.open(("%s/%s.json"):format(DUMP, input.name:gsub("[^%w]+", "_")), "wb"))
+      f:write(text)
+      f:close()
+    end
+    local rounds = clock() - started > BUDGET and 3 or ROUNDS
+    local dec_ours, dec_cjson, enc_ours, enc_cjson
+    if decode_ok then
+      dec_ours, dec_cjson = compare(json.decode, cjson.decode, text, #text, rounds)
+    end
+    if encode_ok then
+      local out_bytes = #assert(json.encode(value))
+      enc_ours, enc_cjson = compare(json.encode, cjson.encode, value, out_bytes, rounds)
+    end
+    print(("| %s | %d | %s | %s | %s | %s | %s | %s |"):format(input.name, #text,
+      fmt(dec_ours), fmt(dec_cjson), ratio(dec_ours, dec_cjson),
+      fmt(enc_ours), fmt(enc_cjson), ratio(enc_ours, enc_cjson)))
+    text, value = nil, nil -- luacheck: ignore 311
   end
-  if encode_ok then
-    local out_bytes = #assert(json.encode(input.value))
-    enc_ours, enc_cjson = compare(json.encode, cjson.encode, input.value, out_bytes, rounds)
-  end
-  print(("| %s | %d | %s | %s | %s | %s | %s | %s |"):format(input.name, #input.text,
-    fmt(dec_ours), fmt(dec_cjson), ratio(dec_ours, dec_cjson),
-    fmt(enc_ours), fmt(enc_cjson), ratio(enc_ours, enc_cjson)))
 end
 print()
 print(("total %.1f s CPU"):format(clock() - started))

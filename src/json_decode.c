@@ -6,7 +6,8 @@
  *
  * The parser is iterative, not recursive: a caller may raise max_depth far
  * beyond what the C stack would survive, and the only per-level cost is one
- * Lua stack slot (two for objects) plus one saved word in `levels`.
+ * Lua stack slot (two for objects) plus one saved word in `levels` (and an
+ * open array's first elements, while the stack is short: see PENDING_MAX).
  *
  * It leans on Lua's guarantee that a string is followed by a NUL byte: every
  * scanning loop stops on a byte it does not expect, and the NUL after the
@@ -39,36 +40,88 @@
 #include "buffer.h"
 #include "error.h"
 #include "json.h"
+#include "json_scan.h"
 #include "options.h"
-
-typedef unsigned char uchar;
 
 /* Scratch buffers above this size are given back after the call. */
 #define SCRATCH_KEEP 4096
 #define SCRATCH_SHRINK_ABOVE (256 * 1024)
 
-/* Table presizing remembers the size of the last container closed at each
- * of the first HINT_LEVELS depths: arrays of same-shaped objects (the usual
- * API answer) then skip every rehash. Capped, and replaced by the size of
- * the very next container, so a hostile text cannot make many small tables
- * inherit one huge size. */
+/* Table presizing: each container is made with the size of the last one
+ * closed in the same place, and a place is named by the key the container
+ * is the value of ("balances", "replies"), or, for an element of an array,
+ * by the key of that array; containers under no cached key fall back to
+ * their depth (the first HINT_LEVELS of them). Arrays of same-shaped
+ * objects (the usual API answer) then skip every rehash, and so do the
+ * small objects of differing sizes nested in them. The sizes live with the
+ * key cache but start afresh at every call, so a text decodes to the same
+ * tables whatever was decoded before (kept from call to call, they made the
+ * first objects of a small page presized too, but then the same text could
+ * give tables of other sizes, and another pairs() order). Capped, and
+ * replaced by the size of the very next container, so a hostile text
+ * cannot make many small tables inherit one huge size. */
 #define HINT_LEVELS 16
 #define HINT_MAX 64
+
+/* An array longer than PENDING_MAX (a page of 10000 SIMs) is made, when
+ * it outgrows the stack, at the length the last such array in its place
+ * had, up to LONG_HINT_MAX: each doubling of a big array part costs a
+ * large allocation, and glibc answers those by first consolidating every
+ * small free chunk. This one is kept from call to call: an array's size
+ * changes no pairs() order (its elements go in order), and it is not used
+ * with null_as_nil, where the size of an array with holes would show in #. */
+#define LONG_HINT_MAX (1 << 16)
 
 /* Object keys repeat: every SIM in a page has the same thirty names, and
  * every page the same names again. Each lua_pushlstring of a short string
  * hashes every byte and walks the string table, which was the largest cost
  * of decoding a page. So keys are remembered across calls in a two-way
  * set-associative cache (KEY_SETS sets of 2), their bytes in C, their Lua
- * strings in a table, and pushed from there after one memcmp. Keys longer
+ * strings in a table, and pushed from there after one compare. Keys longer
  * than KEY_MAX are pushed as before. */
 #define KEY_SETS 256
 #define KEY_SET_BITS 8
 #define KEY_MAX 32
 
+/* Objects of one kind spell their keys in one order. So the cache also
+ * remembers which key came after which (and which came first in an object
+ * of a given place), and the next key is first compared with that guess,
+ * byte for byte, closing quote included: a hit skips the scan and the
+ * hash. A wrong guess costs one compare. The guesses only ever pick which
+ * cached string to compare with, so they carry over from call to call. */
+#define NO_GUESS 0xFFFF
+#define KEY_FIRST (-1) /* no key yet in the open object */
+#define KEY_NONE (-2)  /* its last key was not a cached one */
+
+#define KEY_SLOTS (KEY_SETS * 2)
+
+/* Hint slots: [0, KEY_SLOTS) the value of the key in that cache slot,
+ * [KEY_SLOTS, 2 KEY_SLOTS) an element of the array that is that value,
+ * then two per depth (array, object) for containers under no cached key. */
+#define HINT_ELEM KEY_SLOTS
+#define HINT_DEPTH (2 * KEY_SLOTS)
+#define HINT_SLOTS (HINT_DEPTH + 2 * (HINT_LEVELS + 1))
+#define NO_KEY (-1)
+
+/* String values repeat too ("active", the same user id on every SIM), but
+ * many are unique (ids, timestamps), and a cache that took every one would
+ * churn. So a value string enters its cache only when it missed twice in a
+ * row in its set: `seen` keeps a fingerprint of the last miss of each set.
+ * Its strings follow the keys' in the same table. */
+#define VAL_SETS 256
+#define VAL_MAX 40
+#define VAL_SLOTS (VAL_SETS * 2)
+
 typedef struct key_cache {
-    uchar len[KEY_SETS * 2]; /* 0 = empty */
-    uchar bytes[KEY_SETS * 2][KEY_MAX];
+    uchar len[KEY_SLOTS]; /* 0 = empty */
+    uchar bytes[KEY_SLOTS][KEY_MAX];
+    uchar hint[HINT_SLOTS];
+    uint32_t long_hint[HINT_SLOTS]; /* long arrays: see LONG_HINT_MAX */
+    uchar vlen[VAL_SLOTS];
+    uchar vbytes[VAL_SLOTS][VAL_MAX];
+    uint32_t seen[VAL_SETS];
+    uint16_t next_key[KEY_SLOTS];  /* the key that followed this one last time */
+    uint16_t first_key[HINT_SLOTS]; /* the first key of an object in this place */
 } key_cache;
 
 #define EXCERPT_BEFORE 10
@@ -87,32 +140,11 @@ typedef struct decoder {
     int big;
     int mt; /* stack index of the array metatable */
     int keys;         /* stack index of the key cache's strings */
+    int key_slot;     /* cache slot of the key just parsed, or NO_KEY */
     key_cache *cache;
     const uchar *err_at;
     char err[96];
 } decoder;
-
-/* Byte classes inside a string: 0 = copied as is. */
-enum { S_PLAIN = 0, S_QUOTE, S_ESCAPE, S_CONTROL, S_UTF8 };
-
-static const uchar str_class[256] = {
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-};
 
 static inline int is_ws(uchar c)
 {
@@ -171,113 +203,49 @@ static const uchar *fail_char(decoder *d, const uchar *at, const char *what)
     return NULL;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (lead byte >= 0x80), or 0.
- * Rejects overlongs, encoded surrogates, code points above U+10FFFF and
- * truncated sequences; each byte is read only after the previous one
- * matched, so the NUL sentinel ends a truncated sequence safely. */
-static inline int utf8_len(const uchar *p)
+/* Hex digit values; 0x100 marks anything else (the NUL sentinel too). */
+#define HX(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 \
+               : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : 0x100)
+#define HX4(c) HX(c), HX((c) + 1), HX((c) + 2), HX((c) + 3)
+#define HX16(c) HX4(c), HX4((c) + 4), HX4((c) + 8), HX4((c) + 12)
+static const short hex_value[256] = {
+    HX16(0), HX16(16), HX16(32), HX16(48), HX16(64), HX16(80), HX16(96), HX16(112),
+    HX16(128), HX16(144), HX16(160), HX16(176), HX16(192), HX16(208), HX16(224), HX16(240),
+};
+
+/* The 4 hex digits at p, or -1 (also when fewer than 4 bytes are left). */
+static inline int hex4(const uchar *p, const uchar *end)
 {
-    uchar c = p[0];
-    uchar lo = 0x80, hi = 0xBF;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0)
-        return (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-        if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80)
-            return 0;
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-        if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        return 4;
-    }
-    return 0;
+    int h0, h1, h2, h3;
+    if (end - p < 4)
+        return -1;
+    h0 = hex_value[p[0]];
+    h1 = hex_value[p[1]];
+    h2 = hex_value[p[2]];
+    h3 = hex_value[p[3]];
+    if ((h0 | h1 | h2 | h3) > 15)
+        return -1;
+    return h0 << 12 | h1 << 8 | h2 << 4 | h3;
 }
 
-/* Advances over plain bytes and well-formed UTF-8; stops on a quote, a
- * backslash, a control byte (the sentinel included) or bad UTF-8 (*bad).
- * (Eight bytes at a time, SWAR, measured slower: API strings are short.) */
-static inline const uchar *scan_run(const uchar *p, int *bad)
+/* Writes code point cp (< 0x110000) as UTF-8 at o, which has room for 4
+ * bytes; returns the end. No branch on the length: escapes of mixed
+ * scripts would mispredict one at every character. */
+static inline char *put_utf8(char *o, uint32_t cp)
 {
-    for (;;) {
-        while (str_class[*p] == S_PLAIN) {
-            if (str_class[p[1]] != S_PLAIN) {
-                p++;
-                break;
-            }
-            if (str_class[p[2]] != S_PLAIN) {
-                p += 2;
-                break;
-            }
-            if (str_class[p[3]] != S_PLAIN) {
-                p += 3;
-                break;
-            }
-            p += 4;
-        }
-        if (str_class[*p] == S_UTF8) {
-            int n = utf8_len(p);
-            if (n == 0) {
-                *bad = 1;
-                return p;
-            }
-            p += n;
-            continue;
-        }
-        return p;
-    }
-}
-
-static int hex4(const uchar *p)
-{
-    int v = 0, i;
-    for (i = 0; i < 4; i++) {
-        uchar c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= c - '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            v |= (c | 0x20) - 'a' + 10;
-        else
-            return -1; /* the sentinel NUL lands here before any over-read */
-    }
-    return v;
-}
-
-static void add_utf8(lua_State *L, fx_buffer *b, unsigned cp)
-{
-    char *o;
-    fx_buffer_reserve(L, b, 4);
-    o = b->data + b->len;
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        b->len += 1;
-    } else if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        b->len += 2;
-    } else if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        b->len += 3;
-    } else {
-        o[0] = (char)(0xF0 | (cp >> 18));
-        o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[3] = (char)(0x80 | (cp & 0x3F));
-        b->len += 4;
-    }
+    uint32_t n = 1 + (cp >= 0x80) + (cp >= 0x800) + (cp >= 0x10000);
+    uint32_t w2 = (0xC0 | cp >> 6) | (0x80 | (cp & 0x3F)) << 8;
+    uint32_t w3 = (0xE0 | cp >> 12) | (0x80 | (cp >> 6 & 0x3F)) << 8 | (0x80 | (cp & 0x3F)) << 16;
+    uint32_t w4 = (0xF0 | cp >> 18) | (0x80 | (cp >> 12 & 0x3F)) << 8 | (0x80 | (cp >> 6 & 0x3F)) << 16 |
+                  (0x80 | (cp & 0x3F)) << 24;
+    uint32_t w = n == 1 ? cp : n == 2 ? w2 : n == 3 ? w3 : w4;
+    uchar bytes[4];
+    bytes[0] = (uchar)w;
+    bytes[1] = (uchar)(w >> 8);
+    bytes[2] = (uchar)(w >> 16);
+    bytes[3] = (uchar)(w >> 24);
+    memcpy(o, bytes, 4);
+    return o + n;
 }
 
 /* Where a run stopped on something other than a quote or a backslash. */
@@ -290,80 +258,112 @@ static const uchar *string_stop(decoder *d, const uchar *open, const uchar *p, i
     return fail_char(d, p, "control character in string");
 }
 
+/* Single-character escapes: what \x stands for, 0 when \x is not one. */
+static const char escape_char[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+};
+
 /* The slow path, once a backslash shows up: the string is rebuilt in the
- * scratch buffer. p is at the backslash; [run, p) is already scanned. */
+ * scratch buffer. p is at the backslash; [run, p) is already scanned.
+ * Nothing decodes longer than its source (an escape of 2, 6 or 12 bytes
+ * gives at most 1, 3 or 4), so room for what is left of the text up to
+ * the next stop is all a write needs: it is made per run and per escape,
+ * and `o` then writes without checks. */
 static const uchar *string_escaped(decoder *d, const uchar *open, const uchar *run, const uchar *p)
 {
     lua_State *L = d->L;
     fx_buffer *b = d->scratch;
+    const uchar *end = d->end;
+    char *o;
     int bad = 0;
-    b->len = 0;
     /* reserve first: the buffer may never have been allocated, and adding
      * 0 bytes to a NULL buffer is undefined behaviour */
-    fx_buffer_reserve(L, b, (size_t)(p - run) + 16);
-    fx_buffer_add(L, b, (const char *)run, (size_t)(p - run));
+    b->len = 0;
+    fx_buffer_reserve(L, b, (size_t)(p - run) + 64);
+    o = b->data;
+    memcpy(o, run, (size_t)(p - run));
+    o += p - run;
     for (;;) {
+        size_t n;
+        if (*p == '\\') {
+            if (b->data + b->cap - o < 8) {
+                b->len = (size_t)(o - b->data);
+                fx_buffer_reserve(L, b, 64);
+                o = b->data + b->len;
+            }
+            if (p[1] == 'u') {
+                int cp = hex4(p + 2, end);
+                if (cp < 0)
+                    return fail(d, p, "invalid \\u escape");
+                if (cp >= 0xD800 && cp <= 0xDFFF) {
+                    int lo = -1;
+                    if (cp <= 0xDBFF && p[6] == '\\' && p[7] == 'u')
+                        lo = hex4(p + 8, end);
+                    if (lo < 0xDC00 || lo > 0xDFFF) {
+                        d->err_at = p;
+                        snprintf(d->err, sizeof d->err, "lone surrogate \\u%04x", (unsigned)cp);
+                        return NULL;
+                    }
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                }
+                o = put_utf8(o, (uint32_t)cp);
+                p += 6;
+            } else if (escape_char[p[1]]) {
+                *o++ = escape_char[p[1]];
+                p += 2;
+            } else {
+                if (p + 1 >= end)
+                    return fail(d, open, "unterminated string");
+                return fail_char(d, p + 1, "invalid escape");
+            }
+            continue;
+        }
         if (*p == '"') {
-            lua_pushlstring(L, b->data, b->len);
+            lua_pushlstring(L, b->data, (size_t)(o - b->data));
             return p + 1;
         }
-        if (*p != '\\')
-            return string_stop(d, open, p, bad);
-        switch (p[1]) {
-        case '"': fx_buffer_addchar(L, b, '"'); break;
-        case '\\': fx_buffer_addchar(L, b, '\\'); break;
-        case '/': fx_buffer_addchar(L, b, '/'); break;
-        case 'b': fx_buffer_addchar(L, b, '\b'); break;
-        case 'f': fx_buffer_addchar(L, b, '\f'); break;
-        case 'n': fx_buffer_addchar(L, b, '\n'); break;
-        case 'r': fx_buffer_addchar(L, b, '\r'); break;
-        case 't': fx_buffer_addchar(L, b, '\t'); break;
-        case 'u': {
-            int cp = hex4(p + 2);
-            if (cp < 0)
-                return fail(d, p, "invalid \\u escape");
-            if (cp >= 0xD800 && cp <= 0xDFFF) {
-                int lo = -1;
-                if (cp <= 0xDBFF && p[6] == '\\' && p[7] == 'u')
-                    lo = hex4(p + 8);
-                if (lo < 0xDC00 || lo > 0xDFFF) {
-                    d->err_at = p;
-                    snprintf(d->err, sizeof d->err, "lone surrogate \\u%04x", (unsigned)cp);
-                    return NULL;
-                }
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                p += 6;
-            }
-            add_utf8(L, b, (unsigned)cp);
-            p += 4;
-            break;
-        }
-        default:
-            if (p + 1 >= d->end)
-                return fail(d, open, "unterminated string");
-            return fail_char(d, p + 1, "invalid escape");
-        }
-        p += 2;
         run = p;
-        p = scan_run(p, &bad);
-        fx_buffer_add(L, b, (const char *)run, (size_t)(p - run));
+        p = scan_run(p, d->start, end, &bad);
+        if (p == run)
+            return string_stop(d, open, p, bad);
+        n = (size_t)(p - run);
+        if ((size_t)(b->data + b->cap - o) < n + 16) {
+            b->len = (size_t)(o - b->data);
+            fx_buffer_reserve(L, b, n + 64);
+            o = b->data + b->len;
+        }
+#if FX_JSON_SSE2
+        if (n <= 16 && end - run >= 16) /* short runs, the usual between escapes: one 16-byte copy */
+            _mm_storeu_si128((__m128i *)(void *)o, _mm_loadu_si128((const __m128i *)(const void *)run));
+        else
+#endif
+            memcpy(o, run, n);
+        o += n;
     }
 }
 
-/* p is just past the opening quote. Strings without escapes, the common
- * case, are pushed straight from the input. */
-static inline const uchar *parse_string(decoder *d, const uchar *p)
+static inline uint32_t load32u(const uchar *p)
 {
-    const uchar *run = p;
-    int bad = 0;
-    p = scan_run(p, &bad);
-    if (*p == '"') {
-        lua_pushlstring(d->L, (const char *)run, (size_t)(p - run));
-        return p + 1;
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* a[0, n) == b[0, n) for 0 < n <= 40, reading nothing outside either:
+ * words that overlap at the end instead of a call to memcmp. */
+static inline int same_bytes(const uchar *a, const uchar *b, size_t n)
+{
+    if (n >= 8) {
+        size_t i;
+        for (i = 0; i + 8 < n; i += 8)
+            if (load64(a + i) != load64(b + i))
+                return 0;
+        return load64(a + n - 8) == load64(b + n - 8);
     }
-    if (*p == '\\' && !bad)
-        return string_escaped(d, run - 1, run, p);
-    return string_stop(d, run - 1, p, bad);
+    if (n >= 4)
+        return load32u(a) == load32u(b) && load32u(a + n - 4) == load32u(b + n - 4);
+    return a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1];
 }
 
 /* Which set a key belongs to. Any function of the bytes would be correct
@@ -371,7 +371,7 @@ static inline const uchar *parse_string(decoder *d, const uchar *p)
  * machine the mask below keeps the word's last bytes, not its first: for a
  * key under 8 bytes partly (under 5 bytes wholly) the bytes after the key.
  * Such keys then spread worse and hit less, and still never mix. */
-static inline unsigned key_set(const decoder *d, const uchar *p, size_t len)
+static inline uint64_t key_hash(const decoder *d, const uchar *p, size_t len)
 {
     uint64_t h = len;
     if (len >= 8) {
@@ -383,15 +383,78 @@ static inline unsigned key_set(const decoder *d, const uchar *p, size_t len)
         memcpy(&v, p, len);
         h ^= v;
     }
-    return (unsigned)((h * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - KEY_SET_BITS));
+    return h * UINT64_C(0x9e3779b97f4a7c15);
+}
+
+static inline unsigned key_set(const decoder *d, const uchar *p, size_t len)
+{
+    return (unsigned)(key_hash(d, p, len) >> (64 - KEY_SET_BITS));
+}
+
+/* Pushes the value string [p, p + len), through the value cache. */
+static inline void push_value_string(decoder *d, const uchar *p, size_t len)
+{
+    lua_State *L = d->L;
+    key_cache *c = d->cache;
+    uint64_t h;
+    unsigned set, way0;
+    uint32_t fp;
+    if (len == 0 || len > VAL_MAX || c == NULL) {
+        lua_pushlstring(L, (const char *)p, len);
+        return;
+    }
+    h = key_hash(d, p, len);
+    set = (unsigned)(h >> (64 - KEY_SET_BITS));
+    way0 = set * 2;
+    if (c->vlen[way0] == len && same_bytes(c->vbytes[way0], p, len)) {
+        lua_rawgeti(L, d->keys, (lua_Integer)(KEY_SLOTS + way0 + 1));
+        return;
+    }
+    if (c->vlen[way0 + 1] == len && same_bytes(c->vbytes[way0 + 1], p, len)) {
+        lua_rawgeti(L, d->keys, (lua_Integer)(KEY_SLOTS + way0 + 2));
+        return;
+    }
+    fp = (uint32_t)h | 1;
+    if (c->seen[set] != fp) {
+        c->seen[set] = fp;
+        lua_pushlstring(L, (const char *)p, len);
+        return;
+    }
+    if (c->vlen[way0]) {
+        c->vlen[way0 + 1] = c->vlen[way0];
+        memcpy(c->vbytes[way0 + 1], c->vbytes[way0], c->vlen[way0]);
+        lua_rawgeti(L, d->keys, (lua_Integer)(KEY_SLOTS + way0 + 1));
+        lua_rawseti(L, d->keys, (lua_Integer)(KEY_SLOTS + way0 + 2));
+    }
+    lua_pushlstring(L, (const char *)p, len);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, d->keys, (lua_Integer)(KEY_SLOTS + way0 + 1));
+    c->vlen[way0] = (uchar)len;
+    memcpy(c->vbytes[way0], p, len);
+}
+
+/* p is just past the opening quote. Strings without escapes, the common
+ * case, are pushed straight from the input. */
+static inline const uchar *parse_string(decoder *d, const uchar *p)
+{
+    const uchar *run = p;
+    int bad = 0;
+    p = scan_run(p, d->start, d->end, &bad);
+    if (*p == '"') {
+        push_value_string(d, run, (size_t)(p - run));
+        return p + 1;
+    }
+    if (*p == '\\' && !bad)
+        return string_escaped(d, run - 1, run, p);
+    return string_stop(d, run - 1, p, bad);
 }
 
 /* The key cache lives in upvalue 2: a table whose array holds the strings
  * and whose field "c" holds the key_cache userdata. Like the scratch
  * buffers it is taken out for the call (a decode run by a finalizer in the
  * middle of this one makes its own) and given back after; the stack slot
- * d->keys holds it meanwhile. It is made at the first key a state decodes,
- * so a state that never decodes an object never pays for it. */
+ * d->keys holds it meanwhile. It is made at the first container a state
+ * decodes, so a state that only ever decodes scalars never pays for it. */
 static void key_cache_take(decoder *d)
 {
     lua_State *L = d->L;
@@ -411,9 +474,15 @@ static void key_cache_make(decoder *d)
 {
     lua_State *L = d->L;
     key_cache *c;
-    lua_createtable(L, KEY_SETS * 2, 1);
+    lua_createtable(L, KEY_SLOTS + VAL_SLOTS, 1);
     c = (key_cache *)fx_newuserdata(L, sizeof *c);
     memset(c->len, 0, sizeof c->len);
+    memset(c->hint, 0, sizeof c->hint);
+    memset(c->long_hint, 0, sizeof c->long_hint);
+    memset(c->vlen, 0, sizeof c->vlen);
+    memset(c->seen, 0, sizeof c->seen);
+    memset(c->next_key, 0xFF, sizeof c->next_key);
+    memset(c->first_key, 0xFF, sizeof c->first_key);
     lua_setfield(L, -2, "c");
     lua_replace(L, d->keys);
     d->cache = c;
@@ -438,29 +507,34 @@ static inline const uchar *parse_key(decoder *d, const uchar *p)
     size_t len;
     unsigned way0;
     int bad = 0;
-    p = scan_run(p, &bad);
-    if (*p != '"')
+    p = scan_run(p, d->start, d->end, &bad);
+    if (*p != '"') {
+        d->key_slot = NO_KEY;
         return *p == '\\' && !bad ? string_escaped(d, run - 1, run, p) : string_stop(d, run - 1, p, bad);
+    }
     len = (size_t)(p - run);
     if (len == 0 || len > KEY_MAX) {
+        d->key_slot = NO_KEY;
         lua_pushlstring(L, (const char *)run, len);
         return p + 1;
     }
-    if (d->cache == NULL)
-        key_cache_make(d);
     c = d->cache;
     way0 = key_set(d, run, len) * 2;
-    if (c->len[way0] == len && memcmp(c->bytes[way0], run, len) == 0) {
+    if (c->len[way0] == len && same_bytes(c->bytes[way0], run, len)) {
+        d->key_slot = (int)way0;
         lua_rawgeti(L, d->keys, (lua_Integer)way0 + 1);
         return p + 1;
     }
-    if (c->len[way0 + 1] == len && memcmp(c->bytes[way0 + 1], run, len) == 0) {
+    if (c->len[way0 + 1] == len && same_bytes(c->bytes[way0 + 1], run, len)) {
+        d->key_slot = (int)way0 + 1;
         lua_rawgeti(L, d->keys, (lua_Integer)way0 + 2);
         return p + 1;
     }
     if (c->len[way0]) {
         c->len[way0 + 1] = c->len[way0];
         memcpy(c->bytes[way0 + 1], c->bytes[way0], c->len[way0]);
+        c->hint[way0 + 1] = c->hint[way0];
+        c->hint[HINT_ELEM + way0 + 1] = c->hint[HINT_ELEM + way0];
         lua_rawgeti(L, d->keys, (lua_Integer)way0 + 1);
         lua_rawseti(L, d->keys, (lua_Integer)way0 + 2);
     }
@@ -469,6 +543,9 @@ static inline const uchar *parse_key(decoder *d, const uchar *p)
     lua_rawseti(L, d->keys, (lua_Integer)way0 + 1);
     c->len[way0] = (uchar)len;
     memcpy(c->bytes[way0], run, len);
+    c->hint[way0] = 0;
+    c->hint[HINT_ELEM + way0] = 0;
+    d->key_slot = (int)way0;
     return p + 1;
 }
 
@@ -646,7 +723,25 @@ static inline const uchar *parse_literal(decoder *d, const uchar *p, const char 
     return fail(d, p, "invalid literal");
 }
 
-/* Saves the enclosing container's state while a nested one is parsed. */
+/* Saves the enclosing container's state while a nested one is parsed:
+ * count << LEVEL_SHIFT | (last key's slot + 2) << 13 | hint slot << 2 |
+ * pending << 1 | in_object. */
+#define LEVEL_SHIFT 24
+#if HINT_SLOTS >= (1 << 11) || KEY_SLOTS + 2 >= (1 << 11)
+#error "hint or key slots do not fit in a level word"
+#endif
+
+/* An array keeps its first PENDING_MAX elements on the Lua stack, and its
+ * table is made when it closes, at its exact size (no rehash, no slot to
+ * spare, whatever the hint said). A longer one is moved into a table then
+ * and goes on as a table. Only while the stack holds under PENDING_TOP
+ * slots: past that, arrays are tables from the start (one slot a level, as
+ * objects), so elements held this way take at most some PENDING_TOP slots
+ * from the room a deep text has to nest in (LuaJIT allows C functions about
+ * 8000; the default max_depth of 1000 needs at most 2000). */
+#define PENDING_MAX 64
+#define PENDING_TOP 1024
+
 static inline void push_level(decoder *d, size_t state)
 {
     fx_buffer *b = d->levels;
@@ -664,6 +759,23 @@ static inline size_t pop_level(decoder *d)
     return state;
 }
 
+/* The n elements on top of the stack become a new array table of size
+ * `size` (>= n), left on top in their place. */
+static void make_array(decoder *d, int n, int size)
+{
+    lua_State *L = d->L;
+    int t, i;
+    lua_createtable(L, size, 0);
+    lua_pushvalue(L, d->mt);
+    lua_setmetatable(L, -2);
+    if (n == 0)
+        return;
+    lua_insert(L, -(n + 1));
+    t = lua_gettop(L) - n;
+    for (i = n; i > 0; i--)
+        lua_rawseti(L, t, (lua_Integer)i);
+}
+
 /* Parses the whole text; leaves the value on the stack and returns 1, or
  * returns 0 with d->err set. */
 static int decode_text(decoder *d)
@@ -672,9 +784,11 @@ static int decode_text(decoder *d)
     const uchar *p = skip_ws(d, d->start);
     size_t count = 0; /* elements (or keys) so far in the open container */
     int in_object = 0;
+    int pending = 0;  /* the open array's elements are on the stack, no table yet */
     int depth = 0;
-    unsigned char array_hint[HINT_LEVELS + 1] = {0};
-    unsigned char object_hint[HINT_LEVELS + 1] = {0};
+    int slot = 0;     /* hint slot of the open container */
+    int last_key = KEY_FIRST; /* slot of the open object's last key (or KEY_FIRST, KEY_NONE) */
+    key_cache *c;
 
     if (p == d->end) {
         fail(d, p, "empty input");
@@ -694,12 +808,27 @@ value:
             fail(d, p, "nesting too deep for the Lua stack");
             return 0;
         }
-        push_level(d, count << 1 | (size_t)in_object);
+        if (d->cache == NULL)
+            key_cache_make(d);
+        {
+            int is_obj = *p == '{', inner;
+            if (in_object && depth > 0 && d->key_slot != NO_KEY)
+                inner = d->key_slot;
+            else if (!in_object && depth > 0 && slot < KEY_SLOTS)
+                inner = HINT_ELEM + slot;
+            else
+                inner = HINT_DEPTH + 2 * (depth < HINT_LEVELS ? depth : HINT_LEVELS) + is_obj;
+            push_level(d, count << LEVEL_SHIFT | (size_t)(last_key + 2) << 13 | (size_t)slot << 2 |
+                              (size_t)pending << 1 | (size_t)in_object);
+            slot = inner;
+        }
         depth++;
         count = 0;
         if (*p == '{') {
             in_object = 1;
-            lua_createtable(L, 0, depth <= HINT_LEVELS ? object_hint[depth] : 0);
+            pending = 0;
+            last_key = KEY_FIRST;
+            lua_createtable(L, 0, d->cache->hint[slot]);
             p = skip_ws(d, p + 1);
             if (*p == '}') {
                 p++;
@@ -708,9 +837,9 @@ value:
             goto key;
         }
         in_object = 0;
-        lua_createtable(L, depth <= HINT_LEVELS ? array_hint[depth] : 0, 0);
-        lua_pushvalue(L, d->mt);
-        lua_setmetatable(L, -2);
+        pending = lua_gettop(L) < PENDING_TOP && lua_checkstack(L, PENDING_MAX + 5);
+        if (!pending)
+            make_array(d, 0, d->cache->hint[slot]);
         p = skip_ws(d, p + 1);
         if (*p == ']') {
             p++;
@@ -743,7 +872,7 @@ value:
                 lua_pushnil(L);
                 goto done;
             }
-            if (!in_object) {
+            if (!in_object && !pending) {
                 count++; /* leaves a hole: t[count] stays nil */
                 goto next;
             }
@@ -762,10 +891,17 @@ value:
 stored:
     if (depth == 0)
         goto done;
-    if (in_object)
+    if (in_object) {
         lua_rawset(L, -3);
-    else
+    } else if (pending) {
+        if (++count > PENDING_MAX) {
+            uint32_t h = d->null_as_nil ? 0 : d->cache->long_hint[slot];
+            make_array(d, PENDING_MAX + 1, h > 2 * PENDING_MAX ? (int)h : 2 * PENDING_MAX);
+            pending = 0;
+        }
+    } else {
         lua_rawseti(L, -2, (lua_Integer)++count);
+    }
 
 next:
     p = skip_ws(d, p);
@@ -787,9 +923,28 @@ key:
         fail_char(d, p, "expected string key but found");
         return 0;
     }
-    p = parse_key(d, p + 1);
-    if (p == NULL)
-        return 0;
+    c = d->cache;
+    {
+        unsigned guess = last_key >= 0 ? c->next_key[last_key] : last_key == KEY_FIRST ? c->first_key[slot] : NO_GUESS;
+        size_t n;
+        if (guess != NO_GUESS && (n = c->len[guess]) != 0 && (size_t)(d->end - p) > n + 1 && p[n + 1] == '"' &&
+            same_bytes(c->bytes[guess], p + 1, n)) {
+            d->key_slot = (int)guess;
+            lua_rawgeti(L, d->keys, (lua_Integer)guess + 1);
+            p += n + 2;
+        } else {
+            p = parse_key(d, p + 1);
+            if (p == NULL)
+                return 0;
+            if (d->key_slot != NO_KEY) {
+                if (last_key >= 0)
+                    c->next_key[last_key] = (uint16_t)d->key_slot;
+                else if (last_key == KEY_FIRST)
+                    c->first_key[slot] = (uint16_t)d->key_slot;
+            }
+        }
+    }
+    last_key = d->key_slot != NO_KEY ? d->key_slot : KEY_NONE;
     count++;
     p = skip_ws(d, p);
     if (*p != ':') {
@@ -800,13 +955,19 @@ key:
     goto value;
 
 close:
-    if (depth <= HINT_LEVELS)
-        (in_object ? object_hint : array_hint)[depth] = (unsigned char)(count < HINT_MAX ? count : HINT_MAX);
+    if (pending)
+        make_array(d, (int)count, (int)count);
+    d->cache->hint[slot] = (uchar)(count < HINT_MAX ? count : HINT_MAX);
+    if (!in_object && count > PENDING_MAX)
+        d->cache->long_hint[slot] = (uint32_t)(count < LONG_HINT_MAX ? count : LONG_HINT_MAX);
     depth--;
     {
         size_t state = pop_level(d);
         in_object = (int)(state & 1);
-        count = state >> 1;
+        pending = (int)(state >> 1) & 1;
+        slot = (int)(state >> 2) & 0x7FF;
+        last_key = (int)(state >> 13 & 0x7FF) - 2;
+        count = state >> LEVEL_SHIFT;
     }
     goto stored;
 
@@ -886,6 +1047,11 @@ static int json_decode(lua_State *L)
     d.levels = d.scratch + 1;
     d.levels->len = 0;
     key_cache_take(&d);
+    /* the sizes start afresh: the same text always makes the same tables
+     * (same sizes, so the same pairs() order), whatever came before */
+    if (d.cache != NULL)
+        memset(d.cache->hint, 0, sizeof d.cache->hint);
+    d.key_slot = NO_KEY;
     base = lua_gettop(L);
 
     ok = decode_text(&d);

@@ -23,26 +23,42 @@
 #include "buffer.h"
 #include "error.h"
 #include "json.h"
+#include "json_scan.h"
 #include "options.h"
 
 /* C recursion follows the nesting, so max_depth also bounds the C stack
  * (a few hundred bytes a level, more under sanitizers). */
 #define ENC_DEPTH_CEILING 10000
 
-/* A scratch buffer grown past this by one huge call is cut back to
- * ENC_KEEP_BYTES afterwards, so it does not pin that memory for good. */
-#define ENC_SHRINK_ABOVE (1024 * 1024)
+/* The scratch buffers are kept from one call to the next: growing the
+ * output buffer again for every big answer (a realloc at every doubling,
+ * each a copy, on fresh pages) cost more than the encoding itself once the
+ * answer is a few MB. One that has grown past ENC_KEEP_BYTES is cut back to
+ * that only after ENC_IDLE_CALLS calls in a row have used less than a
+ * quarter of it: a run of big answers keeps it, and one big answer among
+ * small ones does not pin its memory for long. */
 #define ENC_KEEP_BYTES (64 * 1024)
+#define ENC_IDLE_CALLS 8
+
+/* Upvalue 2: how many calls in a row left the buffers mostly unused. */
+typedef struct enc_state {
+    unsigned idle;
+} enc_state;
 
 #define ENC_FAIL (-1)
+
+/* Lua stack room for this many levels of nesting is made once per call. */
+#define ENC_STACK_LEVELS 16
 
 /* Failure paths stay out of line: their message buffers must not weigh on
  * every level of the recursion. */
 #if defined(__GNUC__)
 #define ENC_COLD __attribute__((noinline, cold))
+#define ENC_NOINLINE __attribute__((noinline))
 #define ENC_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define ENC_COLD
+#define ENC_NOINLINE
 #define ENC_PRINTF(f, a)
 #endif
 
@@ -53,6 +69,7 @@ typedef struct enc {
     fx_buffer *sort;   /* member records of the sort_keys objects in progress */
     const void *array_mt;
     int depth;
+    int stack_ok;      /* depths below this have their Lua stack slots already */
     int max_depth;
     int sort_keys;
     char msg[192];
@@ -67,26 +84,7 @@ typedef struct member {
     size_t len;
 } member;
 
-/* ---- byte classes for strings ------------------------------------------ */
-
-enum { C_PLAIN = 0, C_ESC, C_UTF8_2, C_UTF8_3, C_UTF8_4, C_BAD };
-
-#define R4(x) x, x, x, x
-#define R16(x) R4(x), R4(x), R4(x), R4(x)
-static const unsigned char byte_class[256] = {
-    R16(C_ESC), R16(C_ESC),                                       /* 00-1f */
-    C_PLAIN, C_PLAIN, C_ESC, C_PLAIN, R4(C_PLAIN), R4(C_PLAIN), R4(C_PLAIN), /* 20-2f: '"' */
-    R16(C_PLAIN), R16(C_PLAIN),                                   /* 30-4f */
-    R4(C_PLAIN), R4(C_PLAIN), R4(C_PLAIN),                       /* 50-5b */
-    C_ESC, C_PLAIN, C_PLAIN, C_PLAIN,                             /* 5c-5f: '\\' */
-    R16(C_PLAIN), R16(C_PLAIN),                                   /* 60-7f */
-    R16(C_BAD), R16(C_BAD), R16(C_BAD), R16(C_BAD),               /* 80-bf: continuations */
-    C_BAD, C_BAD, C_UTF8_2, C_UTF8_2, R4(C_UTF8_2), R4(C_UTF8_2), R4(C_UTF8_2), /* c0-cf */
-    R16(C_UTF8_2),                                                /* d0-df */
-    R16(C_UTF8_3),                                                /* e0-ef */
-    C_UTF8_4, C_UTF8_4, C_UTF8_4, C_UTF8_4, C_UTF8_4,             /* f0-f4 */
-    C_BAD, C_BAD, C_BAD, R4(C_BAD), R4(C_BAD)                     /* f5-ff */
-};
+/* ---- strings --------------------------------------------------------------- */
 
 /* Short escapes; 0 means \u00XX. */
 static const char short_escape[256] = {
@@ -96,11 +94,9 @@ static const char short_escape[256] = {
 
 static const char hex_digits[] = "0123456789abcdef";
 
-/* Eight bytes at a time: a byte needs a look when it is < 0x20, '"', '\\'
- * or >= 0x80. The lowest flagged byte is exact (borrows only propagate
- * upwards from a flagged byte), which is all the scan uses. */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define ENC_SWAR 1
+/* Eight bytes at once: nonzero when a byte needs a look (< 0x20, '"',
+ * '\\' or >= 0x80). Borrows only run upwards from a flagged byte, so a
+ * clean word always gives 0, which is all it is asked. */
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 static inline uint64_t special_bytes(uint64_t w)
@@ -112,9 +108,20 @@ static inline uint64_t special_bytes(uint64_t w)
     bs = (bs - ONES) & ~bs;
     return (lt | q | bs | w) & HIGHS;
 }
-#else
-#define ENC_SWAR 0
-#endif
+
+static inline uint64_t load64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint32_t load32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 /* ---- failure and path ----------------------------------------------------- */
 
@@ -252,12 +259,27 @@ static const char digit_pairs[] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+static const uint64_t pow10_u64[20] = {
+    UINT64_C(1), UINT64_C(10), UINT64_C(100), UINT64_C(1000), UINT64_C(10000), UINT64_C(100000),
+    UINT64_C(1000000), UINT64_C(10000000), UINT64_C(100000000), UINT64_C(1000000000),
+    UINT64_C(10000000000), UINT64_C(100000000000), UINT64_C(1000000000000), UINT64_C(10000000000000),
+    UINT64_C(100000000000000), UINT64_C(1000000000000000), UINT64_C(10000000000000000),
+    UINT64_C(100000000000000000), UINT64_C(1000000000000000000), UINT64_C(10000000000000000000),
+};
+
+/* Written in place, right to left, two digits at a time. */
 static void put_integer(enc *e, long long v)
 {
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
     /* unsigned negation keeps LLONG_MIN exact */
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int n = 1;
+    char *p;
+    while (n < 20 && u >= pow10_u64[n])
+        n++;
+    n += v < 0;
+    fx_buffer_reserve(e->L, e->out, (size_t)n);
+    p = e->out->data + e->out->len + n;
+    e->out->len += (size_t)n;
     while (u >= 100) {
         unsigned d = (unsigned)(u % 100) * 2;
         u /= 100;
@@ -273,8 +295,242 @@ static void put_integer(enc *e, long long v)
     }
     if (v < 0)
         *--p = '-';
-    put_lit(e, p, (size_t)(tmp + sizeof tmp - p));
 }
+
+/* ---- floats without printf ------------------------------------------------
+ *
+ * put_float's text is "%.Pg" for the first P of 15, 16, 17 whose text
+ * strtod reads back as the same double. That is computed here without
+ * printf or strtod, exactly, with 128-bit integers, for the doubles most
+ * data holds: normal, not integral, about 1e-39 <= |d| < 2^53. Then
+ * d = f * 2^-s (f < 2^53) and N = d * 10^k (k = 16 - X, X the decimal
+ * exponent of d) is f * 5^k / 2^t with t = s - k: q = floor(N),
+ * 10^16 <= q < 10^17, and the remainder r below 2^t are exact (f * 5^k
+ * takes up to 181 bits, q and r fit in 64 and 128). The P-digit rounding of d is q / 10^(17 - P)
+ * rounded half to even (printf's rounding), and it reads back as d when it
+ * lies within half the gap between d and its neighbours: scaled by 10^k
+ * that half gap is 5^k / 2^(t + 1) (half of that below d when f = 2^52: the
+ * double below d is nearer), and a tie goes to the even f, as strtod's
+ * rounding does. The text then follows printf's %g: fixed notation when
+ * -4 <= exponent < P, else d.ddde+XX, trailing zeros dropped. Integral
+ * doubles up to 2^64 are done the same way on their integer (see
+ * float_text_integral). Anything else (subnormals, tinier or huger numbers)
+ * is left to printf and strtod. */
+#if defined(__SIZEOF_INT128__) && FLT_RADIX == 2 && DBL_MANT_DIG == 53 && DBL_MAX_EXP == 1024
+#define ENC_FAST_FLOAT 1
+typedef unsigned __int128 u128;
+
+static const uint64_t pow5_u64[28] = {
+    UINT64_C(1), UINT64_C(5), UINT64_C(25), UINT64_C(125), UINT64_C(625), UINT64_C(3125), UINT64_C(15625),
+    UINT64_C(78125), UINT64_C(390625), UINT64_C(1953125), UINT64_C(9765625), UINT64_C(48828125),
+    UINT64_C(244140625), UINT64_C(1220703125), UINT64_C(6103515625), UINT64_C(30517578125),
+    UINT64_C(152587890625), UINT64_C(762939453125), UINT64_C(3814697265625), UINT64_C(19073486328125),
+    UINT64_C(95367431640625), UINT64_C(476837158203125), UINT64_C(2384185791015625),
+    UINT64_C(11920928955078125), UINT64_C(59604644775390625), UINT64_C(298023223876953125),
+    UINT64_C(1490116119384765625), UINT64_C(7450580596923828125),
+};
+
+/* 5^k for k <= 55 (< 2^128) */
+static inline u128 pow5_u128(int k)
+{
+    if (k <= 27)
+        return pow5_u64[k];
+    return (u128)pow5_u64[27] * pow5_u64[k - 27];
+}
+
+/* Writes the digits of m (which has exactly n of them) to o. */
+static inline void put_digits(char *o, uint64_t m, int n)
+{
+    char *p = o + n;
+    while (n >= 2) {
+        unsigned d = (unsigned)(m % 100) * 2;
+        m /= 100;
+        *--p = digit_pairs[d + 1];
+        *--p = digit_pairs[d];
+        n -= 2;
+    }
+    if (n == 1)
+        *--p = (char)('0' + m);
+}
+
+/* %.Pg of the decimal m * 10^(x - P + 1) (m has P digits), into o; returns
+ * the length. Adds ".0" when the text would read as an integer, as
+ * put_float does. */
+static int format_g(char *o, int neg, uint64_t m, int P, int x)
+{
+    char digits[20];
+    char *start = o;
+    int nd = P, i;
+    while (nd > 1 && m % 10 == 0) {
+        m /= 10;
+        nd--;
+    }
+    put_digits(digits, m, nd);
+    if (neg)
+        *o++ = '-';
+    if (x >= -4 && x < P) {
+        if (x >= 0) {
+            if (nd <= x + 1) {
+                memcpy(o, digits, (size_t)nd);
+                o += nd;
+                for (i = nd; i <= x; i++)
+                    *o++ = '0';
+                *o++ = '.';
+                *o++ = '0';
+            } else {
+                memcpy(o, digits, (size_t)x + 1);
+                o += x + 1;
+                *o++ = '.';
+                memcpy(o, digits + x + 1, (size_t)(nd - x - 1));
+                o += nd - x - 1;
+            }
+        } else {
+            *o++ = '0';
+            *o++ = '.';
+            for (i = -1; i > x; i--)
+                *o++ = '0';
+            memcpy(o, digits, (size_t)nd);
+            o += nd;
+        }
+    } else {
+        int ax = x < 0 ? -x : x;
+        *o++ = digits[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, digits + 1, (size_t)nd - 1);
+            o += nd - 1;
+        }
+        *o++ = 'e';
+        *o++ = x < 0 ? '-' : '+';
+        if (ax >= 100) {
+            *o++ = (char)('0' + ax / 100);
+            ax %= 100;
+        }
+        *o++ = (char)('0' + ax / 10);
+        *o++ = (char)('0' + ax % 10);
+    }
+    return (int)(o - start);
+}
+
+/* The same for an integral d, 1e15 <= |d| < 2^64: its digits are those of
+ * the integer v, and the gap to its neighbours is 2^e2 (e2 <= 0: every
+ * integer there is a double, so only v itself reads back as d). */
+static int float_text_integral(char *o, int neg, uint64_t v, uint64_t f, int be)
+{
+    int e2 = be - 1075, ndig = 16, P, x, up, ok;
+    uint64_t pj, a, b, m, err, half;
+    while (ndig < 20 && v >= pow10_u64[ndig])
+        ndig++;
+    for (P = 15; P <= 17; P++) {
+        x = ndig - 1;
+        if (ndig <= P)
+            return format_g(o, neg, v * pow10_u64[P - ndig], P, x);
+        pj = pow10_u64[ndig - P];
+        a = v / pj;
+        b = v % pj;
+        up = b > pj - b || (b == pj - b && (a & 1));
+        m = a + (uint64_t)up;
+        err = up ? pj - b : b;
+        if (e2 <= 0) {
+            ok = err == 0;
+        } else {
+            half = UINT64_C(1) << (e2 - 1);
+            if (!up && f == UINT64_C(1) << 52)
+                ok = 2 * err <= half;
+            else
+                ok = err < half || (err == half && !(f & 1));
+        }
+        if (ok) {
+            if (m == pow10_u64[P]) {
+                m = pow10_u64[P - 1];
+                x++;
+            }
+            return format_g(o, neg, m, P, x);
+        }
+    }
+    return 0;
+}
+
+/* put_float's text for d (finite, nonzero, and not integral under 1e15)
+ * into o (room for 32), or 0 when d is outside what this computes. */
+static int float_text_fast(char *o, double d)
+{
+    uint64_t bits, f, q, pj, a, b, m, p5hi, p5lo;
+    int neg, be, s, x, k, t, P, up, ok, mx;
+    u128 nlo, nhi, lo, hi, r, p5, ed, e, half;
+    memcpy(&bits, &d, sizeof bits);
+    neg = (int)(bits >> 63);
+    be = (int)(bits >> 52 & 0x7FF);
+    if (be == 0 || be == 0x7FF)
+        return 0; /* subnormal (or zero, inf, NaN) */
+    f = (bits & ((UINT64_C(1) << 52) - 1)) | UINT64_C(1) << 52;
+    if (d == floor(d)) {
+        double ad = fabs(d);
+        if (ad < 18446744073709551616.0)
+            return float_text_integral(o, neg, (uint64_t)ad, f, be);
+        return 0;
+    }
+    s = 1075 - be; /* |d| = f * 2^-s, s > 0 since d is not integral */
+    x = (int)floor((be - 1023) * 0.30102999566398119521); /* the decimal exponent, or one below */
+    for (;;) {
+        k = 16 - x;
+        t = s - k;
+        if (k < 0 || k > 55 || t < 1 || t > 120)
+            return 0;
+        /* n = f * 5^k, up to 181 bits: nhi:nlo, 64 bits above 128 */
+        p5 = pow5_u128(k);
+        p5lo = (uint64_t)p5;
+        p5hi = (uint64_t)(p5 >> 64);
+        lo = (u128)f * p5lo;
+        hi = (u128)f * p5hi;
+        nlo = lo + (hi << 64);
+        nhi = (hi >> 64) + (nlo < lo);
+        q = (uint64_t)((nlo >> t) | (nhi << (128 - t)));
+        if (q < pow10_u64[16]) {
+            x--;
+            continue;
+        }
+        if (q >= pow10_u64[17]) {
+            x++;
+            continue;
+        }
+        break;
+    }
+    r = nlo & (((u128)1 << t) - 1);
+    for (P = 15; P <= 17; P++) {
+        /* constant divisors: the compiler multiplies instead */
+        if (P == 15) {
+            pj = 100;
+            a = q / 100;
+        } else if (P == 16) {
+            pj = 10;
+            a = q / 10;
+        } else {
+            pj = 1;
+            a = q;
+        }
+        b = q - a * pj;
+        ed = ((u128)b << t) + r; /* how far d is above a * pj, times 2^t */
+        half = (u128)pj << t;    /* pj, times 2^t */
+        up = 2 * ed > half || (2 * ed == half && (a & 1));
+        m = a + (uint64_t)up;
+        e = up ? half - ed : ed; /* |rounded - d|, times 2^t */
+        if (!up && f == UINT64_C(1) << 52 && be > 1)
+            ok = 4 * e <= p5;
+        else
+            ok = 2 * e < p5 || (2 * e == p5 && !(f & 1));
+        if (ok) {
+            mx = x;
+            if (m == pow10_u64[P]) { /* rounded up to the next power of ten */
+                m = pow10_u64[P - 1];
+                mx++;
+            }
+            return format_g(o, neg, m, P, mx);
+        }
+    }
+    return 0;
+}
+#endif
 
 /* Shortest "%.Ng" text that strtod reads back as the same double. For
  * normal doubles no two 15-digit decimals share a double (DBL_DIG), so when
@@ -314,6 +570,13 @@ static int put_float(enc *e, double d)
         return 0;
     }
 #endif
+#if ENC_FAST_FLOAT
+    n = float_text_fast(tmp, d);
+    if (n > 0) {
+        put_lit(e, tmp, (size_t)n);
+        return 0;
+    }
+#endif
     prec = fabs(d) < DBL_MIN ? 1 : 15;
     for (;; prec++) {
         n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
@@ -345,106 +608,142 @@ static int put_float(enc *e, double d)
     return 0;
 }
 
-static int put_string(enc *e, const char *s, size_t len, int is_key)
+/* Copies n bytes (n <= 16 asks no call) to o, which has 16 bytes of room
+ * past n: overlapping word moves, reading nothing outside [s, s + n). */
+static inline void copy_short(char *o, const char *s, size_t n)
+{
+    if (n >= 8) {
+        if (n > 16) {
+            memcpy(o, s, n);
+            return;
+        }
+        memcpy(o, s, 8);
+        memcpy(o + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(o, s, 4);
+        memcpy(o + n - 4, s + n - 4, 4);
+    } else if (n > 0) {
+        o[0] = s[0];
+        o[n >> 1] = s[n >> 1];
+        o[n - 1] = s[n - 1];
+    }
+}
+
+/* A string, quoted and escaped, the general case: the scanner the decoder
+ * uses (json_scan.h: 16 bytes at a time, UTF-8 checked a block at a time)
+ * stops on what must be escaped and on bad UTF-8. */
+static ENC_NOINLINE int put_string_scan(enc *e, const char *s, size_t len, int is_key)
 {
     fx_buffer *b = e->out;
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    char *out, *end;
-    /* one output byte per input byte and the quotes; escapes ask for more */
+    const uchar *p = (const uchar *)s, *end = p + len;
+    char *out;
+    /* one output byte per input byte, the quotes and one to spare (a key's
+     * ':'); escapes ask for more */
     fx_buffer_reserve(e->L, b, len + 3);
     out = b->data + b->len;
-    end = b->data + b->cap;
     *out++ = '"';
     for (;;) {
+        const uchar *run = p;
+        int bad = 0;
         unsigned c;
-#if ENC_SWAR
-        while (len - i >= 8) {
-            uint64_t w, m;
-            memcpy(&w, s + i, 8);
-            memcpy(out, &w, 8);
-            m = special_bytes(w);
-            if (m != 0) {
-                m = (uint64_t)__builtin_ctzll(m) >> 3;
-                out += m;
-                i += m;
-                break;
-            }
-            out += 8;
-            i += 8;
+        p = scan_run(p, (const uchar *)s, end, &bad);
+        copy_short(out, (const char *)run, (size_t)(p - run));
+        out += p - run;
+        if (bad) {
+            size_t at = (size_t)(p - (const uchar *)s);
+            /* a key is the one at -2 (from lua_next) in both object loops */
+            if (is_key)
+                return fail_key(e, -2, "invalid UTF-8 in ", "", (unsigned long)at + 1);
+            return fail(e, "invalid UTF-8 in string (byte %lu)", (unsigned long)at + 1);
         }
-#endif
-        while (i < len && byte_class[u[i]] == C_PLAIN)
-            *out++ = (char)u[i++];
-        if (i == len)
+        if (p >= end)
             break;
-        c = u[i];
-        switch (byte_class[c]) {
-        case C_ESC:
-            if ((size_t)(end - out) < len - i + 7) {
-                b->len = (size_t)(out - b->data);
-                fx_buffer_reserve(e->L, b, len - i + 7);
-                out = b->data + b->len;
-                end = b->data + b->cap;
-            }
-            *out++ = '\\';
-            if (short_escape[c]) {
-                *out++ = short_escape[c];
-            } else {
-                memcpy(out, "u00", 3);
-                out[3] = hex_digits[c >> 4];
-                out[4] = hex_digits[c & 15];
-                out += 5;
-            }
-            i++;
-            break;
-        case C_UTF8_2:
-            if (i + 1 >= len || (u[i + 1] & 0xc0) != 0x80)
-                goto bad_utf8;
-            out[0] = (char)c;
-            out[1] = (char)u[i + 1];
-            out += 2;
-            i += 2;
-            break;
-        case C_UTF8_3: {
-            /* no overlong forms (e0 80..9f) and no surrogates (ed a0..bf) */
-            unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-            if (i + 2 >= len || u[i + 1] < lo || u[i + 1] > hi || (u[i + 2] & 0xc0) != 0x80)
-                goto bad_utf8;
-            memcpy(out, s + i, 3);
-            out += 3;
-            i += 3;
-            break;
+        /* a quote, a backslash or a control byte (NUL too): 6 bytes at most,
+         * then room for the rest, the closing quote and one to spare */
+        if ((size_t)(b->data + b->cap - out) < (size_t)(end - p) + 9) {
+            b->len = (size_t)(out - b->data);
+            fx_buffer_reserve(e->L, b, (size_t)(end - p) + 9);
+            out = b->data + b->len;
         }
-        case C_UTF8_4: {
-            /* no overlong forms (f0 80..8f), nothing above U+10FFFF (f4 90..) */
-            unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-            if (i + 3 >= len || u[i + 1] < lo || u[i + 1] > hi || (u[i + 2] & 0xc0) != 0x80 ||
-                (u[i + 3] & 0xc0) != 0x80)
-                goto bad_utf8;
-            memcpy(out, s + i, 4);
-            out += 4;
-            i += 4;
-            break;
-        }
-        default:
-            goto bad_utf8;
+        c = *p++;
+        *out++ = '\\';
+        if (short_escape[c]) {
+            *out++ = short_escape[c];
+        } else {
+            memcpy(out, "u00", 3);
+            out[3] = hex_digits[c >> 4];
+            out[4] = hex_digits[c & 15];
+            out += 5;
         }
     }
     *out++ = '"';
     b->len = (size_t)(out - b->data);
     return 0;
+}
 
-bad_utf8:
-    /* a key is the one at -2 (from lua_next) in both object loops */
-    if (is_key)
-        return fail_key(e, -2, "invalid UTF-8 in ", "", (unsigned long)i + 1);
-    return fail(e, "invalid UTF-8 in string (byte %lu)", (unsigned long)i + 1);
+/* A string, quoted and escaped. Strings of up to 48 bytes with nothing to
+ * look at (most keys and values of an API answer) are checked as words that
+ * overlap (16 bytes with SSE2, 8 without) and copied as such, here, inline;
+ * the rest go to put_string_scan. Either leaves a byte to spare after the
+ * closing quote, for a key's ':'. */
+static inline int put_string(enc *e, const char *s, size_t len, int is_key)
+{
+    fx_buffer *b = e->out;
+    char *out;
+#if FX_JSON_SSE2
+    __m128i v0, v1, v2;
+    if (len >= 16) {
+        if (len > 48)
+            return put_string_scan(e, s, len, is_key);
+        v0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+        v2 = _mm_loadu_si128((const __m128i *)(const void *)(s + len - 16));
+        v1 = len > 32 ? _mm_loadu_si128((const __m128i *)(const void *)(s + 16)) : v0;
+        if ((scan_flags(v0) | scan_flags(v1) | scan_flags(v2)) != 0)
+            return put_string_scan(e, s, len, is_key);
+        fx_buffer_reserve(e->L, b, 51);
+        out = b->data + b->len;
+        *out++ = '"';
+        _mm_storeu_si128((__m128i *)(void *)out, v0);
+        _mm_storeu_si128((__m128i *)(void *)(out + 16), v1);
+        _mm_storeu_si128((__m128i *)(void *)(out + len - 16), v2);
+        out += len;
+        *out++ = '"';
+        b->len = (size_t)(out - b->data);
+        return 0;
+    }
+#else
+    if (len >= 16)
+        return put_string_scan(e, s, len, is_key);
+#endif
+    {
+        uint64_t w;
+        if (len >= 8)
+            w = special_bytes(load64(s)) | special_bytes(load64(s + len - 8));
+        else if (len >= 4)
+            w = special_bytes((uint64_t)load32(s) << 32 | load32(s + len - 4));
+        else if (len > 0)
+            w = special_bytes(UINT64_C(0x6161616161000000) | (uint64_t)(uchar)s[0] |
+                              (uint64_t)(uchar)s[len >> 1] << 8 | (uint64_t)(uchar)s[len - 1] << 16);
+        else
+            w = 0;
+        if (w != 0)
+            return put_string_scan(e, s, len, is_key);
+    }
+    fx_buffer_reserve(e->L, b, 18);
+    out = b->data + b->len;
+    *out++ = '"';
+    copy_short(out, s, len);
+    out += len;
+    *out++ = '"';
+    b->len = (size_t)(out - b->data);
+    return 0;
 }
 
 /* ---- tables ------------------------------------------------------------------ */
 
-static int enc_value(enc *e, int idx);
+static int enc_value(enc *e);
+static int enc_table(enc *e, int t);
+static inline int enc_value_inline(enc *e);
 
 /* t[1..n], each element followed by ',' and the last one turned into ']'.
  * A nil inside can only come from an array-marked table (plain ones were
@@ -459,14 +758,12 @@ static int enc_array(enc *e, int t, long long n)
     }
     fx_buffer_addchar(L, e->out, '[');
     for (i = 1; i <= n; i++) {
-        int top;
         lua_rawgeti(L, t, (lua_Integer)i);
-        top = lua_gettop(L);
-        if (lua_type(L, top) == LUA_TNIL)
+        if (lua_type(L, -1) == LUA_TNIL)
             return fail(e, "sparse array: nil at index %lld of %lld", i, n);
-        if (enc_value(e, top) != 0)
+        if (enc_value(e) != 0)
             return path_index(e, i);
-        lua_settop(L, top - 1);
+        lua_pop(L, 1);
         fx_buffer_addchar(L, e->out, ',');
     }
     e->out->data[e->out->len - 1] = ']';
@@ -561,15 +858,14 @@ static int enc_marked_array(enc *e, int t)
     fx_buffer_addchar(L, e->out, '[');
     lua_pushnil(L);
     while (lua_next(L, t)) {
-        int top = lua_gettop(L);
-        if (i == n || array_index(L, top - 1) != i + 1) {
-            lua_settop(L, top - 2);
+        if (i == n || array_index(L, -2) != i + 1) {
+            lua_pop(L, 2);
             goto by_index;
         }
         i++;
-        if (enc_value(e, top) != 0)
+        if (enc_value_inline(e) != 0)
             return path_index(e, i);
-        lua_settop(L, top - 1);
+        lua_pop(L, 1);
         fx_buffer_addchar(L, e->out, ',');
     }
     if (i != n)
@@ -586,15 +882,15 @@ by_index:
     return rc != 0 ? rc : check_array_keys(e, t, n);
 }
 
-/* The key of the member at stack slots top - 1 (key), top (value): NULL,
- * with the error set, for a key that is not a string. */
-static const char *member_key(enc *e, int top, size_t *klen)
+/* The key of the member on the stack (key at -2, value at -1): NULL, with
+ * the error set, for a key that is not a string. */
+static const char *member_key(enc *e, size_t *klen)
 {
-    if (lua_type(e->L, top - 1) != LUA_TSTRING) {
+    if (lua_type(e->L, -2) != LUA_TSTRING) {
         (void)fail_key(e, -2, "mixed keys: ", " in a table with string keys", 0);
         return NULL;
     }
-    return lua_tolstring(e->L, top - 1, klen);
+    return lua_tolstring(e->L, -2, klen);
 }
 
 /* Called with the first key/value pair (string key) on the stack. */
@@ -605,14 +901,13 @@ static int enc_object(enc *e, int t)
     fx_buffer_addchar(L, b, '{');
     do {
         size_t klen;
-        int top = lua_gettop(L);
-        const char *k = member_key(e, top, &klen);
+        const char *k = member_key(e, &klen);
         if (k == NULL || put_string(e, k, klen, 1) != 0)
             return ENC_FAIL;
-        fx_buffer_addchar(L, b, ':');
-        if (enc_value(e, top) != 0)
+        b->data[b->len++] = ':'; /* put_string leaves room to spare */
+        if (enc_value_inline(e) != 0)
             return path_key(e, k, klen);
-        lua_settop(L, top - 1);
+        lua_pop(L, 1);
         fx_buffer_addchar(L, b, ',');
     } while (lua_next(L, t));
     b->data[b->len - 1] = '}';
@@ -641,8 +936,7 @@ static int enc_object_sorted(enc *e, int t)
     start = b->len;
     do {
         size_t klen;
-        int top = lua_gettop(L);
-        const char *k = member_key(e, top, &klen);
+        const char *k = member_key(e, &klen);
         if (k == NULL)
             return ENC_FAIL;
         fx_buffer_reserve(L, sb, sizeof *m);
@@ -654,12 +948,12 @@ static int enc_object_sorted(enc *e, int t)
         if (put_string(e, k, klen, 1) != 0)
             return ENC_FAIL;
         fx_buffer_addchar(L, b, ':');
-        if (enc_value(e, top) != 0)
+        if (enc_value(e) != 0)
             return path_key(e, k, klen);
         m = (member *)(void *)(sb->data + base) + n; /* sb may have moved */
         m->len = b->len - m->off;
         n++;
-        lua_settop(L, top - 1);
+        lua_pop(L, 1);
     } while (lua_next(L, t));
 
     m = (member *)(void *)(sb->data + base);
@@ -691,7 +985,7 @@ static int enc_table(enc *e, int t)
             return fail(e, "cycle: a table contains itself");
     if (e->depth >= e->max_depth)
         return fail(e, "nesting deeper than max_depth (%d)", e->max_depth);
-    if (!lua_checkstack(L, 4))
+    if (e->depth >= e->stack_ok && !lua_checkstack(L, 4))
         return fail(e, "nesting too deep for the Lua stack");
     e->path->len = (size_t)e->depth * sizeof self;
     fx_buffer_reserve(L, e->path, sizeof self);
@@ -720,36 +1014,22 @@ done:
     return rc;
 }
 
-static int enc_value(enc *e, int idx)
+/* The value on top of the stack (left there), when it is no string and no
+ * table (enc_value's callers test those first, inline). */
+static int enc_other(enc *e, int type)
 {
     lua_State *L = e->L;
-    switch (lua_type(L, idx)) {
-    case LUA_TSTRING: {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        return put_string(e, s, n, 0);
-    }
-    case LUA_TNUMBER:
+    if (type == LUA_TNUMBER) {
 #if FX_HAS_INTEGERS
-        if (lua_isinteger(L, idx)) {
-            put_integer(e, (long long)lua_tointeger(L, idx));
+        if (lua_isinteger(L, -1)) {
+            put_integer(e, (long long)lua_tointeger(L, -1));
             return 0;
         }
 #endif
-        return put_float(e, (double)lua_tonumber(L, idx));
-    case LUA_TTABLE:
-        return enc_table(e, idx);
-    case LUA_TBOOLEAN:
-        if (lua_toboolean(L, idx))
-            put_lit(e, "true", 4);
-        else
-            put_lit(e, "false", 5);
-        return 0;
-    case LUA_TNIL:
-        put_lit(e, "null", 4);
-        return 0;
-    case LUA_TLIGHTUSERDATA: {
-        const void *p = lua_touserdata(L, idx);
+        return put_float(e, (double)lua_tonumber(L, -1));
+    }
+    if (type == LUA_TLIGHTUSERDATA) {
+        const void *p = lua_touserdata(L, -1);
         if (p == NULL) {
             put_lit(e, "null", 4);
             return 0;
@@ -760,9 +1040,41 @@ static int enc_value(enc *e, int idx)
         }
         return fail(e, "cannot encode a light userdata");
     }
-    default:
-        return fail(e, "cannot encode a %s", lua_typename(L, lua_type(L, idx)));
+    if (type == LUA_TBOOLEAN) {
+        if (lua_toboolean(L, -1))
+            put_lit(e, "true", 4);
+        else
+            put_lit(e, "false", 5);
+        return 0;
     }
+    if (type == LUA_TNIL) {
+        put_lit(e, "null", 4);
+        return 0;
+    }
+    return fail(e, "cannot encode a %s", lua_typename(L, type));
+}
+
+/* The value on top of the stack (left there). Strings and tables, the
+ * usual values, are tested first, with plain branches (a switch's jump
+ * table mispredicted as often as the type changed); the rest is out of
+ * line. */
+static inline int enc_value_inline(enc *e)
+{
+    lua_State *L = e->L;
+    int type = lua_type(L, -1);
+    if (type == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, -1, &n);
+        return put_string(e, s, n, 0);
+    }
+    if (type == LUA_TTABLE)
+        return enc_table(e, lua_gettop(L));
+    return enc_other(e, type);
+}
+
+static int enc_value(enc *e)
+{
+    return enc_value_inline(e);
 }
 
 /* ---- entry point --------------------------------------------------------- */
@@ -779,18 +1091,27 @@ static void read_opts(lua_State *L, enc *e)
     e->max_depth = (int)fx_opt_integer(L, 2, "max_depth", FX_JSON_DEFAULT_MAX_DEPTH, 1, ENC_DEPTH_CEILING);
 }
 
-/* Stack slot 3 holds the buffers taken for this call. */
-static void release(lua_State *L, enc *e)
+/* Stack slot 3 holds the buffers taken for this call; `used` is how much
+ * of the output buffer the call wrote. */
+static void release(lua_State *L, enc *e, size_t used)
 {
+    enc_state *st = (enc_state *)lua_touserdata(L, lua_upvalueindex(2));
+    size_t big = e->out->cap;
+    if (e->path->cap > big)
+        big = e->path->cap;
+    if (e->sort->cap > big)
+        big = e->sort->cap;
     e->out->len = 0;
     e->path->len = 0;
     e->sort->len = 0;
-    if (e->out->cap > ENC_SHRINK_ABOVE)
+    if (big <= ENC_KEEP_BYTES || used >= e->out->cap / 4) {
+        st->idle = 0;
+    } else if (++st->idle >= ENC_IDLE_CALLS) {
+        st->idle = 0;
         fx_buffer_shrink(e->out, ENC_KEEP_BYTES);
-    if (e->path->cap > ENC_SHRINK_ABOVE)
         fx_buffer_shrink(e->path, ENC_KEEP_BYTES);
-    if (e->sort->cap > ENC_SHRINK_ABOVE)
         fx_buffer_shrink(e->sort, ENC_KEEP_BYTES);
+    }
     fx_buffers_give_back(L, 3, lua_upvalueindex(1));
 }
 
@@ -814,15 +1135,18 @@ static int json_encode(lua_State *L)
     e.sort = e.out + 2;
     e.out->len = e.path->len = e.sort->len = 0;
     e.depth = 0;
+    /* each level holds at most 3 slots: the first levels ask once, here */
+    e.stack_ok = lua_checkstack(L, 3 * ENC_STACK_LEVELS + 8) ? ENC_STACK_LEVELS : 0;
     e.msg[0] = '\0';
     luaL_getmetatable(L, FX_JSON_ARRAY_MT);
     e.array_mt = lua_topointer(L, -1);
     lua_pop(L, 1);
     base = lua_gettop(L);
 
-    if (enc_value(&e, 1) == 0) {
+    lua_pushvalue(L, 1);
+    if (enc_value(&e) == 0) {
         lua_pushlstring(L, e.out->data, e.out->len);
-        release(L, &e);
+        release(L, &e, e.out->len);
         return 1;
     }
 
@@ -835,7 +1159,7 @@ static int json_encode(lua_State *L)
     }
     lua_settop(L, base);
     lua_pushlstring(L, e.out->data, e.out->len);
-    release(L, &e);
+    release(L, &e, 0);
     fx_error_return(L, "encode", e.msg);
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "path");
@@ -844,7 +1168,10 @@ static int json_encode(lua_State *L)
 
 void fx_json_encode_register(lua_State *L, int module)
 {
+    enc_state *st;
     fx_buffers_push(L, 3);
-    lua_pushcclosure(L, json_encode, 1);
+    st = (enc_state *)fx_newuserdata(L, sizeof *st);
+    st->idle = 0;
+    lua_pushcclosure(L, json_encode, 2);
     lua_setfield(L, module, "encode");
 }
