@@ -6,6 +6,13 @@
 -- and hooks. The two alternate round by round; figures are medians (CPU
 -- time, os.clock).
 --
+-- A second table: the same call with fields = { "iccid", "status",
+-- "plan.name" } (selective decode, models that hold those fields only)
+-- against the whole records, on pages of 20 and 1000 SIMs that have a plan
+-- object each, and the by-hand decodes of the same page, whole and with
+-- json.decode's select. Rounds of the 1000-SIM page make fewer calls
+-- (20000 * 20 / 1000 by default), so each round takes about as long.
+--
 --   lua5.4 bench/client_bench.lua [calls per round, default 20000] [rounds, default 7]
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
 package.cpath = "./build/5.4/?.so;" .. package.cpath
@@ -18,21 +25,30 @@ local CALLS = math.floor(tonumber(arg[1]) or 20000)
 local ROUNDS = math.max(1, math.floor(tonumber(arg[2]) or 7))
 local URL = "https://api.example.test/v1/public-v2/list-inventory?limit=20"
 
-local function page_of(n)
+local function page_of(n, with_plans)
   local items = {}
   for i = 1, n do
     items[i] = { iccid = string.format("89852350824010%05d", i), sku = 4024081013108 + i, chip_type = "esim",
       availability_sku = "free___x", balances = { main_data = 1024 * i } }
+    if with_plans then
+      items[i].status = "active"
+      items[i].plan = { name = "FRA-" .. i, id = "plan-" .. i, price = { amount_minor = 100 * i, currency = "EUR" } }
+    end
   end
   return json.encode { items = json.array(items), page_key = json.null }
 end
 
-local function contenders(sims)
-  local res = { status = 200, headers = { ["content-type"] = "application/json" }, body = page_of(sims),
+local FIELDS = { "iccid", "status", "plan.name" }
+local SELECT = { big_integers = "string", select = { iccid = true, status = true, plan = { name = true } },
+  select_at = "items" }
+
+local function contenders(sims, with_plans)
+  local res = { status = 200, headers = { ["content-type"] = "application/json" }, body = page_of(sims, with_plans),
     http_version = "1.1", reused = true, timings = {}, url = URL }
   local transport = { request = function() return res end }
   local client = flexiroam.new { api_key = "k", base_url = "https://api.example.test", transport = transport }
   local headers = { ["x-api-key"] = "k", ["Accept"] = "application/json" }
+  local fields = { fields = FIELDS }
   return {
     ours = function() return assert(client:list_inventory { limit = 20 }) end,
     by_hand = function()
@@ -40,13 +56,20 @@ local function contenders(sims)
       assert(r.status == 200)
       return assert(json.decode(r.body, { big_integers = "string" }))
     end,
+    ours_fields = function() return assert(client:list_inventory({ limit = 20 }, fields)) end,
+    by_hand_select = function()
+      local r = transport:request { method = "GET", url = URL, headers = headers }
+      assert(r.status == 200)
+      return assert(json.decode(r.body, SELECT))
+    end,
   }
 end
 
-local function per_call_us(fn)
+local function per_call_us(fn, calls)
+  calls = calls or CALLS
   local t0 = os.clock()
-  for _ = 1, CALLS do fn() end
-  return (os.clock() - t0) / CALLS * 1e6
+  for _ = 1, calls do fn() end
+  return (os.clock() - t0) / calls * 1e6
 end
 
 print(string.format("client_bench: %d calls a round, %d rounds, medians of CPU time per call", CALLS, ROUNDS))
@@ -66,4 +89,29 @@ for _, sims in ipairs { 0, 20 } do
   end
   local o, h = stats.median(ours), stats.median(by_hand)
   print(string.format("| %d SIMs | %.2f | %.2f | %.2f |", sims, o, h, o - h))
+end
+
+print()
+print("| page, records with a plan | client µs | client, fields = iccid, status, plan.name µs | whole / fields " ..
+  "| by hand json.decode µs | by hand with select µs |")
+print("|---|---:|---:|---:|---:|---:|")
+for _, sims in ipairs { 20, 1000 } do
+  local c = contenders(sims, true)
+  local page = c.ours_fields()
+  assert(page.items[sims].plan.name == "FRA-" .. sims and not pcall(function() return page.items[1].sku end))
+  local calls = math.max(10, math.floor(CALLS * 20 / math.max(sims, 20)))
+  for _ = 1, math.max(5, math.floor(calls / 10)) do c.ours(); c.ours_fields(); c.by_hand(); c.by_hand_select() end
+  local names = { "ours", "ours_fields", "by_hand", "by_hand_select" }
+  local times = { ours = {}, ours_fields = {}, by_hand = {}, by_hand_select = {} }
+  for round = 1, ROUNDS do
+    for j = 0, #names - 1 do -- the order rotating round by round
+      local name = names[(round + j - 1) % #names + 1]
+      collectgarbage()
+      times[name][round] = per_call_us(c[name], calls)
+    end
+  end
+  local m = {}
+  for name, list in pairs(times) do m[name] = stats.median(list) end
+  print(string.format("| %d SIMs | %.2f | %.2f | %.2f | %.2f | %.2f |", sims, m.ours, m.ours_fields,
+    m.ours / m.ours_fields, m.by_hand, m.by_hand_select))
 end

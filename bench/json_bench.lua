@@ -13,6 +13,14 @@
 --   nested   comment threads nested up to 40 deep, small objects
 -- Every generator is deterministic (its own LCG): same run, same bytes.
 --
+-- A second table times selective decode (the `fields` option: json.decode
+-- with opts.select, see src/json_decode.c) on list-inventory pages of 20
+-- and 1000 SIMs, each SIM given a plan object ({name, id, price}) so that
+-- "plan.name" has something to pick: fields iccid, status and plan.name,
+-- against the full decode of the same page and against lua-cjson's, in
+-- microseconds per call (medians, the three interleaved, the order
+-- rotating every round).
+--
 --   lua5.4 bench/json_bench.lua [seconds per timed block, default 0.08] [only: a Lua pattern on row names]
 --
 -- Decode MB/s count the bytes of the text decoded; encode MB/s count the
@@ -331,5 +339,63 @@ for i, input in ipairs(inputs) do
     text, value = nil, nil -- luacheck: ignore 311
   end
 end
+
+---------------------------------------------------------------------------
+-- Selective decode: the records' iccid, status and plan.name only.
+
+local FIELDS = { "iccid", "status", "plan.name" }
+local SELECT = { big_integers = "string", select = { iccid = true, status = true, plan = { name = true } },
+  select_at = "items" }
+local FULL = { big_integers = "string" }
+
+-- Median µs per call of each of fns (interleaved, the order rotating).
+local function per_call(fns, rounds)
+  for _, fn in ipairs(fns) do fn() end
+  local once = 1e-6
+  for _, fn in ipairs(fns) do once = math.max(once, time_block(fn, nil, 1)) end
+  local iters = math.max(3, math.ceil(BLOCK / once))
+  local times = {}
+  for i = 1, #fns do times[i] = {} end
+  for round = 1, rounds do
+    for j = 0, #fns - 1 do
+      local i = (round + j - 1) % #fns + 1
+      times[i][#times[i] + 1] = time_block(fns[i], nil, iters)
+    end
+  end
+  local out = {}
+  for i = 1, #fns do out[i] = median(times[i]) / iters * 1e6 end
+  return out
+end
+
+local function selective_row(count)
+  local page = inventory.page(count)
+  for i, sim in ipairs(page.items) do
+    sim.plan = { name = "FRA-" .. i, id = "plan-" .. i, price = { amount_minor = 100 * i, currency = "EUR" } }
+  end
+  local text = encode_ok and json.encode(page) or cjson.encode(page)
+  page = nil -- luacheck: ignore 311
+  local got = json.decode(text, SELECT)
+  assert(got.items[count].plan.name == "FRA-" .. count and got.items[1].sku == nil, "select did not select")
+  got = nil -- luacheck: ignore 311
+  local us = per_call({
+    function() return json.decode(text, SELECT) end,
+    function() return json.decode(text, FULL) end,
+    function() return cjson.decode(text) end,
+  }, clock() - started > BUDGET and 3 or ROUNDS)
+  print(("| %d SIMs | %d | %s | %.1f | %.1f | %.1f | %.2f | %.2f |"):format(count, #text, table.concat(FIELDS, ", "),
+    us[1], us[2], us[3], us[2] / us[1], us[3] / us[1]))
+end
+
+if json.can_select and decode_ok and (ONLY == nil or ("selective"):find(ONLY)) then
+  print()
+  print("| selective decode | bytes | fields | select µs | full decode µs | cjson µs | full / select " ..
+    "| cjson / select |")
+  print("|---|---:|---|---:|---:|---:|---:|---:|")
+  for _, count in ipairs({ 20, 1000 }) do selective_row(count) end
+elseif not json.can_select then
+  print()
+  print("(json.can_select is not set in this build: no selective decode rows)")
+end
+
 print()
 print(("total %.1f s CPU"):format(clock() - started))

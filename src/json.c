@@ -42,7 +42,7 @@ void fx_json_open(lua_State *L)
     }
     lua_pop(L, 1);
 
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     module = lua_gettop(L);
     fx_json_decode_register(L, module);
     fx_json_encode_register(L, module);
@@ -53,4 +53,8 @@ void fx_json_open(lua_State *L)
     lua_setfield(L, module, "null");
     fx_json_push_empty_array(L);
     lua_setfield(L, module, "empty_array");
+    /* decode takes opts.select and opts.select_at (flexiroam.fields uses
+     * them when this is true; without it, it restricts after a full decode) */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, module, "can_select");
 }

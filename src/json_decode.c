@@ -26,6 +26,13 @@
  *                integer literal Lua cannot hold exactly (past int64 on 5.3+,
  *                past +-2^53 on 5.1/LuaJIT): the nearest float, the literal's
  *                exact digits as a string, or a decode error.
+ *   select       a table {name = true | {subname = true | ...}}: with
+ *   select_at    "items" or "item" (both or neither), keeps only the named
+ *                fields of the records of an API answer (the objects in
+ *                the top-level "items" array, or the top-level "item"
+ *                object) and skips the rest without building it, while
+ *                checking it as strictly as ever: see SELECT below.
+ *                json.can_select is true in a build that has them.
  * Integer literals Lua can hold exactly become integers (5.3+); "-0" and
  * every literal with a fraction or an exponent become floats. */
 #include <float.h>
@@ -142,6 +149,10 @@ typedef struct decoder {
     int keys;         /* stack index of the key cache's strings */
     int key_slot;     /* cache slot of the key just parsed, or NO_KEY */
     key_cache *cache;
+    const uchar *sel; /* the compiled opts.select (see SELECT), or NULL */
+    const char *at_name; /* opts.select_at: "items" or "item" */
+    size_t at_len;
+    int at_vk;        /* what the value under that key becomes (V_ITEMS, V_REC) */
     const uchar *err_at;
     char err[96];
 } decoder;
@@ -263,30 +274,42 @@ static const char escape_char[256] = {
     ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
 };
 
+/* Forces a template's inlining, so each of its constant-argument uses
+ * (build or only check) compiles to its own straight code. */
+#if defined(__GNUC__)
+#define FX_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define FX_ALWAYS_INLINE inline
+#endif
+
 /* The slow path, once a backslash shows up: the string is rebuilt in the
  * scratch buffer. p is at the backslash; [run, p) is already scanned.
  * Nothing decodes longer than its source (an escape of 2, 6 or 12 bytes
  * gives at most 1, 3 or 4), so room for what is left of the text up to
  * the next stop is all a write needs: it is made per run and per escape,
- * and `o` then writes without checks. */
-static const uchar *string_escaped(decoder *d, const uchar *open, const uchar *run, const uchar *p)
+ * and `o` then writes without checks. Without `build` (a skipped value)
+ * the same checks run in the same order and nothing is written. */
+static FX_ALWAYS_INLINE const uchar *escaped_at(decoder *d, const uchar *open, const uchar *run, const uchar *p,
+                                               int build)
 {
     lua_State *L = d->L;
     fx_buffer *b = d->scratch;
     const uchar *end = d->end;
-    char *o;
+    char *o = NULL;
     int bad = 0;
-    /* reserve first: the buffer may never have been allocated, and adding
-     * 0 bytes to a NULL buffer is undefined behaviour */
-    b->len = 0;
-    fx_buffer_reserve(L, b, (size_t)(p - run) + 64);
-    o = b->data;
-    memcpy(o, run, (size_t)(p - run));
-    o += p - run;
+    if (build) {
+        /* reserve first: the buffer may never have been allocated, and
+         * adding 0 bytes to a NULL buffer is undefined behaviour */
+        b->len = 0;
+        fx_buffer_reserve(L, b, (size_t)(p - run) + 64);
+        o = b->data;
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+    }
     for (;;) {
         size_t n;
         if (*p == '\\') {
-            if (b->data + b->cap - o < 8) {
+            if (build && b->data + b->cap - o < 8) {
                 b->len = (size_t)(o - b->data);
                 fx_buffer_reserve(L, b, 64);
                 o = b->data + b->len;
@@ -307,10 +330,12 @@ static const uchar *string_escaped(decoder *d, const uchar *open, const uchar *r
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     p += 6;
                 }
-                o = put_utf8(o, (uint32_t)cp);
+                if (build)
+                    o = put_utf8(o, (uint32_t)cp);
                 p += 6;
             } else if (escape_char[p[1]]) {
-                *o++ = escape_char[p[1]];
+                if (build)
+                    *o++ = escape_char[p[1]];
                 p += 2;
             } else {
                 if (p + 1 >= end)
@@ -320,13 +345,16 @@ static const uchar *string_escaped(decoder *d, const uchar *open, const uchar *r
             continue;
         }
         if (*p == '"') {
-            lua_pushlstring(L, b->data, (size_t)(o - b->data));
+            if (build)
+                lua_pushlstring(L, b->data, (size_t)(o - b->data));
             return p + 1;
         }
         run = p;
         p = scan_run(p, d->start, end, &bad);
         if (p == run)
             return string_stop(d, open, p, bad);
+        if (!build)
+            continue;
         n = (size_t)(p - run);
         if ((size_t)(b->data + b->cap - o) < n + 16) {
             b->len = (size_t)(o - b->data);
@@ -341,6 +369,16 @@ static const uchar *string_escaped(decoder *d, const uchar *open, const uchar *r
             memcpy(o, run, n);
         o += n;
     }
+}
+
+static const uchar *string_escaped(decoder *d, const uchar *open, const uchar *run, const uchar *p)
+{
+    return escaped_at(d, open, run, p, 1);
+}
+
+static const uchar *skip_escaped(decoder *d, const uchar *open, const uchar *run, const uchar *p)
+{
+    return escaped_at(d, open, run, p, 0);
 }
 
 static inline uint32_t load32u(const uchar *p)
@@ -446,6 +484,19 @@ static inline const uchar *parse_string(decoder *d, const uchar *p)
     }
     if (*p == '\\' && !bad)
         return string_escaped(d, run - 1, run, p);
+    return string_stop(d, run - 1, p, bad);
+}
+
+/* parse_string for a skipped value: the same checks, nothing pushed. */
+static inline const uchar *skip_string(decoder *d, const uchar *p)
+{
+    const uchar *run = p;
+    int bad = 0;
+    p = scan_run(p, d->start, d->end, &bad);
+    if (*p == '"')
+        return p + 1;
+    if (*p == '\\' && !bad)
+        return skip_escaped(d, run - 1, run, p);
     return string_stop(d, run - 1, p, bad);
 }
 
@@ -598,7 +649,9 @@ static const double pow10_exact[23] = {
 #define EXACT_NEG (UINT64_C(1) << 53)
 #endif
 
-static const uchar *parse_number(decoder *d, const uchar *p)
+/* A number literal at p: pushed, or (without `push`, a skipped value) only
+ * checked, the same checks in the same order. */
+static FX_ALWAYS_INLINE const uchar *number_at(decoder *d, const uchar *p, int push)
 {
     lua_State *L = d->L;
     const uchar *start = p;
@@ -670,7 +723,9 @@ static const uchar *parse_number(decoder *d, const uchar *p)
 
     if (!isfloat) {
         if (!trunc && m <= (neg ? EXACT_NEG : EXACT_POS)) {
-            if (m == 0 && neg) {
+            if (!push) {
+                return p;
+            } else if (m == 0 && neg) {
                 lua_pushnumber(L, -0.0);
             } else {
 #if FX_HAS_INTEGERS
@@ -682,14 +737,16 @@ static const uchar *parse_number(decoder *d, const uchar *p)
             return p;
         }
         if (d->big == BIG_STRING) {
-            lua_pushlstring(L, (const char *)start, (size_t)(p - start));
+            if (push)
+                lua_pushlstring(L, (const char *)start, (size_t)(p - start));
             return p;
         }
         if (d->big == BIG_ERROR)
             return fail(d, start, "integer out of range");
         if (!number_strtod(d, start, p, &v))
             return NULL;
-        lua_pushnumber(L, v);
+        if (push)
+            lua_pushnumber(L, v);
         return p;
     }
 
@@ -699,10 +756,13 @@ static const uchar *parse_number(decoder *d, const uchar *p)
 #if FLT_EVAL_METHOD == 0
     if (!trunc) {
         if (m == 0) {
-            lua_pushnumber(L, neg ? -0.0 : 0.0);
+            if (push)
+                lua_pushnumber(L, neg ? -0.0 : 0.0);
             return p;
         }
         if (m <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
+            if (!push)
+                return p;
             v = (double)m;
             v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
             lua_pushnumber(L, neg ? -v : v);
@@ -712,8 +772,19 @@ static const uchar *parse_number(decoder *d, const uchar *p)
 #endif
     if (!number_strtod(d, start, p, &v))
         return NULL;
-    lua_pushnumber(L, v);
+    if (push)
+        lua_pushnumber(L, v);
     return p;
+}
+
+static const uchar *parse_number(decoder *d, const uchar *p)
+{
+    return number_at(d, p, 1);
+}
+
+static const uchar *skip_number(decoder *d, const uchar *p)
+{
+    return number_at(d, p, 0);
 }
 
 static inline const uchar *parse_literal(decoder *d, const uchar *p, const char *word, size_t n)
@@ -776,6 +847,388 @@ static void make_array(decoder *d, int n, int size)
         lua_rawseti(L, t, (lua_Integer)i);
 }
 
+/* SELECT: opts.select, a tree {name = true | subtree}, with opts.select_at
+ * "items" or "item", keeps only some fields of the records of an answer.
+ * The records are the objects that are elements of the top-level object's
+ * "items" array, or that object's "item" object. A record keeps the keys
+ * of the tree; a key with `true` keeps its whole value; a key with a
+ * subtree keeps, of an object, the subtree's keys (the same way down), of
+ * an array, each element so restricted (objects restricted, arrays walked
+ * again, anything else kept), and any other value as it is. Everything
+ * else decodes as without select. The result equals the full decode then
+ * restricted (fields.restrict, spec/selective_decode_spec.lua's oracle).
+ *
+ * A key outside the tree is not decoded: skip_value walks its value,
+ * building nothing, but with the very checks the decoder makes, in the
+ * same order, through the same code (escaped_at, number_at,
+ * parse_literal), so a text is accepted or refused exactly as without
+ * select, with the same error at the same offset, max_depth counted the
+ * same. (The one limit that cannot be the same is the Lua stack's: a
+ * skipped value takes none of it, so "nesting too deep for the Lua stack",
+ * reached only with a max_depth raised past some 4000 on LuaJIT, does not
+ * happen inside one.)
+ *
+ * While decoding, each open container that has a place in the selection
+ * (the top-level object, "items", a record, a selected object or array in
+ * it) saves one more word on the levels buffer: the place around it.
+ *
+ * The tree is compiled at each call into the third scratch buffer (owned
+ * by the buffers' userdata, freed by its __gc), as 32-bit words: a node is
+ * [n, mask, n children of 3 words (name offset, name length, node offset
+ * of its subtree or SEL_WHOLE), then, when mask != 0, mask + 1 words of
+ * hash table (child index + 1, or 0)]; names are copied after their node's
+ * children, each padded to 4 bytes. Offsets are in bytes from the start of
+ * the buffer; the root node is at 0. Names are copied, not pointed to: a
+ * finalizer run during the decode could change the tree. */
+#define SEL_WHOLE UINT32_MAX
+#define SEL_LINEAR 8        /* nodes with more children get a hash table */
+#define SEL_MAX_LEVELS 64   /* a deeper tree is refused (a cycle, likely) */
+#define SEL_MAX_CHILDREN (1u << 24)
+
+/* Where the open container stands in the selection. */
+enum { C_NONE, C_ROOT, C_OBJ, C_ARR, C_ITEMS };
+
+/* What a value becomes by where it stands: decoded whole (V_FULL), the
+ * top-level value (V_ROOT), under a subtree (V_SUB), a record (V_REC: an
+ * element of "items", or the value of "item"), the value of "items". */
+enum { V_FULL, V_ROOT, V_SUB, V_REC, V_ITEMS };
+
+/* The place a container opened as a V_* value takes: [vk][is_object]. */
+static const uchar open_ctx[5][2] = {
+    [V_FULL] = {C_NONE, C_NONE},
+    [V_ROOT] = {C_NONE, C_ROOT},
+    [V_SUB] = {C_ARR, C_OBJ},
+    [V_REC] = {C_NONE, C_OBJ},
+    [V_ITEMS] = {C_ITEMS, C_NONE},
+};
+
+static inline uint32_t sel_hash(const uchar *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    while (n-- > 0)
+        h = (h ^ *p++) * 16777619u;
+    return h;
+}
+
+static inline int sel_same(const uchar *a, const uchar *b, size_t n)
+{
+    if (n == 0)
+        return 1;
+    if (n <= 40)
+        return same_bytes(a, b, n);
+    return memcmp(a, b, n) == 0;
+}
+
+static inline uint32_t *sel_words(const fx_buffer *out, uint32_t off)
+{
+    return (uint32_t *)(void *)(out->data + off);
+}
+
+/* The child of node `node` named [name, name + len), or NULL: its 3 words. */
+static inline const uint32_t *sel_find(const uchar *base, uint32_t node, const uchar *name, size_t len)
+{
+    const uint32_t *w = (const uint32_t *)(const void *)(base + node);
+    const uint32_t *kids = w + 2;
+    uint32_t n = w[0], mask = w[1], i;
+    if (mask == 0) {
+        for (i = 0; i < n; i++, kids += 3)
+            if (kids[1] == len && sel_same(base + kids[0], name, len))
+                return kids;
+        return NULL;
+    }
+    {
+        const uint32_t *table = kids + 3 * (size_t)n;
+        uint32_t h = sel_hash(name, len) & mask, k;
+        while ((k = table[h]) != 0) {
+            const uint32_t *kid = kids + 3 * (size_t)(k - 1);
+            if (kid[1] == len && sel_same(base + kid[0], name, len))
+                return kid;
+            h = (h + 1) & mask;
+        }
+        return NULL;
+    }
+}
+
+/* Raises "bad argument #2 to 'decode' (select.a.b: msg)": path[0, level)
+ * are the names down to the table at fault. */
+static int sel_error(lua_State *L, const char *const *path, int level, const char *msg)
+{
+    int i;
+    luaL_Buffer b;
+    luaL_checkstack(L, 4, NULL);
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "select");
+    for (i = 0; i < level && i < SEL_MAX_LEVELS; i++) {
+        luaL_addchar(&b, '.');
+        luaL_addstring(&b, path[i]);
+    }
+    luaL_addstring(&b, ": ");
+    luaL_addstring(&b, msg);
+    luaL_pushresult(&b);
+    return luaL_argerror(L, 2, lua_tostring(L, -1));
+}
+
+/* Checks the entry lua_next left on top (key at -2, value at -1). */
+static void sel_check_entry(lua_State *L, const char **path, int level)
+{
+    if (lua_type(L, -2) != LUA_TSTRING)
+        sel_error(L, path, level,
+                  lua_pushfstring(L, "field names must be strings, found a %s key", luaL_typename(L, -2)));
+    if (!lua_istable(L, -1) && !(lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1))) {
+        path[level] = lua_tostring(L, -2);
+        sel_error(L, path, level + 1,
+                  lua_pushfstring(L, "must be true (the whole field) or a table of its fields, got %s",
+                                  lua_type(L, -1) == LUA_TBOOLEAN ? "false" : luaL_typename(L, -1)));
+    }
+}
+
+/* Compiles the tree at stack index t (a table) into `out` and returns its
+ * node's offset; with out == NULL only checks it (raising as misuse). */
+static uint32_t sel_compile(lua_State *L, int t, int level, const char **path, fx_buffer *out)
+{
+    size_t n = 0, i = 0, size;
+    uint32_t off, mask = 0, *w;
+    if (level >= SEL_MAX_LEVELS)
+        sel_error(L, path, level, "nested deeper than 64 levels (is a table inside itself?)");
+    luaL_checkstack(L, 4, NULL);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        sel_check_entry(L, path, level);
+        if (++n > SEL_MAX_CHILDREN)
+            sel_error(L, path, level, "too many fields");
+        lua_pop(L, 1);
+    }
+    if (out == NULL) {
+        lua_pushnil(L);
+        while (lua_next(L, t)) {
+            if (lua_istable(L, -1)) {
+                path[level] = lua_tostring(L, -2);
+                sel_compile(L, lua_gettop(L), level + 1, path, NULL);
+            }
+            lua_pop(L, 1);
+        }
+        return 0;
+    }
+    if (n > SEL_LINEAR)
+        for (mask = 15; mask + 1 < 2 * n; mask = mask * 2 + 1)
+            ;
+    size = (2 + 3 * n + (mask ? (size_t)mask + 1 : 0)) * sizeof(uint32_t);
+    if (out->len > UINT32_MAX / 2)
+        sel_error(L, path, level, "too large");
+    off = (uint32_t)out->len;
+    fx_buffer_reserve(L, out, size);
+    memset(out->data + off, 0, size);
+    out->len += size;
+    w = sel_words(out, off);
+    w[0] = (uint32_t)n;
+    w[1] = mask;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        static const char zeros[4] = {0, 0, 0, 0};
+        size_t len;
+        const char *name;
+        uint32_t name_off, sub = SEL_WHOLE;
+        sel_check_entry(L, path, level);
+        if (i >= n)
+            sel_error(L, path, level, "changed while it was read");
+        name = lua_tolstring(L, -2, &len);
+        if (len > UINT32_MAX / 2 || out->len > UINT32_MAX / 2)
+            sel_error(L, path, level, "too large");
+        name_off = (uint32_t)out->len;
+        fx_buffer_add(L, out, name, len);
+        fx_buffer_add(L, out, zeros, (4 - len % 4) % 4);
+        if (lua_istable(L, -1)) {
+            path[level] = name;
+            sub = sel_compile(L, lua_gettop(L), level + 1, path, out);
+        }
+        w = sel_words(out, off) + 2 + 3 * i; /* the buffer may have moved */
+        w[0] = name_off;
+        w[1] = (uint32_t)len;
+        w[2] = sub;
+        i++;
+        lua_pop(L, 1);
+    }
+    if (i != n)
+        sel_error(L, path, level, "changed while it was read");
+    if (mask != 0) {
+        const uint32_t *kids;
+        uint32_t *table;
+        w = sel_words(out, off);
+        kids = w + 2;
+        table = w + 2 + 3 * n;
+        for (i = 0; i < n; i++) {
+            uint32_t h = sel_hash((const uchar *)out->data + kids[3 * i], kids[3 * i + 1]) & mask;
+            while (table[h] != 0)
+                h = (h + 1) & mask;
+            table[h] = (uint32_t)i + 1;
+        }
+    }
+    return off;
+}
+
+/* The selection's own words on the levels buffer, above the level word of
+ * the container they belong to: the place and node of the one around it. */
+static inline void push_sel(decoder *d, int ctx, uint32_t node)
+{
+    uint64_t v = (uint64_t)node << 8 | (uint64_t)ctx;
+    fx_buffer *b = d->levels;
+    fx_buffer_reserve(d->L, b, sizeof v);
+    memcpy(b->data + b->len, &v, sizeof v);
+    b->len += sizeof v;
+}
+
+static inline uint64_t pop_sel(decoder *d)
+{
+    uint64_t v;
+    fx_buffer *b = d->levels;
+    b->len -= sizeof v;
+    memcpy(&v, b->data + b->len, sizeof v);
+    return v;
+}
+
+/* Checks the value at p as decode_text would parse it, building nothing:
+ * the same checks in the same order (see SELECT), so the same error at the
+ * same offset. `depth` containers are open around it. Whether each
+ * container it opens is an object is kept on the levels buffer, above the
+ * words of the open ones, and taken off again. Returns the end of the
+ * value, or NULL with d->err set. */
+static const uchar *skip_value(decoder *d, const uchar *p, int depth)
+{
+    fx_buffer *b = d->levels;
+    size_t base = b->len;
+    int level = depth; /* containers open, the skipped ones included */
+    int in_object = 0;
+
+value:
+    switch (*p) {
+    case '{':
+    case '[':
+        if (level >= d->max_depth) {
+            d->err_at = p;
+            snprintf(d->err, sizeof d->err, "nesting deeper than %d", d->max_depth);
+            return NULL;
+        }
+        if (level > depth)
+            fx_buffer_addchar(d->L, b, (char)in_object);
+        level++;
+        in_object = *p == '{';
+        p = skip_ws(d, p + 1);
+        if (*p == (in_object ? '}' : ']')) {
+            p++;
+            goto close;
+        }
+        if (in_object)
+            goto key;
+        goto value;
+    case '"':
+        p = skip_string(d, p + 1);
+        break;
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        p = skip_number(d, p);
+        break;
+    case 't':
+        p = parse_literal(d, p, "true", 4);
+        break;
+    case 'f':
+        p = parse_literal(d, p, "false", 5);
+        break;
+    case 'n':
+        p = parse_literal(d, p, "null", 4);
+        break;
+    default:
+        return fail_char(d, p, "unexpected character");
+    }
+    if (p == NULL)
+        return NULL;
+
+next:
+    if (level == depth) {
+        b->len = base;
+        return p;
+    }
+    p = skip_ws(d, p);
+    if (*p == ',') {
+        p = skip_ws(d, p + 1);
+        if (!in_object)
+            goto value;
+        goto key;
+    }
+    if (*p == (in_object ? '}' : ']')) {
+        p++;
+        goto close;
+    }
+    return fail_char(d, p, in_object ? "expected ',' or '}' but found" : "expected ',' or ']' but found");
+
+key:
+    if (*p != '"')
+        return fail_char(d, p, "expected string key but found");
+    p = skip_string(d, p + 1);
+    if (p == NULL)
+        return NULL;
+    p = skip_ws(d, p);
+    if (*p != ':')
+        return fail_char(d, p, "expected ':' but found");
+    p = skip_ws(d, p + 1);
+    goto value;
+
+close:
+    level--;
+    if (level > depth)
+        in_object = b->data[--b->len];
+    goto next;
+}
+
+enum { SK_ERROR, SK_PLAIN, SK_PUSHED, SK_SKIP };
+
+/* A key of an object that has a place in the selection (*pp at its
+ * opening quote): sets what its value becomes (*vk, *vn), and returns
+ * SK_SKIP when it is not selected (*pp then past the key, nothing
+ * pushed), SK_PLAIN when the usual key path is to parse and push it (*pp
+ * unchanged), SK_PUSHED when it had escapes and is pushed already (*pp
+ * past it), SK_ERROR with d->err set. The key is checked as parse_key
+ * checks it. */
+static int select_key(decoder *d, const uchar **pp, int ctx, uint32_t node, int *vk, uint32_t *vn)
+{
+    const uchar *p = *pp, *q, *name;
+    size_t len;
+    int bad = 0, pushed = 0;
+    q = scan_run(p + 1, d->start, d->end, &bad);
+    if (*q == '"') {
+        name = p + 1;
+        len = (size_t)(q - name);
+        q++;
+    } else if (*q == '\\' && !bad) {
+        q = string_escaped(d, p, p + 1, q);
+        if (q == NULL)
+            return SK_ERROR;
+        name = (const uchar *)lua_tolstring(d->L, -1, &len);
+        pushed = 1;
+    } else {
+        string_stop(d, p, q, bad);
+        return SK_ERROR;
+    }
+    if (ctx == C_ROOT) {
+        *vk = len == d->at_len && memcmp(name, d->at_name, len) == 0 ? d->at_vk : V_FULL;
+        *vn = 0;
+    } else {
+        const uint32_t *kid = sel_find(d->sel, node, name, len);
+        if (kid == NULL) {
+            if (pushed)
+                lua_pop(d->L, 1);
+            *pp = q;
+            return SK_SKIP;
+        }
+        *vk = kid[2] == SEL_WHOLE ? V_FULL : V_SUB;
+        *vn = kid[2];
+    }
+    if (!pushed)
+        return SK_PLAIN;
+    *pp = q;
+    d->key_slot = NO_KEY;
+    return SK_PUSHED;
+}
+
 /* Parses the whole text; leaves the value on the stack and returns 1, or
  * returns 0 with d->err set. */
 static int decode_text(decoder *d)
@@ -789,6 +1242,16 @@ static int decode_text(decoder *d)
     int slot = 0;     /* hint slot of the open container */
     int last_key = KEY_FIRST; /* slot of the open object's last key (or KEY_FIRST, KEY_NONE) */
     key_cache *c;
+    /* With select (see SELECT): the open containers that have a place in
+     * the selection are the outermost sel_depth ones (never, without it:
+     * -1); the innermost of them, when it is the open one, has place `ctx`
+     * at node `node`, and key_vk, key_node say what the value of its last
+     * key becomes. */
+    int sel_depth = d->sel != NULL ? 0 : -1;
+    int ctx = C_NONE;
+    uint32_t node = 0;
+    int key_vk = V_FULL;
+    uint32_t key_node = 0;
 
     if (p == d->end) {
         fail(d, p, "empty input");
@@ -821,6 +1284,17 @@ value:
             push_level(d, count << LEVEL_SHIFT | (size_t)(last_key + 2) << 13 | (size_t)slot << 2 |
                               (size_t)pending << 1 | (size_t)in_object);
             slot = inner;
+            if (depth == sel_depth) {
+                int vk = depth == 0 ? V_ROOT : in_object ? key_vk : ctx == C_ARR ? V_SUB : V_REC;
+                int opened = open_ctx[vk][is_obj];
+                if (opened != C_NONE) {
+                    push_sel(d, ctx, node);
+                    if (depth > 0 && in_object)
+                        node = key_node;
+                    ctx = opened;
+                    sel_depth++;
+                }
+            }
         }
         depth++;
         count = 0;
@@ -923,6 +1397,18 @@ key:
         fail_char(d, p, "expected string key but found");
         return 0;
     }
+    if (depth == sel_depth) {
+        switch (select_key(d, &p, ctx, node, &key_vk, &key_node)) {
+        case SK_ERROR:
+            return 0;
+        case SK_SKIP:
+            goto skip_member;
+        case SK_PUSHED:
+            goto key_pushed;
+        default:
+            break;
+        }
+    }
     c = d->cache;
     {
         unsigned guess = last_key >= 0 ? c->next_key[last_key] : last_key == KEY_FIRST ? c->first_key[slot] : NO_GUESS;
@@ -944,6 +1430,7 @@ key:
             }
         }
     }
+key_pushed:
     last_key = d->key_slot != NO_KEY ? d->key_slot : KEY_NONE;
     count++;
     p = skip_ws(d, p);
@@ -954,12 +1441,30 @@ key:
     p = skip_ws(d, p + 1);
     goto value;
 
+skip_member: /* a key outside the selection (p past it): its value is checked, not kept */
+    p = skip_ws(d, p);
+    if (*p != ':') {
+        fail_char(d, p, "expected ':' but found");
+        return 0;
+    }
+    p = skip_value(d, skip_ws(d, p + 1), depth);
+    if (p == NULL)
+        return 0;
+    last_key = KEY_NONE; /* learn no "next key" across the skipped ones */
+    goto next;
+
 close:
     if (pending)
         make_array(d, (int)count, (int)count);
     d->cache->hint[slot] = (uchar)(count < HINT_MAX ? count : HINT_MAX);
     if (!in_object && count > PENDING_MAX)
         d->cache->long_hint[slot] = (uint32_t)(count < LONG_HINT_MAX ? count : LONG_HINT_MAX);
+    if (depth == sel_depth) {
+        uint64_t saved = pop_sel(d);
+        ctx = (int)(saved & 0xFF);
+        node = (uint32_t)(saved >> 8);
+        sel_depth--;
+    }
     depth--;
     {
         size_t state = pop_level(d);
@@ -1009,22 +1514,60 @@ static int push_error(decoder *d, int base)
     return 2;
 }
 
-static void read_opts(lua_State *L, decoder *d)
+/* Reads opts; returns 1 when it has a select (checked, not compiled yet:
+ * see compile_select). */
+static int read_opts(lua_State *L, decoder *d)
 {
     static const char *const big_names[] = {"float", "string", "error", NULL};
+    static const char *const at_names[] = {"items", "item", NULL};
+    int has_select, at;
     d->max_depth = FX_JSON_DEFAULT_MAX_DEPTH;
     d->null_as_nil = 0;
     d->big = BIG_FLOAT;
+    d->sel = NULL;
     if (lua_isnoneornil(L, 2))
-        return;
+        return 0;
     luaL_checktype(L, 2, LUA_TTABLE);
 
     d->max_depth = (int)fx_opt_integer(L, 2, "max_depth", d->max_depth, 1, INT_MAX);
     d->null_as_nil = fx_opt_boolean(L, 2, "null_as_nil", d->null_as_nil);
     d->big = fx_opt_choice(L, 2, "big_integers", big_names, d->big);
+
+    has_select = fx_opt_push(L, 2, "select");
+    if (has_select) {
+        const char *path[SEL_MAX_LEVELS];
+        if (!lua_istable(L, -1))
+            luaL_argerror(L, 2, lua_pushfstring(L, "select must be a table of fields ({name = true, other = "
+                                                   "{subfield = true}}), got %s", luaL_typename(L, -1)));
+        sel_compile(L, lua_gettop(L), 0, path, NULL);
+        lua_pop(L, 1);
+    }
+    at = fx_opt_choice(L, 2, "select_at", at_names, -1);
+    if (has_select && at < 0)
+        luaL_argerror(L, 2, "select needs select_at: \"items\" (the records of a list) or \"item\" (of a get)");
+    if (!has_select && at >= 0)
+        luaL_argerror(L, 2, "select_at without select");
+    d->at_name = at == 0 ? "items" : "item";
+    d->at_len = at == 0 ? 5 : 4;
+    d->at_vk = at == 0 ? V_ITEMS : V_REC;
+    return has_select;
 }
 
-/* Upvalue 1 holds the two shared scratch buffers, taken for the call and
+/* Compiles opts.select into `out` (read_opts checked it). */
+static void compile_select(lua_State *L, decoder *d, fx_buffer *out)
+{
+    const char *path[SEL_MAX_LEVELS];
+    lua_getfield(L, 2, "select");
+    if (!lua_istable(L, -1))
+        sel_error(L, path, 0, "changed while it was read");
+    out->len = 0;
+    sel_compile(L, lua_gettop(L), 0, path, out);
+    lua_pop(L, 1);
+    d->sel = (const uchar *)out->data;
+}
+
+/* Upvalue 1 holds the three shared scratch buffers (strings, levels, the
+ * compiled select), taken for the call and
  * given back after it (see fx_buffers_take): a decode run by a __gc
  * finalizer in the middle of this one gets fresh ones. Upvalue 2 holds the
  * key cache, taken and given back the same way (key_cache_take). */
@@ -1032,21 +1575,23 @@ static int json_decode(lua_State *L)
 {
     decoder d;
     size_t len;
-    int ok, base;
+    int ok, base, has_select;
 
     if (lua_type(L, 1) != LUA_TSTRING)
         return luaL_argerror(L, 1, lua_pushfstring(L, "string expected, got %s", luaL_typename(L, 1)));
     d.start = (const uchar *)lua_tolstring(L, 1, &len);
     d.end = d.start + len;
     d.L = L;
-    read_opts(L, &d);
+    has_select = read_opts(L, &d);
     lua_settop(L, 2);
     luaL_getmetatable(L, FX_JSON_ARRAY_MT);
     d.mt = 3;
-    d.scratch = fx_buffers_take(L, lua_upvalueindex(1), 2);
+    d.scratch = fx_buffers_take(L, lua_upvalueindex(1), 3);
     d.levels = d.scratch + 1;
     d.levels->len = 0;
     key_cache_take(&d);
+    if (has_select)
+        compile_select(L, &d, d.scratch + 2);
     /* the sizes start afresh: the same text always makes the same tables
      * (same sizes, so the same pairs() order), whatever came before */
     if (d.cache != NULL)
@@ -1060,6 +1605,8 @@ static int json_decode(lua_State *L)
         fx_buffer_shrink(d.scratch, SCRATCH_KEEP);
     if (d.levels->cap > SCRATCH_SHRINK_ABOVE)
         fx_buffer_shrink(d.levels, SCRATCH_KEEP);
+    if (d.scratch[2].cap > SCRATCH_SHRINK_ABOVE)
+        fx_buffer_shrink(d.scratch + 2, SCRATCH_KEEP);
     fx_buffers_give_back(L, 4, lua_upvalueindex(1));
     key_cache_give_back(&d);
     if (!ok)
@@ -1069,7 +1616,7 @@ static int json_decode(lua_State *L)
 
 void fx_json_decode_register(lua_State *L, int module)
 {
-    fx_buffers_push(L, 2);
+    fx_buffers_push(L, 3);
     lua_pushnil(L); /* the key cache, made at the first key decoded */
     lua_pushcclosure(L, json_decode, 2);
     lua_setfield(L, module, "decode");

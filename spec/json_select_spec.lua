@@ -1,0 +1,421 @@
+-- json.decode's select option (issue 15, part 2): the C decoder keeps only
+-- the selected fields of an answer's records and skips the rest without
+-- building it, yet refuses exactly what a full decode refuses. Everything
+-- is checked against a full decode: restricted by the oracle below for
+-- what is accepted, error for error (message, offset, excerpt) for what is
+-- not. Runs under Lua 5.4 and LuaJIT (5.1 syntax only).
+local json = require "flexiroam.json"
+
+local HAS_INTEGERS = math.type ~= nil
+
+-- The oracle, as in spec/selective_decode_spec.lua: a record keeps the
+-- fields its tree names; a field with a subtree keeps, of an object, the
+-- subtree's fields, of an array, each element so restricted; any other
+-- value as it is.
+local function restrict(value, tree)
+  if type(value) ~= "table" then return value end
+  if json.is_array(value) then
+    local out = json.array()
+    for i = 1, #value do out[i] = restrict(value[i], tree) end
+    return out
+  end
+  local out = {}
+  for name, sub in pairs(tree) do
+    local v = rawget(value, name)
+    if v ~= nil then out[name] = sub == true and v or restrict(v, sub) end
+  end
+  return out
+end
+
+local function is_object(v) return type(v) == "table" and not json.is_array(v) end
+
+-- The full decode of a document, its records restricted.
+local function expected(full, tree, at)
+  if not is_object(full) then return full end
+  local want = {}
+  for k, v in pairs(full) do want[k] = v end
+  local v = full[at]
+  if at == "items" and type(v) == "table" and json.is_array(v) then
+    want.items = json.array()
+    for i = 1, #v do want.items[i] = is_object(v[i]) and restrict(v[i], tree) or v[i] end
+  elseif at == "item" and is_object(v) then
+    want.item = restrict(v, tree)
+  end
+  return want
+end
+
+-- Deep equality on raw contents, arrays told from objects, integer from float.
+local function same(a, b, where)
+  where = where or "value"
+  if type(a) ~= "table" or type(b) ~= "table" then
+    if a ~= b then error(("%s: %s ~= %s"):format(where, tostring(a), tostring(b)), 0) end
+    if HAS_INTEGERS and math.type(a) ~= math.type(b) then error(where .. ": integer on one side only", 0) end
+    return
+  end
+  if json.is_array(a) ~= json.is_array(b) then error(where .. ": array on one side, object on the other", 0) end
+  for k, v in pairs(a) do same(v, rawget(b, k), where .. "." .. tostring(k)) end
+  for k in pairs(b) do
+    if rawget(a, k) == nil then error(where .. "." .. tostring(k) .. ": only on the right", 0) end
+  end
+end
+
+local function sel(tree, at, extra)
+  local o = { select = tree, select_at = at or "items", big_integers = "string" }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+-- The selective decode of text equals the full one restricted, or both
+-- refuse it alike; returns the selective result.
+local function check(text, tree, at, extra, where)
+  local opts = sel(tree, at, extra)
+  local got, gerr = json.decode(text, opts)
+  opts.select, opts.select_at = nil, nil
+  local full, ferr = json.decode(text, opts)
+  where = where or ("%q"):format(text)
+  if full == nil and ferr ~= nil then
+    assert(got == nil and gerr ~= nil, where .. ": the selective decode took what the full one refused: " ..
+      tostring(ferr))
+    assert(gerr.message == ferr.message and gerr.offset == ferr.offset and gerr.excerpt == ferr.excerpt,
+      ("%s: full decode: %s at %d, selective: %s at %d"):format(where, ferr.message, ferr.offset, gerr.message,
+        gerr.offset))
+    return nil, gerr
+  end
+  assert(gerr == nil, where .. ": the selective decode refused what the full one took: " .. tostring(gerr))
+  same(expected(full, tree, at or "items"), got, where)
+  return got
+end
+
+local function rng(seed)
+  local state = seed
+  return function(a, b)
+    state = (state * 1103515245 + 12345) % 2147483648
+    local x = state / 2147483648
+    if a == nil then return x end
+    if b == nil then a, b = 1, a end
+    return a + math.floor(x * (b - a + 1))
+  end
+end
+
+-- Documents written by hand (not by an encoder): duplicate keys, keys with
+-- \u escapes, whitespace, every kind of scalar, records among non-records.
+local KEYS = { "items", "item", "iccid", "status", "plan", "name", "price", "tags", "x", "y", "k1", "k2", "k3",
+  "k4", "k5", "k6", "k7", "k8", "k9", "" }
+local SCALARS = { "1", "-0", "0.5", "-12", "3.14e-5", "1E2", "9007199254740993", "123456789012345678901234567890",
+  "true", "false", "null", '"s"', '"caf\\u00e9"', '"\\ud83d\\ude00"', '"a\\"b\\\\c\\n"', '""', '"\226\152\186"' }
+
+local function writer(rnd)
+  local function key()
+    local k = KEYS[rnd(#KEYS)]
+    if k ~= "" and rnd(6) == 1 then
+      local i = rnd(#k)
+      k = k:sub(1, i - 1) .. ("\\u%04x"):format(k:byte(i)) .. k:sub(i + 1)
+    end
+    return '"' .. k .. '"'
+  end
+  local function ws()
+    local r = rnd(8)
+    return r == 1 and " " or r == 2 and "\n  " or ""
+  end
+  local function value(depth)
+    local r = rnd(depth > 4 and 4 or 9)
+    if r <= 4 then return SCALARS[rnd(#SCALARS)] end
+    local parts = {}
+    if r <= 7 then
+      for i = 1, rnd(0, 6) do parts[i] = ws() .. key() .. ws() .. ":" .. ws() .. value(depth + 1) end
+      return "{" .. table.concat(parts, ",") .. ws() .. "}"
+    end
+    for i = 1, rnd(0, 5) do parts[i] = ws() .. value(depth + 1) end
+    return "[" .. table.concat(parts, ",") .. ws() .. "]"
+  end
+  local function tree(depth)
+    local t = {}
+    for _ = 1, rnd(0, depth == 0 and 12 or 4) do
+      local name = KEYS[rnd(#KEYS)]
+      t[name] = (depth < 3 and rnd(2) == 1) and tree(depth + 1) or true
+    end
+    return t
+  end
+  local function document()
+    if rnd(10) == 1 then return value(0) end
+    local parts = {}
+    for i = 1, rnd(1, 4) do
+      local r = rnd(6)
+      local k, v
+      if r <= 2 then
+        k = '"items"'
+        local elements = {}
+        for j = 1, rnd(0, 5) do elements[j] = value(1) end
+        v = "[" .. table.concat(elements, ",") .. "]"
+      elseif r == 3 then
+        k, v = '"item"', value(1)
+      else
+        k, v = key(), value(1)
+      end
+      parts[i] = k .. ws() .. ":" .. v
+    end
+    return "{" .. table.concat(parts, ",") .. "}"
+  end
+  local BYTES = { '"', "\\", ",", ":", "{", "}", "[", "]", "x", "\0", "\1", "\255", "\192\128", "\237\160\128", "0",
+    "-", "e", ".", "\\u12", "\\ud800", "\t", "nul" }
+  local function mutate(s)
+    local r, i = rnd(4), rnd(#s)
+    if r == 1 then return s:sub(1, i - 1) .. s:sub(i + 1) end
+    if r == 2 then return s:sub(1, i) end
+    if r == 3 then return s:sub(1, i - 1) .. BYTES[rnd(#BYTES)] .. s:sub(i + 1) end
+    return s:sub(1, i) .. BYTES[rnd(#BYTES)] .. s:sub(i + 1)
+  end
+  return { document = document, tree = tree, mutate = mutate }
+end
+
+local BIG = { "string", "float", "error" }
+
+describe("json.decode with select", function()
+  it("is announced: json.can_select", function()
+    assert.is_true(json.can_select)
+  end)
+
+  it("keeps the selected fields of each record of items, and the rest of the answer whole", function()
+    local text = '{"items":[{"iccid":"89","status":"active","sku":4024081013108,"plan":{"name":"FRA","price":' ..
+      '{"amount":100,"currency":"EUR"}},"tags":["a","b"]},{"iccid":"90","plan":"none"},[{"iccid":"91"}],7,null],' ..
+      '"page_key":"k2","meta":{"iccid":"kept","sku":1}}'
+    local got = check(text, { iccid = true, plan = { name = true } })
+    assert.same({ iccid = "89", plan = { name = "FRA" } }, got.items[1])
+    assert.same({ iccid = "90", plan = "none" }, got.items[2])
+    assert.same({ { iccid = "91" } }, got.items[3]) -- an array among the records: as it is
+    assert.equals(7, got.items[4])
+    assert.equals(json.null, got.items[5])
+    assert.equals("k2", got.page_key)
+    assert.same({ iccid = "kept", sku = 1 }, got.meta)
+    assert.is_true(json.is_array(got.items))
+  end)
+
+  it("restricts the item of a get with select_at = \"item\", and leaves items whole then", function()
+    local text = '{"item":{"iccid":"89","status":"active","balances":{"main_data":5,"extra":[{"kind":"bonus",' ..
+      '"bytes":1},[{"kind":"x","y":1}],3]}},"items":[{"status":"x","other":1}]}'
+    local got = check(text, { status = true, balances = { extra = { kind = true } } }, "item")
+    assert.same({ status = "active", balances = { extra = { { kind = "bonus" }, { { kind = "x" } }, 3 } } }, got.item)
+    assert.same({ { status = "x", other = 1 } }, got.items)
+    assert.is_true(json.is_array(got.item.balances.extra) and json.is_array(got.item.balances.extra[2]))
+  end)
+
+  it("leaves an answer of another shape as it is", function()
+    local tree = { a = true }
+    for _, text in ipairs { '[{"items":[{"a":1,"b":2}]}]', '{"items":{"a":1,"b":2}}', '{"item":[{"a":1,"b":2}]}',
+      '"items"', "12", '{"items":[]}', '{"item":null}', "{}", '{"x":{"items":[{"a":1,"b":2}]}}' } do
+      check(text, tree, "items")
+      check(text, tree, "item")
+    end
+    assert.same({ a = 1, b = 2 }, json.decode('{"items":{"a":1,"b":2}}', sel(tree)).items)
+  end)
+
+  it("keeps the last of duplicate keys, selected or not, at the top and in records", function()
+    local got = check('{"items":[{"a":1,"b":0,"a":2}],"items":[{"a":3,"b":4,"a":{"x":1,"y":2},"b":5}]}',
+      { a = { x = true } })
+    assert.same({ { a = { x = 1 } } }, got.items)
+    got = check('{"item":{"a":{"x":1},"a":[{"x":2,"y":3}]},"item":5}', { a = { x = true } }, "item")
+    assert.equals(5, got.item)
+    check('{"item":{"a":1,"a":null,"b":2}}', { a = true }, "item", { null_as_nil = true })
+    assert.same({ b = 2 }, json.decode('{"item":{"a":1,"a":null,"b":2}}', sel({ a = true, b = true }, "item",
+      { null_as_nil = true })).item)
+  end)
+
+  it("matches keys written with escapes, in records and at the top", function()
+    local got = check('{"it\\u0065ms":[{"\\u0069ccid":"89","st\\u0061tus":"x","pl\\u0061n":{"n\\u0061me":"F",' ..
+      '"id":1}}]}', { iccid = true, plan = { name = true } })
+    assert.same({ { iccid = "89", plan = { name = "F" } } }, got.items)
+    got = check('{"item":{"caf\\u00e9":1,"caf\\u00e8":2,"\\"q\\"":3,"":4}}', { ["caf\195\169"] = true, ['"q"'] = true,
+      [""] = true }, "item")
+    assert.same({ ["caf\195\169"] = 1, ['"q"'] = 3, [""] = 4 }, got.item)
+  end)
+
+  it("walks arrays under a subtree to any depth: objects restricted, the rest as it is", function()
+    local got = check('{"items":[{"a":[[[{"b":1,"c":2}],{"b":3,"d":4}],"s",[],{}],"z":1}]}', { a = { b = true } })
+    assert.same({ a = { { { { b = 1 } }, { b = 3 } }, "s", {}, {} } }, got.items[1])
+    assert.is_true(json.is_array(got.items[1].a[3]))
+    assert.is_false(json.is_array(got.items[1].a[4]))
+  end)
+
+  it("finds names in a wide selection (a hash table past 8 of them) and in an empty one", function()
+    local tree, parts, want = {}, {}, {}
+    for i = 1, 300 do
+      local name = "field_" .. i
+      if i % 3 == 0 then
+        tree[name] = true
+        want[name] = i
+      end
+      parts[#parts + 1] = ('"%s":%d'):format(name, i)
+    end
+    local got = check('{"items":[{' .. table.concat(parts, ",") .. "}]}", tree)
+    assert.same(want, got.items[1])
+    got = check('{"items":[{"a":1,"b":{"c":2}}]}', {})
+    assert.same({}, got.items[1])
+  end)
+
+  it("equals the full decode restricted, on random written documents", function()
+    local w = writer(rng(151))
+    local accepted = 0
+    for n = 1, 3000 do
+      local text, tree = w.document(), w.tree(0)
+      local at = n % 2 == 0 and "items" or "item"
+      if check(text, tree, at, { big_integers = BIG[n % 3 + 1] }, "document " .. n .. " " .. ("%q"):format(text)) then
+        accepted = accepted + 1
+      end
+    end
+    assert.is_true(accepted > 1500, accepted .. " of 3000 accepted")
+  end)
+
+  it("refuses exactly what the full decode refuses: same message, offset and excerpt", function()
+    for _, text in ipairs {
+      '{"items":[{"a":1,"b":"\\ud800"}]}', '{"items":[{"a":1,"b":"\\ud83dx"}]}', '{"items":[{"a":1,"b":"\\x"}]}',
+      '{"items":[{"a":1,"b":"\\u12"}]}', '{"items":[{"a":1,"b":"\255"}]}', '{"items":[{"a":1,"b":"\237\160\128"}]}',
+      '{"items":[{"a":1,"b":"\1"}]}', '{"items":[{"a":1,"b":"open}]}', '{"items":[{"a":1,"b":01}]}',
+      '{"items":[{"a":1,"b":1.}]}', '{"items":[{"a":1,"b":1e}]}', '{"items":[{"a":1,"b":-}]}',
+      '{"items":[{"a":1,"b":1e999}]}', '{"items":[{"a":1,"b":nul}]}', '{"items":[{"a":1,"b":tru}]}',
+      '{"items":[{"a":1,"b":[1,]}]}', '{"items":[{"a":1,"b":{"c" 1}}]}', '{"items":[{"a":1,"b":{c:1}}]}',
+      '{"items":[{"a":1,"b":{"c":1,}}]}', '{"items":[{"a":1,"b":[1 2]}]}', '{"items":[{"a":1,"b":{"c":1]}]}',
+      '{"items":[{"a":1,"b" 1}]}', '{"items":[{"a":1,"\255":1}]}', '{"items":[{"a":1,"b\\q":1}]}',
+      '{"items":[{"a":1,"b":@}]}', '{"items":[{"a":1,"b":[[[', '{"items":[{"a":1,"b":"', '{"items":[{"a":1,"b":',
+      '{"items":[{"b":1,"a":"\\ud800"}]}', '{"items":[{"a":1,"b":2}]} x', '{"items":[{"a":1,"b":2}]',
+      '{"items":[{"a":1,"b":"x\0y"}]}', '{"items":[{"a":1,"b":123456789012345678901234567890}]}',
+    } do
+      for _, big in ipairs(BIG) do
+        local value, err = check(text, { a = true }, "items", { big_integers = big })
+        if text:find("123456789012345678901234567890", 1, true) then
+          assert.equals(big ~= "error", value ~= nil)
+        else
+          assert.is_table(err, ("%q"):format(text))
+        end
+      end
+    end
+    local w = writer(rng(977))
+    for n = 1, 3000 do
+      local text = w.mutate(w.document())
+      check(text, w.tree(0), n % 2 == 0 and "items" or "item", { big_integers = BIG[n % 3 + 1] },
+        "mutated document " .. n .. " " .. ("%q"):format(text))
+    end
+  end)
+
+  it("counts max_depth in skipped values as in kept ones", function()
+    local deep = '{"items":[{"a":1,"b":' .. ("["):rep(6) .. ("]"):rep(6) .. "}]}"
+    for depth = 1, 10 do
+      check(deep, { a = true }, "items", { max_depth = depth })
+      check(deep, { b = true }, "items", { max_depth = depth })
+    end
+    local _, err = json.decode(deep, sel({ a = true }, "items", { max_depth = 6 }))
+    assert.matches("nesting deeper than 6", err.message)
+    local nested = '{"items":[{"a":' .. ('{"k":'):rep(997) .. "1" .. ("}"):rep(997) .. "}]}"
+    assert.is_table(check(nested, { b = true }))
+    _, err = check('{"items":[{"a":' .. ('{"k":'):rep(998) .. "1" .. ("}"):rep(998) .. "}]}", { b = true })
+    assert.matches("nesting deeper than 1000", err.message)
+  end)
+
+  it("takes null_as_nil in records", function()
+    local got = check('{"items":[{"a":null,"b":[null,1],"c":null}]}', { a = true, b = true }, "items",
+      { null_as_nil = true })
+    assert.is_nil(got.items[1].a)
+    assert.equals(1, got.items[1].b[2])
+  end)
+
+  it("builds much less for a few fields of a big page", function()
+    local sims = {}
+    for i = 1, 2000 do
+      sims[i] = ('{"iccid":"8985235082%09d","status":"active","plan":{"name":"P%d","price":{"amount":%d}},' ..
+        '"reseller_id":"3f1e28b7-3b74-4ef9-a1d3-97a8a08b8a18","creation_date":"2024-10-07 12:%02d:00",' ..
+        '"balances":{"main_data":%d,"billing_cycle_id":null},"device_info":{"name":null,"imei":null}}'):format(
+        i, i, i, i % 60, i)
+    end
+    local text = '{"items":[' .. table.concat(sims, ",") .. "]}"
+    local tree = { iccid = true, plan = { name = true } }
+    -- the Lua heap a decode leaves, then, with `after`, what after(value) leaves
+    local function heap_of(opts, after)
+      collectgarbage()
+      collectgarbage()
+      local before = collectgarbage("count")
+      local kept = json.decode(text, opts)
+      if after then kept = after(kept) end
+      collectgarbage()
+      collectgarbage()
+      local kb = collectgarbage("count") - before
+      assert.equals(2000, #kept.items)
+      return kb
+    end
+    json.decode(text, sel(tree)) -- the decoder's key cache, made at its first call, is not counted
+    local selected = heap_of(sel(tree))
+    local full = heap_of({ big_integers = "string" })
+    -- restricted in Lua: tables that grew to what they hold
+    local restricted = heap_of({ big_integers = "string" }, function(v) return expected(v, tree, "items") end)
+    local report = ("selected %.0f kB, full %.0f kB, full then restricted %.0f kB"):format(selected, full, restricted)
+    assert.is_true(selected * 2 < full, report)
+    -- the records are not made at the size of whole ones
+    assert.is_true(selected < restricted * 1.1, report)
+  end)
+
+  it("survives a selective decode run by a finalizer in the middle of one", function()
+    local inner = '{"items":[{"x":"a\\nb","y":[1,2.5],"z":{"w":1}}]}'
+    local inner_opts = sel({ x = true, z = { w = true } })
+    local seen = 0
+    local function finalizer()
+      local v = json.decode(inner, inner_opts)
+      if v and v.items[1].x == "a\nb" and v.items[1].y == nil and v.items[1].z.w == 1 then seen = seen + 1 end
+    end
+    local make
+    local newproxy = rawget(_G, "newproxy") -- LuaJIT: tables there take no __gc
+    if newproxy then
+      make = function()
+        local p = newproxy(true)
+        getmetatable(p).__gc = finalizer
+        return p
+      end
+    else
+      make = function() return setmetatable({}, { __gc = finalizer }) end
+    end
+    local parts = {}
+    for i = 1, 2000 do
+      parts[i] = '{"k":"v\\t' .. i .. '","n":[' .. i .. ',"\\u00e9"],"m":{"a":' .. i .. ',"b":2}}'
+    end
+    local text = '{"items":[' .. table.concat(parts, ",") .. "]}"
+    local tree = { k = true, m = { a = true } }
+    local want = expected(json.decode(text), tree, "items")
+    for _ = 1, 5 do
+      for _ = 1, 300 do make() end
+      same(want, json.decode(text, sel(tree)))
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(seen > 0)
+  end)
+
+  describe("misuse", function()
+    local function raises(opts, pattern)
+      local ok, err = pcall(json.decode, '{"items":[]}', opts)
+      assert.is_false(ok)
+      assert.matches(pattern, err, 1, true)
+    end
+
+    it("raises on a select that is not a tree of field names", function()
+      raises({ select = "iccid", select_at = "items" }, "select must be a table of fields")
+      raises({ select = { "iccid" }, select_at = "items" }, "select: field names must be strings, found a number key")
+      raises({ select = { iccid = false }, select_at = "items" },
+        "select.iccid: must be true (the whole field) or a table of its fields, got false")
+      raises({ select = { plan = { name = "x" } }, select_at = "items" }, "select.plan.name: must be true")
+      raises({ select = { plan = { price = { [true] = true } } }, select_at = "items" },
+        "select.plan.price: field names must be strings, found a boolean key")
+      local cycle = {}
+      cycle.a = cycle
+      raises({ select = cycle, select_at = "items" }, "nested deeper than 64 levels")
+    end)
+
+    it("raises on a select_at other than \"items\" or \"item\", or one without the other", function()
+      raises({ select = { a = true } }, 'select needs select_at: "items"')
+      raises({ select_at = "items" }, "select_at without select")
+      raises({ select = { a = true }, select_at = "list" }, 'select_at must be "items" or "item"')
+      raises({ select = { a = true }, select_at = 1 }, 'select_at must be "items" or "item"')
+    end)
+
+    it("then decodes as before: the shared buffers are not lost", function()
+      pcall(json.decode, "{}", { select = { a = 1 }, select_at = "items" })
+      check('{"items":[{"a":1,"b":2}]}', { a = true })
+    end)
+  end)
+end)
