@@ -8,24 +8,8 @@ local json = require "flexiroam.json"
 
 local HAS_INTEGERS = math.type ~= nil
 
--- The oracle, as in spec/selective_decode_spec.lua: a record keeps the
--- fields its tree names; a field with a subtree keeps, of an object, the
--- subtree's fields, of an array, each element so restricted; any other
--- value as it is.
-local function restrict(value, tree)
-  if type(value) ~= "table" then return value end
-  if json.is_array(value) then
-    local out = json.array()
-    for i = 1, #value do out[i] = restrict(value[i], tree) end
-    return out
-  end
-  local out = {}
-  for name, sub in pairs(tree) do
-    local v = rawget(value, name)
-    if v ~= nil then out[name] = sub == true and v or restrict(v, sub) end
-  end
-  return out
-end
+-- The oracle (spec/support/select_oracle.lua), apart from the SDK's code.
+local restrict = require("spec.support.select_oracle").restrict
 
 local function is_object(v) return type(v) == "table" and not json.is_array(v) end
 

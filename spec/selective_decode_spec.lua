@@ -10,24 +10,8 @@ local json = flexiroam.json
 local KEY = "sk_SELECTIVE_DECODE_SPEC_51aa"
 local SAMPLE = "../shared/api/list-inventory.sample.json"
 
--- The oracle, written here on its own: a record keeps the fields its tree
--- names; a field with a subtree keeps, of an object, the subtree's fields,
--- of an array, each element so restricted (non-objects as they are); any
--- other value as it is.
-local function restrict(value, tree)
-  if type(value) ~= "table" then return value end
-  if json.is_array(value) then
-    local out = json.array()
-    for i = 1, #value do out[i] = restrict(value[i], tree) end
-    return out
-  end
-  local out = {}
-  for name, sub in pairs(tree) do
-    local v = rawget(value, name)
-    if v ~= nil then out[name] = sub == true and v or restrict(v, sub) end
-  end
-  return out
-end
+-- The oracle (spec/support/select_oracle.lua), apart from the SDK's code.
+local restrict = require("spec.support.select_oracle").restrict
 
 -- A selection list as a tree, as the SDK documents it.
 local function tree_of(paths)
