@@ -29,6 +29,7 @@ local SECONDS = tonumber(arg[1]) or 2
 local ROUNDS = math.max(1, math.floor(tonumber(arg[2]) or 8))
 local SLICE = SECONDS / ROUNDS
 local PATH = "/v1/public-v2/list-inventory"
+local FIELDS = { "iccid", "status", "plan.name" }
 
 local function sh(cmd)
   local ok = os.execute(cmd)
@@ -116,6 +117,10 @@ local ok, err = pcall(function()
         local page = assert(client:list_inventory())
         assert(#page.items == n)
       end,
+      fields = function() -- selective decode (issue 15): what a scan of three fields costs
+        local page = assert(client:list_inventory(nil, { fields = FIELDS }))
+        assert(#page.items == n)
+      end,
       hand = function()
         local res = assert(session:request { url = url, headers = headers })
         assert(#cjson.decode(res.body).items == n)
@@ -139,11 +144,13 @@ local ok, err = pcall(function()
       end,
     }
     -- The pair the target is about runs back to back, in alternating order.
-    local orders = { { "ours", "socket", "hand", "c", "spawn" }, { "socket", "ours", "hand", "c", "spawn" } }
+    -- So does the pair of the selective-decode target (3 fields against the C loop).
+    local orders = { { "ours", "socket", "hand", "fields", "c", "spawn" },
+      { "socket", "ours", "hand", "c", "fields", "spawn" } }
     local order = orders[1]
     local per_round = {}
     for _, name in ipairs(order) do per_round[name] = {} end
-    local ratio_socket, ratio_hand = {}, {}
+    local ratio_socket, ratio_hand, ratio_c, ratio_fields_c = {}, {}, {}, {}
     for round = 1, ROUNDS do
       for _, name in ipairs(orders[round % 2 + 1]) do
         local r
@@ -152,9 +159,13 @@ local ok, err = pcall(function()
       end
       table.insert(ratio_socket, per_round.ours[#per_round.ours] / per_round.socket[#per_round.socket])
       table.insert(ratio_hand, per_round.ours[#per_round.ours] / per_round.hand[#per_round.hand])
+      table.insert(ratio_c, per_round.ours[#per_round.ours] / per_round.c[#per_round.c])
+      table.insert(ratio_fields_c, per_round.fields[#per_round.fields] / per_round.c[#per_round.c])
     end
     local row = { n = n, ratio_socket = median(ratio_socket), ratio_hand = median(ratio_hand),
-      min_socket = math.min(table.unpack(ratio_socket)), max_socket = math.max(table.unpack(ratio_socket)) }
+      min_socket = math.min(table.unpack(ratio_socket)), max_socket = math.max(table.unpack(ratio_socket)),
+      ratio_c = median(ratio_c), ratio_fields_c = median(ratio_fields_c),
+      min_fields_c = math.min(table.unpack(ratio_fields_c)), max_fields_c = math.max(table.unpack(ratio_fields_c)) }
     for _, name in ipairs(order) do row[name] = median(per_round[name]) end
     client:close()
     session:close()
@@ -174,4 +185,14 @@ for _, r in ipairs(results) do
   print(("| %d SIMs (%d B) | %.0f | %.0f | %.0f | %.0f | %.1f | %.2fx (%.2f-%.2f) | %.2fx |"):format(
     r.n, bytes[r.n], r.ours, r.hand, r.c, r.socket, r.spawn, r.ratio_socket, r.min_socket, r.max_socket,
     r.ratio_hand))
+end
+
+print(("\nSelective decode: list_inventory with fields = {%s}, same run, calls/s"):format(
+  table.concat(FIELDS, ", ")))
+print("| page | flexiroam, whole records | flexiroam, 3 fields | C libcurl loop (no decode) | whole / C loop |"
+  .. " 3 fields / C loop (rounds' range) |")
+print("|---|---|---|---|---|---|")
+for _, r in ipairs(results) do
+  print(("| %d SIMs | %.0f | %.0f | %.0f | %.2fx | %.2fx (%.2f-%.2f) |"):format(
+    r.n, r.ours, r.fields, r.c, r.ratio_c, r.ratio_fields_c, r.min_fields_c, r.max_fields_c))
 end

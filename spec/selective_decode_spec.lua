@@ -237,6 +237,20 @@ describe("selective decode", function()
     assert.same({ "iccid" }, results[1].value.items[1]:fields())
   end)
 
+  it("selects what a reused list holds at each call, after it was changed in place", function()
+    local client = client_answering(page_json(2, 6))
+    local list = { "iccid" }
+    assert.same({ "iccid" }, assert(client:list_inventory({}, { fields = list })).items[1]:fields())
+    list[2] = "sku"
+    assert.same({ "iccid", "sku" }, assert(client:list_inventory({}, { fields = list })).items[1]:fields())
+    list[1], list[2] = "status", nil
+    assert.same({ "status" }, assert(client:list_inventory({}, { fields = list })).items[1]:fields())
+    list.oops = "iccid"
+    local ok, err = pcall(client.list_inventory, client, {}, { fields = list })
+    assert.is_false(ok)
+    assert.matches("found the key", err, 1, true)
+  end)
+
   it("is misuse on a write, a raw request, or a list that is not one of field paths", function()
     local client = client_answering(page_json(1, 5))
     for _, bad in ipairs { "iccid", {}, { 1 }, { "a..b" }, { "" }, { "a b" }, { x = "iccid" } } do
