@@ -71,6 +71,10 @@ static void release(fx_session *s)
         curl_easy_cleanup(s->pristine);
         s->pristine = NULL;
     }
+    if (s->driver != NULL) {
+        curl_multi_cleanup(s->driver);
+        s->driver = NULL;
+    }
     if (s->share != NULL) {
         curl_share_cleanup(s->share);
         s->share = NULL;
@@ -185,7 +189,8 @@ static int session_new(lua_State *L)
      * renew_handle). The share keeps the connections, so they stay alive. */
     if (fx_curl_keeps_last_header()) {
         s->pristine = curl_easy_duphandle(s->easy);
-        if (s->pristine == NULL) {
+        s->driver = curl_multi_init();
+        if (s->pristine == NULL || s->driver == NULL) {
             release(s);
             return luaL_error(L, "session: libcurl could not create its handles");
         }
@@ -462,6 +467,41 @@ static void renew_handle(lua_State *L, fx_session *s)
     s->performed = 0;
 }
 
+/* Runs the transfer of s->easy to its end, as curl_easy_perform does. On
+ * a libcurl that needs a fresh handle per transfer (renew_handle), through
+ * the session's own multi handle: curl_easy_perform makes a multi for every
+ * handle it first runs (with a socket pair for its wakeups: socketpair,
+ * fcntl, close), which on a fresh handle per transfer cost a 20-SIM call
+ * more than the rest of the session's own work; one multi kept for the
+ * session's life pays that once. The loop is libcurl's own (easy.c,
+ * easy_transfer): poll (bounded, so a lost wakeup costs at most that), run,
+ * and take the result once nothing runs. Plain C, no Lua allocation. */
+static CURLcode drive(fx_session *s)
+{
+    CURLMcode mc;
+    CURLcode result = CURLE_OK;
+    int done = 0;
+    if (s->driver == NULL)
+        return curl_easy_perform(s->easy);
+    mc = curl_multi_add_handle(s->driver, s->easy);
+    while (mc == CURLM_OK && !done) {
+        int running = 0;
+        mc = curl_multi_perform(s->driver, &running);
+        if (mc == CURLM_OK && running == 0) {
+            int left;
+            CURLMsg *msg = curl_multi_info_read(s->driver, &left);
+            result = msg != NULL ? msg->data.result : CURLE_OK;
+            done = 1;
+        } else if (mc == CURLM_OK) {
+            mc = curl_multi_poll(s->driver, NULL, 0, 1000, NULL);
+        }
+    }
+    curl_multi_remove_handle(s->driver, s->easy);
+    if (mc != CURLM_OK)
+        return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_BAD_FUNCTION_ARGUMENT;
+    return result;
+}
+
 /* Phase 1 of a request (see session_request). Stack: 1 session (or multi),
  * 2 request table; leaves 3 method, 4 url, 5 body, 6 headers, 7 header lines. */
 void fx_request_read(lua_State *L, long default_timeout_ms, fx_request *r)
@@ -553,7 +593,7 @@ static int session_request(lua_State *L)
         renew_handle(L, s);
     fx_request_apply(L, s, &r);
     s->performed = 1;
-    code = curl_easy_perform(s->easy);
+    code = drive(s);
     fx_session_drop_headers(s);
     fx_session_capture(s, code, &o);
     fx_session_learn(s, &o);

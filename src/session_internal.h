@@ -52,6 +52,7 @@ typedef struct fx_session {
     int bad_fold;                /* the header callback refused a fold with no header before it */
     int performed;               /* the handle has run a transfer (see fx_curl_keeps_last_header) */
     CURL *pristine;              /* NULL, or a configured handle that never runs: see session.c */
+    CURLM *driver;               /* with pristine: the multi that runs each fresh handle (see drive) */
     /* The write guard (docs/transport.md, "The safety rule"): libcurl's
      * pre-request callback runs before each attempt at sending the request;
      * a write gets one attempt, and another only if every earlier one was
