@@ -12,6 +12,7 @@ local fake_api = require "spec.support.fake_api"
 local lease_store = require "spec.support.lease_store"
 local fake_clock = require "spec.support.fake_clock"
 local turns = require "spec.support.turns"
+local orders_per_sim = require "spec.support.orders_per_sim"
 
 local unpack = table.unpack or unpack -- luacheck: ignore 113 (5.1)
 
@@ -52,14 +53,9 @@ local function hold(iccid, ttl, ref)
   assert(s:add(claim_key(iccid), "someone-else " .. (ref or ""), ttl or LEASE))
 end
 
--- Every order the API recorded is on a SIM of its own: -> the number of SIMs sold twice or more.
+-- How many SIMs the API sold more than once.
 local function sims_sold_twice(api)
-  local per_sim, twice = {}, 0
-  for _, order in ipairs(api.orders) do
-    per_sim[order.iccid] = (per_sim[order.iccid] or 0) + 1
-    if per_sim[order.iccid] == 2 then twice = twice + 1 end
-  end
-  return twice
+  return select(2, orders_per_sim.count(api.orders))
 end
 
 describe("sell_plan with a shared store", function()
