@@ -20,7 +20,7 @@ local KEY = "sk_live_claims_SECRET_0123456789"
 local NS = store.namespace(KEY)
 local PLAN = "FRA-1GB-7D"
 local THIS_FILE = debug.getinfo(1, "S").short_src
-local LEASE = claims.DEFAULT_DEADLINE_MS / 1000 + claims.SETTLE
+local LEASE = 2 * claims.ATTEMPT_MS / 1000 + claims.SETTLE -- no deadline set: one attempt and its lookup
 
 local function claim_key(iccid) return NS .. "claim:" .. iccid end
 
@@ -99,6 +99,10 @@ describe("sell_plan with a shared store", function()
     assert(client(api):sell_plan({ plan_id = PLAN, reference = "r-2" }, { deadline_ms = 2500 }))
     assert.equals(2.5 + claims.SETTLE, ttl)
     assert.is_true(timeout_ms <= 2500)
+    -- no deadline anywhere: twice the attempt timeout (an attempt, and the lookup that settles an unclear one)
+    assert(client(api, { timeout_ms = 3000 }):sell_plan({ plan_id = PLAN, reference = "r-3" }))
+    assert.equals(6 + claims.SETTLE, ttl)
+    assert.equals(3000, timeout_ms)
   end)
 
   it("skips a SIM another sale holds", function()
@@ -282,7 +286,7 @@ describe("sell_plan with a shared store", function()
     assert.equals("validation", err.kind)
     assert.equals(1, #warnings)
     assert.matches("^warn the claim on SIM %d+ could not be released %(Redis: timeout%): the SIM stays claimed" ..
-      " until its lease ends, in at most 90 s", warnings[1])
+      " until its lease ends, in at most 150 s", warnings[1])
     s.fail = nil
     local key = next(s.items)
     assert.is_nil(next(s.items, key))
@@ -305,6 +309,7 @@ describe("sell_plan with a shared store", function()
     local cases = {
       { nil }, { { plan_id = 5 } }, { { plan_id = PLAN, colour = "red" } }, { { plan_id = PLAN, reference = "" } },
       { { plan_id = PLAN }, { deadline_ms = "soon" } }, { { plan_id = PLAN }, { deadline_ms = 0 } },
+      { { plan_id = PLAN }, { timeout_ms = "long" } },
     }
     for i, case in ipairs(cases) do
       local line = debug.getinfo(1, "l").currentline + 1

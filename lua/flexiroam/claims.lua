@@ -14,7 +14,8 @@
 --   taken     before the purchase; a SIM another sale holds is skipped;
 --   lease     the purchase's deadline plus SETTLE seconds: the purchase is
 --             sent with that deadline (the call's own deadline_ms, else the
---             client's, else DEFAULT_DEADLINE_MS), so it has ended, bought
+--             client's, else twice the attempt timeout: one attempt and the
+--             lookup that settles an unclear one), so it has ended, bought
 --             or not, before the lease can; nothing needs to renew it
 --             while it runs, which no blocking transport could do anyway;
 --   failed    nothing bought: released at once (delete_if owner);
@@ -35,18 +36,30 @@ local claims = {}
 
 claims.SETTLE = 30                   -- seconds a claim outlives its purchase's deadline
 claims.HOLD_UNKNOWN = 15 * 60        -- seconds an indeterminate purchase keeps its SIM (jobs' race window)
-claims.DEFAULT_DEADLINE_MS = 60000   -- a claimed purchase's deadline when none is set (one attempt's timeout)
+claims.ATTEMPT_MS = 60000            -- an attempt's timeout when none is set (the transports' default)
 claims.PAGES = 4                     -- inventory pages a pick looks through before giving up
 
 local Claims = {}
 Claims.__index = Claims
 
---- claims.new{store =, namespace =, deadline_ms = (the client's, or nil), warn = function(message)}
+--- claims.new{store =, namespace =, deadline_ms =, timeout_ms = (the client's, or nil), warn = function(message)}
 function claims.new(o)
   return setmetatable({
-    store = o.store, prefix = o.namespace .. "claim:", deadline_ms = o.deadline_ms or claims.DEFAULT_DEADLINE_MS,
+    store = o.store, prefix = o.namespace .. "claim:", deadline_ms = o.deadline_ms, timeout_ms = o.timeout_ms,
     warn = o.warn or function() end,
   }, Claims)
+end
+
+--- The deadline (ms) a claimed purchase is sent with, given the call's options.
+function Claims:purchase_deadline_ms(opts)
+  opts = opts or {}
+  local deadline_ms = opts.deadline_ms or self.deadline_ms
+  if deadline_ms == nil then
+    local timeout_ms = opts.timeout_ms or self.timeout_ms or claims.ATTEMPT_MS
+    options.number("sell_plan", "timeout_ms", timeout_ms, 1)
+    deadline_ms = 2 * timeout_ms
+  end
+  return options.number("sell_plan", "deadline_ms", deadline_ms, 1)
 end
 
 -- One sale's side of the claims: its token, its lease, the options its
@@ -57,8 +70,7 @@ Sale.__index = Sale
 --- claims:sale(ref, opts) -> sale. `ref` is the caller's reference or nil;
 -- `opts` the call's options.
 function Claims:sale(ref, opts)
-  local deadline_ms = opts and opts.deadline_ms or self.deadline_ms
-  options.number("sell_plan", "deadline_ms", deadline_ms, 1)
+  local deadline_ms = self:purchase_deadline_ms(opts)
   local token = reference.uuid4()
   return setmetatable({
     claims = self, token = token, value = token .. " " .. (ref or ""), reference = ref,

@@ -186,7 +186,8 @@ function Client.new(opts)
     },
     -- One sale per free SIM across the fleet (flexiroam.claims), with a store.
     _claims = shared and claims.new {
-      store = shared, namespace = store.namespace(key), deadline_ms = policy.deadline_ms,
+      store = shared, namespace = store.namespace(key),
+      deadline_ms = policy.deadline_ms, timeout_ms = policy.timeout_ms,
       warn = function(message) emitter:warn(message) end,
     } or nil,
   }, Client)
