@@ -183,7 +183,9 @@ describe_with(nginx.missing(), "nginx: 4 workers, one claim per SIM", function()
   end)
 
   it("a full dict refuses the claim: kind store, no purchase sent; room again, sales again", function()
+    -- The sandbox's SIMs free again, and none of them claimed by the runs above.
     reset(sb.url)
+    processes.http(srv.port, "GET", "/claims?drop=1")
     local _, filled = processes.http(srv.port, "GET", "/fill")
     assert.equals("no memory", cjson.decode(filled).err)
     local _, body = processes.http(srv.port, "GET", "/sell?ref=full-1&mode=shared")

@@ -89,7 +89,11 @@ local function store_error(iccid, err)
 end
 
 --- sale:take(iccid) -> true | false, holder's reference ("" when none) | nil, err (kind "store")
+-- Claimed, the sale holds it (sale.key) and its purchase goes with sale.purchase_opts.
 function Sale:take(iccid)
+  if type(iccid) ~= "string" then -- a record the API sent without one: nothing to claim, nothing to buy
+    return nil, errors.new("decode", "sell_plan: the API answered a SIM without an iccid")
+  end
   local key = self.claims.prefix .. iccid
   local ok, held = self.claims.store:add(key, self.value, self.lease)
   if ok == true then

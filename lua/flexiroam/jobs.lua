@@ -38,7 +38,9 @@ local function free_candidates(client, call_opts, page_key)
   if not page then return nil, err end
   local mine, candidates = claims(client), {}
   for _, sim in ipairs(page.items) do
-    if type(sim) == "table" and not mine[sim.iccid] and SIM.is_free(sim) then candidates[#candidates + 1] = sim end
+    if type(sim) == "table" and type(sim.iccid) == "string" and not mine[sim.iccid] and SIM.is_free(sim) then
+      candidates[#candidates + 1] = sim
+    end
   end
   return candidates, page.page_key
 end
@@ -233,7 +235,7 @@ function jobs.sell_plan(client, args, opts)
   end
   local order
   order, err = client:purchase_plan({ iccid = sim.iccid, plan_id = plan_id, reference = reference },
-    sale and sale.purchase_opts or opts)
+    sale and sale.key and sale.purchase_opts or opts)
   if not order then
     local existing = err.kind == "reference_reused" and err.existing
     if existing and not args.iccid and existing.plan_id == plan_id then

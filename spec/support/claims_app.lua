@@ -5,7 +5,7 @@
 --   GET /sell?ref=R[&mode=local]   client:sell_plan{plan_id = "FRA-1GB-7D", reference = R}, its
 --                                  client on shared = "flexiroam" (mode=local: no store, the control)
 --   GET /fill                      fills the dict "flexiroam" until not even a claim fits
---   GET /claims                    how many claim keys the dict "flexiroam" holds
+--   GET /claims[?drop=1]           how many claim keys the dict "flexiroam" holds (then drops them)
 --   anything else                  spec/support/shared_store_app.lua's (/unfill)
 -- Each answers JSON.
 local flexiroam = require "flexiroam"
@@ -60,9 +60,12 @@ handlers["/fill"] = function()
 end
 
 handlers["/claims"] = function()
-  local n = 0
-  for _, k in ipairs(ngx.shared.flexiroam:get_keys(0)) do
-    if k:find(":claim:", 1, true) then n = n + 1 end
+  local dict, n = ngx.shared.flexiroam, 0
+  for _, k in ipairs(dict:get_keys(0)) do
+    if k:find(":claim:", 1, true) then
+      n = n + 1
+      if ngx.var.arg_drop then dict:delete(k) end
+    end
   end
   reply { claims = n }
 end
