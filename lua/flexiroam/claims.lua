@@ -128,7 +128,7 @@ function Sale:pick(next_page, out_of_stock)
   end
   if seen == 0 then return nil, out_of_stock end
   return nil, errors.new("conflict", string.format("sell_plan: each of the %d free eSIMs the inventory listed first" ..
-    " is claimed by another sale in progress; nothing was bought: try again in a moment", seen),
+    " is claimed by another sale (in progress, or just made); nothing was bought: try again in a moment", seen),
     { code = "sims_claimed", safe_to_retry = true, retryable = true })
 end
 
