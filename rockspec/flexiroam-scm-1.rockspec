@@ -30,6 +30,7 @@ build = {
     ["flexiroam.batch"] = "lua/flexiroam/batch.lua",
     ["flexiroam.client"] = "lua/flexiroam/client.lua",
     ["flexiroam.clock"] = "lua/flexiroam/clock.lua",
+    ["flexiroam.claims"] = "lua/flexiroam/claims.lua",
     ["flexiroam.compat"] = "lua/flexiroam/compat.lua",
     ["flexiroam.dates"] = "lua/flexiroam/dates.lua",
     ["flexiroam.digest"] = "lua/flexiroam/digest.lua",

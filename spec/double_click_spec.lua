@@ -4,6 +4,7 @@
 -- record (replayed), other parameters a `reference_reused` error naming both.
 local flexiroam = require "flexiroam"
 local procs = require "spec.support.test_processes"
+local turns = require "spec.support.turns"
 local sandbox = require "spec.support.sandbox"
 local stats, free_esims = sandbox.stats, sandbox.free_esims
 local models = flexiroam.models
@@ -28,19 +29,7 @@ local function interleaved(transport, ...)
     coroutine.yield()
     return inner(self, req)
   end
-  local runs, results = { ... }, {}
-  local cos = {}
-  for i, f in ipairs(runs) do cos[i] = coroutine.create(function() results[i] = { f() } end) end
-  local alive = #cos
-  while alive > 0 do
-    alive = 0
-    for _, co in ipairs(cos) do
-      if coroutine.status(co) ~= "dead" then
-        assert(coroutine.resume(co))
-        if coroutine.status(co) ~= "dead" then alive = alive + 1 end
-      end
-    end
-  end
+  local results = turns.run { ... }
   transport.request = inner
   return results
 end

@@ -408,12 +408,7 @@ local flexiroam = require "flexiroam"
 local warnings = 0
 local opts = { api_key = %q, base_url = %q, rate_limit = %d, timeout_ms = 5000,
   logger = function(level, e) if e.event == "warning" and level == "warn" then warnings = warnings + 1 end end }
-if %s then
-  local redis = require "redis"
-  opts.shared = require("flexiroam.store").redis(function()
-    return redis.connect { host = "127.0.0.1", port = %d, timeout = 1 }
-  end)
-end
+opts.shared = %s
 local client = flexiroam.new(opts)
 local start, stop = %.6f, %.6f
 while socket.gettime() < start do socket.sleep(0.002) end
@@ -423,7 +418,7 @@ while socket.gettime() < stop do
   if page then ok = ok + 1 else failed = failed + 1; kinds[#kinds + 1] = tostring(err) end
 end
 print(("result ok=%%d failed=%%d warnings=%%d %%s"):format(ok, failed, warnings, table.concat(kinds, "; ")))
-]]):format(o.api_key, o.url, RATE, tostring(o.redis_port ~= nil), o.redis_port or 0, o.start, o.start + o.seconds)
+]]):format(o.api_key, o.url, RATE, redis_server.store_source(o.redis_port), o.start, o.start + o.seconds)
 end
 
 local function parse_result(out)
@@ -484,13 +479,7 @@ local function describe_with(missing, name, body)
   end)
 end
 
--- Stops each of the servers a lazy_setup started (nil: not started).
-local function stop_all(...)
-  for i = 1, select("#", ...) do
-    local server = select(i, ...)
-    if server then server:stop() end
-  end
-end
+local stop_all = processes.stop_all
 
 describe_with(redis_server.missing(), "Redis: 4 processes, one rate limit", function()
   local redis = redis_server.redis_lua()

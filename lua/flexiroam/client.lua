@@ -20,6 +20,7 @@ local options = require("flexiroam.options")
 local pipeline = require("flexiroam.pipeline")
 local batch = require("flexiroam.batch")
 local jobs = require("flexiroam.jobs")
+local claims = require("flexiroam.claims")
 local raise = require("flexiroam.misuse").raise
 
 local Client = {}
@@ -158,6 +159,7 @@ function Client.new(opts)
   local transport, _, transport_detail = transports.select(opts.transport, session_opts)
   local agent = user_agent(opts.user_agent, transport_detail)
   local operations = merge_operations(opts.operations)
+  local policy = options.policy(retry.DEFAULTS, opts)
 
   local self = setmetatable({
     base_url = base,
@@ -173,7 +175,7 @@ function Client.new(opts)
       transport = transport,
       operations = operations,
       check_iccid = opts.check_iccid ~= false,
-      policy = options.policy(retry.DEFAULTS, opts),
+      policy = policy,
       clock = clock.new(opts.clock),
       observe = emitter,
       correlation_header = correlation_header,
@@ -182,6 +184,12 @@ function Client.new(opts)
       -- rate limit's today, the catalogue cache's and the claims' to come.
       store = shared,
     },
+    -- One sale per free SIM across the fleet (flexiroam.claims), with a store.
+    _claims = shared and claims.new {
+      store = shared, namespace = store.namespace(key),
+      deadline_ms = policy.deadline_ms, timeout_ms = policy.timeout_ms,
+      warn = function(message) emitter:warn(message) end,
+    } or nil,
   }, Client)
   -- An operation this client added has a method of its own, as the
   -- table's operations have on the class.

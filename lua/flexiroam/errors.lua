@@ -20,7 +20,7 @@ errors.KINDS = {
   auth = "401: missing, unknown or revoked key",
   forbidden = "403: the key is limited to other IPs",
   not_found = "404",
-  conflict = "409: reference reused differently, SIM already subscribed",
+  conflict = "409: reference reused differently, SIM already subscribed; a SIM taken or claimed by another sale",
   validation = "422: `fields` says which",
   rate_limited = "429: `retry_after` says how long to wait",
   server = "5xx",
@@ -30,6 +30,8 @@ errors.KINDS = {
   reference_reused = "the reference already names another purchase (err.existing); a new one needs a new reference",
   journal = "a batch's journal cannot be used: another job's, torn, corrupt, locked, or the disk refuses it",
   cancelled = "a batch call that never started: on_progress stopped the batch, or its journal failed",
+  store = "the shared store (Redis, a lua_shared_dict) cannot answer or refuses: down, slow, full; a sale that must" ..
+    " claim a SIM sends no purchase",
 }
 
 local KIND_BY_STATUS = {

@@ -1,8 +1,9 @@
 --- Helpers for the jobs the API exists for, as client methods:
 --   client:sell_plan{plan_id =, reference =}  -> {sim =, order =, activation =} | nil, err
 --   for sim, usage in client:low_data{below_percent = 10} do ... end
--- flexiroam.client makes them methods of every client; they use only the
--- client's public methods.
+-- flexiroam.client makes them methods of every client; they use the
+-- client's public methods, and its SIM claims (client._claims, a
+-- flexiroam.claims made when the client has a shared store).
 local errors = require("flexiroam.errors")
 local models = require("flexiroam.models")
 local dates = require("flexiroam.dates")
@@ -29,20 +30,51 @@ local function claims(client)
   return set
 end
 
--- A free eSIM, at random among the first PICK_FROM the inventory lists:
--- two processes selling at once then rarely reach for the same one.
-local function pick_free_sim(client, call_opts)
-  local page, err = client:list_inventory(
-    { chip_type = "esim", search_by = "availability", search = "free", limit = PICK_FROM }, call_opts)
+-- A page of the inventory's free eSIMs that this client has not picked
+-- itself: -> candidates, the next page's key | nil, err
+local function free_candidates(client, call_opts, page_key)
+  local page, err = client:list_inventory({ chip_type = "esim", search_by = "availability", search = "free",
+    limit = PICK_FROM, page_key = page_key }, call_opts)
   if not page then return nil, err end
   local mine, candidates = claims(client), {}
   for _, sim in ipairs(page.items) do
-    if type(sim) == "table" and not mine[sim.iccid] and SIM.is_free(sim) then candidates[#candidates + 1] = sim end
+    if type(sim) == "table" and type(sim.iccid) == "string" and not mine[sim.iccid] and SIM.is_free(sim) then
+      candidates[#candidates + 1] = sim
+    end
   end
-  if #candidates == 0 then
-    return nil, errors.new("not_found", "sell_plan: no free eSIM in the inventory", { code = "out_of_stock" })
+  return candidates, page.page_key
+end
+
+local function out_of_stock()
+  return errors.new("not_found", "sell_plan: no free eSIM in the inventory", { code = "out_of_stock" })
+end
+
+-- A free eSIM, at random among the first PICK_FROM the inventory lists:
+-- two processes selling at once then rarely reach for the same one. With
+-- a shared store, `sale` (flexiroam.claims) claims it, so they never do.
+local function pick_free_sim(client, call_opts, sale)
+  if sale then
+    return sale:pick(function(page_key) return free_candidates(client, call_opts, page_key) end, out_of_stock())
   end
+  local candidates, err = free_candidates(client, call_opts)
+  if not candidates then return nil, err end
+  if #candidates == 0 then return nil, out_of_stock() end
   return candidates[math.random(#candidates)]
+end
+
+-- A SIM the caller named: claimed too while it is free (a picker could be
+-- reaching for it), unless the claim holding it is this very sale under
+-- the same reference (a double click: the API's reference rule makes the
+-- two purchases one). A used SIM (a top-up) is nobody's pick: no claim.
+-- -> true | nil, err
+local function claim_named_sim(sale, sim)
+  if not SIM.is_free(sim) then return true end
+  local ok, holder = sale:take(sim.iccid)
+  if ok ~= false then return ok, holder end
+  if sale.reference and holder == sale.reference then return true end
+  return nil, errors.new("conflict", string.format("sell_plan: SIM %s is being sold by another sale right now" ..
+    " (claimed in the shared store); nothing was bought", tostring(sim.iccid)),
+    { code = "sim_claimed", sim = sim, safe_to_retry = true })
 end
 
 -- "YYYY-MM-DD HH:MM:SS" (UTC) -> seconds since 1970, or nil.
@@ -144,6 +176,13 @@ local SELL_ARGUMENTS = { plan_id = true, reference = true, iccid = true }
 -- answer is a "conflict" error with code "sim_taken", err.order (this
 -- sale's order, paid) and err.other (the earlier one): sell this customer
 -- another eSIM with a NEW reference, and settle the order with Flexiroam.
+--
+-- With a shared store (flexiroam.new{shared = ...}) a free SIM is claimed
+-- in the store before the purchase (flexiroam.claims), and a SIM another
+-- sale claimed is never picked: "conflict" with code "sims_claimed" when
+-- every candidate is held, "sim_claimed" for a named SIM another sale
+-- holds. A store that cannot answer is an error of kind "store", and no
+-- purchase is sent. A replay by reference buys nothing and claims nothing.
 function jobs.sell_plan(client, args, opts)
   if type(args) ~= "table" then raise("sell_plan: expects a table {plan_id =, reference =}") end
   for k in pairs(args) do
@@ -172,35 +211,55 @@ function jobs.sell_plan(client, args, opts)
     end
   end
 
+  -- With a store, this sale's claim (taken below); its purchase is sent
+  -- with the deadline the claim's lease is sized to.
+  local sale = client._claims and client._claims:sale(reference, opts)
   local sim, err
   if args.iccid then
     sim, err = client:get_sim({ iccid = args.iccid }, opts)
+    if sim and sale then
+      local ok
+      ok, err = claim_named_sim(sale, sim)
+      if not ok then return nil, err end
+    end
   else
-    sim, err = pick_free_sim(client, opts)
+    sim, err = pick_free_sim(client, opts, sale)
   end
   if not sim then return nil, err end
   local mine = claims(client)
   mine[sim.iccid] = true
+  -- Nothing bought: the SIM is free again, for this client and the fleet.
+  local function release()
+    mine[sim.iccid] = nil
+    if sale then sale:release() end
+  end
   local order
-  order, err = client:purchase_plan({ iccid = sim.iccid, plan_id = plan_id, reference = reference }, opts)
+  order, err = client:purchase_plan({ iccid = sim.iccid, plan_id = plan_id, reference = reference },
+    sale and sale.key and sale.purchase_opts or opts)
   if not order then
     local existing = err.kind == "reference_reused" and err.existing
     if existing and not args.iccid and existing.plan_id == plan_id then
       -- A double click: another call with this reference bought this plan
       -- first, on the SIM it picked. That sale is this one.
-      mine[sim.iccid] = nil
+      release()
       return finish(client, nil, existing, true, true, opts)
     end
     -- Nothing bought, unless the outcome is unknown: then the SIM stays
-    -- claimed, so this client never sells it again meanwhile.
-    if err.kind ~= "indeterminate" then mine[sim.iccid] = nil end
+    -- claimed, so neither this client nor the fleet sells it meanwhile.
+    if err.kind ~= "indeterminate" then
+      release()
+    elseif sale then
+      sale:keep_unknown()
+    end
     return nil, err
   end
   if order.status == "failed" then
-    mine[sim.iccid] = nil
+    release()
     return nil, errors.new("api", string.format("sell_plan: order %s failed", tostring(order.id)),
       { order = order, sim = sim })
   end
+  -- Bought: the claim stays until its lease ends (the inventory may list
+  -- the SIM as free a moment longer).
   return finish(client, sim, order, models.is_replayed(order), not args.iccid, opts)
 end
 

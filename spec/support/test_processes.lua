@@ -247,6 +247,14 @@ function M.http(port, method, target, body)
   return status, answer
 end
 
+--- Stops each of the servers a lazy_setup started (nil: not started).
+function M.stop_all(...)
+  for i = 1, select("#", ...) do
+    local server = select(i, ...)
+    if server then server:stop() end
+  end
+end
+
 --- A fresh path in /tmp where nothing exists yet.
 function M.unused_path()
   local path = os.tmpname()
