@@ -67,6 +67,29 @@ local function describe_with(missing, name, body)
 end
 
 ----------------------------------------------------------------------
+-- One process: a batch's calls share the cache as workers do
+----------------------------------------------------------------------
+
+describe("the catalogue cache in a batch", function()
+  it("8 concurrent list_plans over 2 queries: 2 upstream requests, the others wait on them", function()
+    local counter = rate_counter.start()
+    counter:delay(DELAY_MS)
+    local s = require("spec.support.memory_store").new(require("flexiroam.core").monotonic)
+    local outcomes = {}
+    local client = require("flexiroam").new { api_key = "batch-key", base_url = counter.url, shared = s,
+      on_cache = function(e) outcomes[e.outcome] = (outcomes[e.outcome] or 0) + 1 end }
+    local list = {}
+    for i = 1, 8 do list[i] = { country = i % 2 == 0 and "FRA" or "ESP" } end
+    local results = client:map("list_plans", list, { concurrency = 8 })
+    local arrivals = counter:arrivals()
+    counter:stop()
+    for _, r in ipairs(results) do assert.is_true(r.ok, tostring(r.err)) end
+    assert.equals(2, #arrivals)
+    assert.same({ miss = 2, wait = 6 }, outcomes)
+  end)
+end)
+
+----------------------------------------------------------------------
 -- nginx, 4 workers, one lua_shared_dict
 ----------------------------------------------------------------------
 

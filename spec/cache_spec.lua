@@ -448,8 +448,8 @@ describe("the catalogue cache: misuse raises at the caller's line", function()
   it("in a call", function()
     local caller = blame.assert_caller
     local c = worker {}
-    assert.matches("cache must be a number of seconds", caller(c.list_plans, c, nil, { cache = "yes" }))
-    caller(c.list_plans, c, nil, { cache = 0 })
+    assert.matches("cache must be false or a number of seconds", caller(c.list_plans, c, nil, { cache = "yes" }))
+    assert.matches("cache must be a number of seconds > 0", caller(c.list_plans, c, nil, { cache = 0 }))
     caller(c.list_plans, c, nil, { cache = true })
     assert.matches("get_usage is live", caller(c.get_usage, c, { iccid = ICCID }, { cache = 10 }))
     assert.matches("purchase_plan is a write", caller(c.purchase_plan, c, PLAN, { cache = 10 }))

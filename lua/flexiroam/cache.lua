@@ -17,8 +17,8 @@
 -- ttl again, unless told) it is served while ONE caller refreshes it: that
 -- caller holds a lease, `<entry>:lock`, taken with store:add, so a refresher
 -- that dies frees it after lock_ms. A caller with nothing to serve waits on
--- that refresh, polling, at most until the lease or its own deadline ends,
--- and then asks the API itself. The store's own expiry (ttl + stale) bounds
+-- that refresh, polling, at most until the lease ends or half the time to
+-- its deadline is gone, and then asks the API itself. The store's own expiry (ttl + stale) bounds
 -- an entry's life whatever the hosts' clocks say; between hosts the age is
 -- off by their clocks' difference.
 --
@@ -61,15 +61,20 @@ local function never(name, op, mode)
   return nil
 end
 
+-- A ttl for operation `name` (`label` names it in errors), checked: -> ttl
+local function ttl_of(where, label, name, op, mode_of, ttl)
+  seconds(where, label, ttl)
+  local why = never(name, op, mode_of(op))
+  if why then raise("%s: %s", where, why) end
+  return ttl
+end
+
 -- The ttl of each operation: the table's `cache`, with the client's `ttl` laid over.
 local function ttls(where, operations, mode_of, own)
   local out = {}
   for name, op in pairs(operations) do
     if op.cache ~= nil and op.cache ~= false then
-      seconds(where, "operation " .. name .. "'s cache", op.cache)
-      local why = never(name, op, mode_of(op))
-      if why then raise("%s: %s", where, why) end
-      out[name] = op.cache
+      out[name] = ttl_of(where, "operation " .. name .. "'s cache", name, op, mode_of, op.cache)
     end
   end
   if own == nil then return out end
@@ -77,14 +82,7 @@ local function ttls(where, operations, mode_of, own)
   for name, ttl in pairs(own) do
     local op = operations[name]
     if not op then options.unknown(where .. ".ttl", "operation", name, operations) end
-    if ttl == false then
-      out[name] = nil
-    else
-      seconds(where, "ttl." .. name, ttl)
-      local why = never(name, op, mode_of(op))
-      if why then raise("%s: %s", where, why) end
-      out[name] = ttl
-    end
+    out[name] = ttl ~= false and ttl_of(where, "ttl." .. name, name, op, mode_of, ttl) or nil
   end
   return out
 end
@@ -122,6 +120,9 @@ function cache.plan(c, name, op, mode, own)
   local asked = own and own.cache
   local has_headers = own and own.headers ~= nil and next(own.headers) ~= nil
   if asked ~= nil and asked ~= false then
+    if type(asked) ~= "number" then
+      raise("%s: cache must be false or a number of seconds (got %s)", name, type(asked))
+    end
     seconds(name, "cache", asked)
     local why = never(name, op, mode)
     if why then raise("%s: cache: %s", name, why) end
@@ -209,10 +210,13 @@ function Cache:_token()
   return self.token_prefix .. ":" .. self.tokens
 end
 
--- How long an entry of `status` stays fresh for a call cached `ttl`.
-function Cache:_fresh_for(ttl, status)
-  if status < 300 then return ttl end
-  return self.errors or 0
+-- An entry as a call cached `ttl` reads it: -> fresh (boolean), age,
+-- status, body | nil (none). An error is fresh for `errors` seconds.
+function Cache:_read(value, ttl)
+  local at, status, body = parse(value)
+  if not at then return nil end
+  local age = self.clock.wall() - at
+  return age < (status < 300 and ttl or self.errors or 0), age, status, body
 end
 
 -- The entry a call's answer makes (data, err: what pipe:send answered;
@@ -262,13 +266,10 @@ end
 -- is served), else refreshed.
 function Cache:_locked(call, sched, pipe, key, lock, token, outcome)
   local value, err = self.store:get(key)
-  if not err then
-    local at, status, body = parse(value)
-    local age = at and self.clock.wall() - at
-    if at and age < self:_fresh_for(call.cache, status) then
-      self.store:delete_if(lock, token)
-      return serve(call, sched, pipe, "hit", age, status, body)
-    end
+  local fresh, age, status, body = self:_read(not err and value or nil, call.cache)
+  if fresh then
+    self.store:delete_if(lock, token)
+    return serve(call, sched, pipe, "hit", age, status, body)
   end
   return self:_refresh(call, sched, pipe, key, lock, token, outcome)
 end
@@ -295,11 +296,8 @@ function Cache:_wait(call, sched, pipe, key, lock, token)
     pause = math.min(pause * 2, MAX_POLL)
     local value, err = self.store:get(key)
     if err then return self:_bypass(call, sched, pipe, err) end
-    local at, status, body = parse(value)
-    if at then
-      local age = clock.wall() - at
-      if age < self:_fresh_for(call.cache, status) then return serve(call, sched, pipe, "wait", age, status, body) end
-    end
+    local fresh, age, status, body = self:_read(value, call.cache)
+    if fresh then return serve(call, sched, pipe, "wait", age, status, body) end
     local mine, held = self.store:add(lock, token, self.lock)
     if mine == nil then return self:_bypass(call, sched, pipe, held) end
     if mine then return self:_locked(call, sched, pipe, key, lock, token, "miss") end
@@ -320,19 +318,15 @@ function Cache:through(call, sched, pipe)
   if err then return self:_bypass(call, sched, pipe, err) end
   self:_answered()
   local ttl = call.cache
-  local at, status, body = parse(value)
-  local age
-  if at then
-    age = clock.wall() - at
-    if age < self:_fresh_for(ttl, status) then return serve(call, sched, pipe, "hit", age, status, body) end
-    -- A stale error is never served; nor anything past the stale window.
-    if status >= 300 or age >= ttl + (self.stale or ttl) then at = nil end
-  end
+  local fresh, age, status, body = self:_read(value, ttl)
+  if fresh then return serve(call, sched, pipe, "hit", age, status, body) end
+  -- Stale, and servable while another refreshes: never an error, nor past the stale window.
+  local stale = fresh == false and status < 300 and age < ttl + (self.stale or ttl)
   local lock, token = key .. ":lock", self:_token()
   local mine, held = self.store:add(lock, token, self.lock)
   if mine == nil then return self:_bypass(call, sched, pipe, held) end
-  if mine then return self:_locked(call, sched, pipe, key, lock, token, at and "refresh" or "miss") end
-  if at then return serve(call, sched, pipe, "stale", age, status, body) end
+  if mine then return self:_locked(call, sched, pipe, key, lock, token, stale and "refresh" or "miss") end
+  if stale then return serve(call, sched, pipe, "stale", age, status, body) end
   return self:_wait(call, sched, pipe, key, lock, token)
 end
 
