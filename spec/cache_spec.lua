@@ -533,6 +533,11 @@ describe("a full lua_shared_dict (flexiroam.store.ngx_shared on a dict double)",
     end
     for j = 1, i - 1 do assert.equals(200, #d:get(NS .. "state:" .. j)) end
     assert.is_nil((st:set(NS .. "cache:x", "v", 60, true)))
+    -- Its keys were looked through once for cache entries to drop; not again on every write.
+    local scans, get_keys = 0, d.get_keys
+    d.get_keys = function(...) scans = scans + 1 return get_keys(...) end
+    for j = 1, 5 do assert.is_nil((st:set(NS .. "more:" .. j, ("s"):rep(200), 60))) end
+    assert.equals(0, scans)
   end)
 
   it("store:set checks droppable", function()

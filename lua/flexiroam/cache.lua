@@ -139,8 +139,9 @@ end
 -- Entries and keys
 ----------------------------------------------------------------------
 
+-- `at` to the millisecond, rounded down (never in this host's future).
 local function entry(at, status, body)
-  return string.format("%.3f;%d\n", at, status) .. body
+  return string.format("%.3f;%d\n", math.floor(at * 1000) / 1000, status) .. body
 end
 
 -- -> at, status, body | nil (absent, or not an entry: treated as absent)

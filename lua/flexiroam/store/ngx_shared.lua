@@ -24,8 +24,9 @@
 --     left: the last pages stay for the limiter's and the claims' keys;
 --   * a state write that still finds no memory drops cache entries (the
 --     least recently used of the SCAN most recent keys, by their flags) and
---     tries again; only a dict full of state itself answers nil, err, and
---     the limiter then paces its process alone (flexiroam.limiter).
+--     tries again; only a dict full of state itself answers nil, err (and
+--     is not looked through again for a second), and the limiter then
+--     paces its process alone (flexiroam.limiter).
 -- Keep this dict for the SDK: code that writes to it with plain
 -- set/add/incr could evict state when the dict is full.
 local store = require("flexiroam.store")
@@ -99,13 +100,15 @@ local function with_room(self, write)
   if ok or err ~= "no memory" then return ok, err end
   local dict = self.dict
   local get_keys = store.method(dict, "get_keys")
-  if not get_keys then return ok, err end
-  local keys, pending = get_keys(dict, SCAN), 0
+  -- A look that found no cache entry to drop is not repeated for a second:
+  -- a dict full of state would have every write walk its keys in vain.
+  if not get_keys or (self.barren_until and self.clock.now() < self.barren_until) then return ok, err end
+  local keys, pending, dropped = get_keys(dict, SCAN), 0, 0
   for i = #keys, 1, -1 do -- get_keys lists the most recently used first
     local _, flags = dict:get(keys[i])
     if flags == DROPPABLE then
       dict:delete(keys[i])
-      pending = pending + 1
+      pending, dropped = pending + 1, dropped + 1
       if pending == 4 then
         pending = 0
         ok, err = write()
@@ -114,6 +117,7 @@ local function with_room(self, write)
     end
   end
   if pending > 0 then return write() end
+  if dropped == 0 then self.barren_until = self.clock.now() + 1 end
   return ok, err
 end
 
