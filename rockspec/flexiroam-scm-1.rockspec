@@ -28,6 +28,7 @@ build = {
     },
     ["flexiroam"] = "lua/flexiroam/init.lua",
     ["flexiroam.batch"] = "lua/flexiroam/batch.lua",
+    ["flexiroam.cache"] = "lua/flexiroam/cache.lua",
     ["flexiroam.client"] = "lua/flexiroam/client.lua",
     ["flexiroam.clock"] = "lua/flexiroam/clock.lua",
     ["flexiroam.claims"] = "lua/flexiroam/claims.lua",

@@ -457,6 +457,17 @@ describe("examples/openresty storefront", function()
     end
   end)
 
+  it("answers /plans from the catalogue cache its workers share: 20 page views, one API request", function()
+    local sandbox_port = tonumber(sb.url:match(":(%d+)$"))
+    local function api_requests() return get_json(sandbox_port, "/__sandbox/stats").requests end
+    local before = api_requests()
+    for _ = 1, 20 do
+      local _, status = get_json(srv.port, "/plans?country=ESP")
+      assert.equals(200, status)
+    end
+    assert.equals(before + 2, api_requests()) -- the one list_plans, and this look at the stats
+  end)
+
   it("sells a plan and answers the LPA string; the same reference answers the same eSIM", function()
     local plans = get_json(srv.port, "/plans")
     local plan = plans.plans[1].id

@@ -62,41 +62,10 @@ local function warnings_into(into)
 end
 local function ok_answer() return { status = 200, body = OK_BODY } end
 
-----------------------------------------------------------------------
 -- A store of the interface in memory, on a fake clock: the pipeline's
 -- side of the shared limit, exact. `fail` makes every call fail.
-----------------------------------------------------------------------
 local function memory_store(clk)
-  local s = { kind = "memory", tat = {}, pauses = {}, log = {}, fail = nil }
-  local function failing(name)
-    s.log[#s.log + 1] = name
-    if s.fail then return store.error(s.fail) end
-  end
-  function s.rate_take(_, key, interval, max_wait)
-    local e = failing("rate_take")
-    if e then return nil, e end
-    local now = clk.t
-    local slot = math.max(now, s.tat[key] or now, s.pauses[key] or now)
-    local wait = slot - now
-    if max_wait and wait > max_wait then return false, wait end
-    s.tat[key] = slot + interval
-    return wait
-  end
-  function s.rate_pause(_, key, seconds)
-    local e = failing("rate_pause")
-    if e then return nil, e end
-    s.pauses[key] = math.max(s.pauses[key] or 0, clk.t + seconds)
-    return true
-  end
-  function s.rate_paused(_, key)
-    local e = failing("rate_paused")
-    if e then return nil, e end
-    return math.max(0, (s.pauses[key] or 0) - clk.t)
-  end
-  for _, name in ipairs { "get", "set", "add", "renew_if", "delete_if", "delete" } do
-    s[name] = function() error("not used here") end
-  end
-  return s
+  return require("spec.support.memory_store").new(function() return clk.t end)
 end
 
 -- A lua_shared_dict's double: get/safe_set/safe_add/delete with expiry on
@@ -221,8 +190,9 @@ describe("the shared limiter in a call's life", function()
   end)
 
   local function client(transport, extra)
+    -- The cache off: these calls are to reach the API, each taking a slot.
     local opts = { api_key = KEY, base_url = "http://127.0.0.1:9", rate_limit = RATE, shared = s, clock = clk.seam,
-      transport = transport, retry_base_ms = 0 }
+      transport = transport, retry_base_ms = 0, cache = false }
     for k, v in pairs(extra or {}) do opts[k] = v end
     return flexiroam.new(opts)
   end
@@ -406,7 +376,7 @@ local function fleet_member(o)
 local socket = require "socket"
 local flexiroam = require "flexiroam"
 local warnings = 0
-local opts = { api_key = %q, base_url = %q, rate_limit = %d, timeout_ms = 5000,
+local opts = { api_key = %q, base_url = %q, rate_limit = %d, timeout_ms = 5000, cache = false,
   logger = function(level, e) if e.event == "warning" and level == "warn" then warnings = warnings + 1 end end }
 opts.shared = %s
 local client = flexiroam.new(opts)
@@ -647,7 +617,7 @@ describe_with(redis_server.missing(), "Redis: 4 processes, one rate limit", func
     -- A client on that store, 2 processes to share the key; its warnings in `logged`.
     local function client_of(s, logged)
       return flexiroam.new { api_key = KEY, base_url = counter.url, rate_limit = RATE, shared = s, n_workers = 2,
-        logger = warnings_into(logged) }
+        logger = warnings_into(logged), cache = false }
     end
 
     -- 11 calls on a store that cannot answer: each succeeds, paced at rate / 2,

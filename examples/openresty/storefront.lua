@@ -12,6 +12,13 @@
 --
 -- Inside nginx the SDK speaks through cosockets on its own: a handler
 -- waiting on the API leaves the worker free for every other request.
+--
+-- Every worker's client shares the lua_shared_dict "flexiroam" (nginx.conf):
+-- the workers keep ONE rate limit together (rate_limit requests a second in
+-- all, not per worker), and the plan catalogue is cached there for all of
+-- them (list_plans: 5 minutes, refreshed by one worker while the others
+-- keep answering), so page views do not each cost an API call. Sales never
+-- come from the cache: the SIMs, orders and usage are live state.
 local flexiroam = require "flexiroam"
 
 local json = flexiroam.json
@@ -22,9 +29,11 @@ local storefront = {}
 -- requests (connections wait in nginx's keep-alive pool). The key and the
 -- address come from FLEXIROAM_API_KEY and FLEXIROAM_BASE_URL (see `env`
 -- in nginx.conf).
+local RATE_LIMIT = 10 -- requests a second the API key may make, all workers together
+
 local client
 local function api()
-  client = client or flexiroam.new { timeout_ms = 15000 }
+  client = client or flexiroam.new { timeout_ms = 15000, rate_limit = RATE_LIMIT, shared = "flexiroam" }
   return client
 end
 
@@ -48,6 +57,9 @@ local function fail(err)
   return reply(STATUS_FOR[err.kind] or 502, { error = err.kind, message = err.message, request_id = err.request_id })
 end
 
+-- Answered from the catalogue cache: one worker asks the API for each
+-- query once every 5 minutes; page views meanwhile get the catalogue it
+-- fetched last (or, the very first ones, wait for it).
 function storefront.plans()
   local page, err = api():list_plans {
     chip_type = "esim", type = "one_time", country = ngx.var.arg_country, limit = 50,

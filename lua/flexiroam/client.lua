@@ -11,6 +11,7 @@ local retry = require("flexiroam.retry")
 local observe = require("flexiroam.observe")
 local limiter = require("flexiroam.limiter")
 local store = require("flexiroam.store")
+local cache = require("flexiroam.cache")
 local default_operations = require("flexiroam.operations")
 local transports = require("flexiroam.transport")
 local ngx_transport = require("flexiroam.transport.ngx")
@@ -60,8 +61,8 @@ local SESSION_OPTIONS = {
 local NEW_OPTIONS = options.union(options.POLICY, {
   api_key = true, base_url = true, allow_insecure_http = true, user_agent = true, operations = true,
   check_iccid = true, logger = true, log = true, correlation_header = true, clock = true, rate_limit = true,
-  transport = true, on_request = true, on_response = true, on_retry = true, on_error = true,
-  shared = true, n_workers = true,
+  transport = true, on_request = true, on_response = true, on_retry = true, on_error = true, on_cache = true,
+  shared = true, n_workers = true, cache = true,
 })
 for _, name in ipairs(SESSION_OPTIONS) do NEW_OPTIONS[name] = true end
 
@@ -133,7 +134,13 @@ function Client.new(opts)
   if opts.verify == false then
     emitter:warn("TLS certificate verification is OFF for " .. base .. ": anyone on the path can read the API key")
   end
+  -- What the shared limit and the cache say about their store: a warning
+  -- once per outage, an info line when it answers again.
+  local function warn(message) emitter:warn(message) end
+  local function info(message) emitter:log("info", { event = "warning", message = message }) end
   local shared, limiters = store.resolve(opts.shared, "flexiroam.new"), nil
+  -- Where this key's state lives in a store (a hash of the key, never the key).
+  local ns = (shared or (type(opts.cache) == "table" and opts.cache.shared ~= nil)) and store.namespace(key) or nil
   if opts.n_workers ~= nil then
     options.number("flexiroam.new", "n_workers", opts.n_workers, 1, nil, true)
     if not shared then raise("flexiroam.new: n_workers sizes the fallback of a shared rate limit: it needs shared") end
@@ -144,10 +151,9 @@ function Client.new(opts)
       -- One rate for every worker, process and host of this key; alone at
       -- rate / n_workers while the store cannot answer.
       own = limiter.shared {
-        store = shared, key = store.namespace(key) .. "rate", rate = opts.rate_limit,
+        store = shared, key = ns .. "rate", rate = opts.rate_limit,
         n_workers = opts.n_workers or default_workers(),
-        warn = function(message) emitter:warn(message) end,
-        info = function(message) emitter:log("info", { event = "warning", message = message }) end,
+        warn = warn, info = info,
       }
     end
     limiters = { own }
@@ -160,6 +166,13 @@ function Client.new(opts)
   local agent = user_agent(opts.user_agent, transport_detail)
   local operations = merge_operations(opts.operations)
   local policy = options.policy(retry.DEFAULTS, opts)
+  local clk = clock.new(opts.clock)
+  -- The catalogue cache: on by default with a store (the operations
+  -- table's `cache`), in the store's namespace of this key.
+  local catalogue = cache.new(opts.cache, {
+    shared = shared, namespace = ns, base_url = base, operations = operations,
+    mode_of = pipeline.mode_of, clock = clk, redact = redact, warn = warn, info = info,
+  })
 
   local self = setmetatable({
     base_url = base,
@@ -176,17 +189,19 @@ function Client.new(opts)
       operations = operations,
       check_iccid = opts.check_iccid ~= false,
       policy = policy,
-      clock = clock.new(opts.clock),
+      clock = clk,
       observe = emitter,
       correlation_header = correlation_header,
       limiters = limiters,
-      -- The store shared with the fleet (flexiroam.store), or nil: the
-      -- rate limit's today, the catalogue cache's and the claims' to come.
+      cache = catalogue,
+      -- The store shared with the fleet (flexiroam.store), or nil: the rate
+      -- limit's, the claims' and the cache's (unless cache.shared names
+      -- another).
       store = shared,
     },
     -- One sale per free SIM across the fleet (flexiroam.claims), with a store.
     _claims = shared and claims.new {
-      store = shared, namespace = store.namespace(key),
+      store = shared, namespace = ns,
       deadline_ms = policy.deadline_ms, timeout_ms = policy.timeout_ms,
       warn = function(message) emitter:warn(message) end,
     } or nil,

@@ -1,5 +1,6 @@
 --- What the SDK tells the outside about its requests: the per-attempt hooks
--- (on_request, on_response, on_retry, on_error), the `logger(level, event)`
+-- (on_request, on_response, on_retry, on_error), the catalogue cache's
+-- on_cache (hit, stale, miss, ...: flexiroam.cache), the `logger(level, event)`
 -- option and the stderr logger FLEXIROAM_LOG=debug|info turns on.
 --
 -- Redaction is by construction: every event is a fresh copy in which header
@@ -12,7 +13,7 @@ local raise = require("flexiroam.misuse").raise
 
 local observe = {}
 
-observe.HOOKS = { "on_request", "on_response", "on_retry", "on_error" }
+observe.HOOKS = { "on_request", "on_response", "on_retry", "on_error", "on_cache" }
 
 local LEVELS = { debug = 1, info = 2, warn = 3, error = 4 }
 observe.LEVELS = LEVELS
@@ -56,7 +57,7 @@ end
 -- never a header) reaches a line.
 local LINE_FIELDS = {
   "operation", "purpose", "method", "path", "attempt", "status", "kind", "reason", "delay", "timeout_ms",
-  "elapsed", "outcome", "reference", "correlation_id", "request_id", "hook",
+  "elapsed", "outcome", "age", "reference", "correlation_id", "request_id", "hook",
 }
 
 local function show(value)

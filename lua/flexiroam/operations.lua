@@ -20,6 +20,18 @@
 --              "unsafe": sent again only when it provably never left.
 --   An operation a client adds without a mode gets one from its method
 --   (GET, HEAD: read; PUT, DELETE: idempotent; others: unsafe).
+--
+-- And whether a read may be answered from the catalogue cache (flexiroam.cache,
+-- on a client with a shared store):
+--   cache      seconds an answer stays fresh, for a read that changes slowly
+--              (the plan catalogue); a client or a call may change it.
+--   live       state a sale or the SIM's own use changes (availability,
+--              balances, orders, usage): never cached, whatever a client or
+--              a call asks. sell_plan reads the inventory, the orders and the
+--              SIM back around a purchase: a cached answer there could sell
+--              a SIM twice or show a sale as not made.
+--   Neither: a read that is not cached unless a client or a call asks
+--   (get_activation: the same code for the same SIM, but an install secret).
 local P = "/v1/public-v2/"
 local PAGING = { "page_key", "limit" }
 
@@ -44,10 +56,10 @@ end
 return {
   list_inventory = {
     method = "GET", mode = "read", path = P .. "list-inventory", answer = "list", model = "SIM", documented = true,
-    params = with_paging { "chip_type", "search_by", "search" }, required = {},
+    live = true, params = with_paging { "chip_type", "search_by", "search" }, required = {},
   },
   get_sim = {
-    method = "GET", mode = "read", path = P .. "get-sim", answer = "item", model = "SIM",
+    method = "GET", mode = "read", path = P .. "get-sim", answer = "item", model = "SIM", live = true,
     params = { "iccid" }, required = { "iccid" },
   },
   -- Sets fields to the values given: a repeat sets the same values again
@@ -62,22 +74,22 @@ return {
     params = { "iccid" }, required = { "iccid" },
   },
   list_plans = {
-    method = "GET", mode = "read", path = P .. "list-plans", answer = "list", model = "Plan",
+    method = "GET", mode = "read", path = P .. "list-plans", answer = "list", model = "Plan", cache = 300,
     params = with_paging { "chip_type", "type", "country" }, required = {},
   },
   purchase_plan = referenced_write("purchase-plan", "Order", "list_orders"),
   list_orders = {
-    method = "GET", mode = "read", path = P .. "list-orders", answer = "list", model = "Order",
+    method = "GET", mode = "read", path = P .. "list-orders", answer = "list", model = "Order", live = true,
     params = with_paging { "iccid", "reference" }, required = {},
   },
   get_usage = {
-    method = "GET", mode = "read", path = P .. "get-usage", answer = "item", model = "Usage",
+    method = "GET", mode = "read", path = P .. "get-usage", answer = "item", model = "Usage", live = true,
     params = { "iccid" }, required = { "iccid" },
   },
   create_subscription = referenced_write("create-subscription", "Subscription", "list_subscriptions"),
   list_subscriptions = {
     method = "GET", mode = "read", path = P .. "list-subscriptions", answer = "list", model = "Subscription",
-    params = with_paging { "iccid", "status" }, required = {},
+    live = true, params = with_paging { "iccid", "status" }, required = {},
   },
   -- Cancelling twice is not an error by contract, and changes nothing more.
   cancel_subscription = {

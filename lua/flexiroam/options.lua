@@ -135,7 +135,7 @@ options.POLICY = POLICY
 --- The options a single call takes.
 options.PER_CALL = {
   retries = true, deadline_ms = true, timeout_ms = true, correlation_id = true, request_id = true, headers = true,
-  fields = true,
+  fields = true, cache = true,
 }
 
 local function check_policy(where, name, value)
@@ -163,9 +163,9 @@ end
 
 --- per_call(where, opts, policy [, extra]) -> policy, own: a call's policy
 -- (the client's, copied only when the call changes it) and its other
--- options ({correlation_id =, request_id =, headers =, fields =}, checked
--- but fields; nil when none). `extra` is a set of further keys the caller handles; any other
--- key raises, naming the nearest valid one.
+-- options ({correlation_id =, request_id =, headers =, fields =, cache =},
+-- checked but fields and cache; nil when none). `extra` is a set of further
+-- keys the caller handles; any other key raises, naming the nearest valid one.
 function options.per_call(where, opts, policy, extra)
   if opts == nil then return policy, nil end
   if type(opts) ~= "table" then raise("%s: options must be a table (got %s)", where, type(opts)) end
@@ -181,9 +181,9 @@ function options.per_call(where, opts, policy, extra)
       if type(v) ~= "table" then raise("%s: headers must be a table of name = value strings", where) end
       own = own or {}
       own.headers = v
-    elseif k == "fields" then -- checked by the pipeline, which knows the operation
+    elseif k == "fields" or k == "cache" then -- checked by the pipeline, which knows the operation
       own = own or {}
-      own.fields = v
+      own[k] = v
     elseif not (extra and extra[k]) then
       options.unknown(where, "option", k, extra and options.union(options.PER_CALL, extra) or options.PER_CALL)
     end

@@ -2,6 +2,8 @@
 --
 --   prepare   1. validate   the operation, its parameters and the call's options (misuse raises)
 --   run       2. build      the ICCID check, the reference (minted once), the query or JSON body
+--             2a. cache     a slowly changing read answered from the shared store, or one caller
+--                           refreshing it for the fleet (flexiroam.cache); else on to 3
 --             3. limit      a token from every rate limiter (the client's, a batch's)
 --             4. send       through the scheduler: the transport, or a batch's multi
 --             5. classify   retry, reconcile or stop (flexiroam.retry, by the operation's mode)
@@ -31,6 +33,7 @@ local options = require("flexiroam.options")
 local selective = require("flexiroam.fields")
 local transports = require("flexiroam.transport")
 local http_head = require("flexiroam.http_head")
+local cache = require("flexiroam.cache")
 local raise = require("flexiroam.misuse").raise
 
 local pipeline = {}
@@ -47,7 +50,8 @@ local NULL = json.null
 --- pipeline.new(settings) -> pipeline. Settings, checked by flexiroam.new:
 -- base_url, headers (a function returning the request headers: the key
 -- lives only in its closure), redact, transport, operations, check_iccid,
--- policy, clock, observe (an emitter), correlation_header, limiters.
+-- policy, clock, observe (an emitter), correlation_header, limiters, cache
+-- (flexiroam.cache, or nil).
 function pipeline.new(s)
   local self = setmetatable({}, Pipeline)
   for k, v in pairs(s) do self[k] = v end
@@ -192,6 +196,7 @@ function Pipeline:prepare(owner, name, params, opts)
     owner = owner, name = name, op = op, params = params, mode = mode, policy = policy,
     reference_param = mode == "reference" and ref_param or nil,
     method = op.method, path = op.path, invalid = invalid, selection = selection,
+    cache = cache.plan(self.cache, name, op, mode, own), -- the seconds it is cached, or nil
   })
 end
 
@@ -207,6 +212,7 @@ function Pipeline:prepare_request(owner, method, path, opts)
   method = method:upper()
   local policy, own = options.per_call("request", opts, self.policy, RAW_KEYS)
   if own and own.fields ~= nil then raise("request: fields selects what an operation returns, not a raw request") end
+  if own and own.cache then raise("request: a raw request is never cached") end
   opts = opts or {}
   local query
   if type(opts.query) == "table" then
@@ -331,6 +337,12 @@ local function event_of(call, attempt, event)
   return event
 end
 
+--- event(call, hook, fields): an event of the call's for `hook` and the
+-- logger (debug), built only when something listens.
+function Pipeline:event(call, hook, fields)
+  if self.observe:wants(hook) then self.observe:emit(hook, "debug", event_of(call, nil, fields)) end
+end
+
 local function error_event(call, attempt, err, why, final, elapsed, outcome)
   return event_of(call, attempt, {
     event = "error", error = err, kind = err.kind, status = err.status, reason = why, final = final,
@@ -382,6 +394,23 @@ local function pause_limiters(sched, err, policy)
   end
 end
 
+--- decode(call, res) -> data | nil, err: an answer (the transport's, or
+-- the cache's {status =, body =}) decoded, checked and shaped as the call's
+-- operation answers (flexiroam.response); every string of err redacted.
+function Pipeline:decode(call, res)
+  local data, derr = response.decode(res, { method = call.method, path = call.path, redact = self.redact,
+    time = self.clock.time, selection = call.selection, answer = call.op and call.op.answer })
+  if data ~= nil and call.shape then
+    data, derr = call.shape(data)
+    if data == nil then
+      derr.status, derr.method, derr.path = res.status, call.method, call.path
+      derr.server_request_id = response.server_request_id(res)
+    end
+  end
+  if data == nil then errors.scrub(derr, self.redact) end
+  return data, derr
+end
+
 -- -> data | nil, err (err.method/path set, every string redacted), elapsed
 function Pipeline:attempt(call, attempt, timeout_ms, sched)
   local clock, redact, listeners = self.clock, self.redact, self.observe
@@ -408,6 +437,7 @@ function Pipeline:attempt(call, attempt, timeout_ms, sched)
     err.method, err.path, err.safe_to_retry = call.method, call.path, nil
     return nil, errors.scrub(err, redact), elapsed
   end
+  if call.keep_answer then call.answered = res end -- the cache keeps its body
   if listeners:wants("on_response") then
     listeners:emit("on_response", "debug", event_of(call, attempt, {
       event = "response", status = res.status, elapsed = elapsed, timings = res.timings, reused = res.reused,
@@ -415,18 +445,8 @@ function Pipeline:attempt(call, attempt, timeout_ms, sched)
       headers = observe.redact_headers(res.headers, redact),
     }))
   end
-  local data, derr = response.decode(res, { method = call.method, path = call.path, redact = redact,
-    time = clock.time, selection = call.selection, answer = call.op and call.op.answer })
-  if data ~= nil and call.shape then
-    data, derr = call.shape(data)
-    if data == nil then
-      derr.status, derr.method, derr.path = res.status, call.method, call.path
-      derr.server_request_id = response.server_request_id(res)
-    end
-  end
-  if data == nil then
-    errors.scrub(derr, redact)
-  elseif call.mode == "reference" and res.status == 200 then
+  local data, derr = self:decode(call, res)
+  if data ~= nil and call.mode == "reference" and res.status == 200 then
     -- The contract: a repeated reference answers the ORIGINAL record with
     -- 200 (a new one is 201), and nothing is charged again.
     call.replayed = true
@@ -632,8 +652,13 @@ end
 function Pipeline:run(call, sched)
   local ok, err = build(call)
   if not ok then return nil, err end
+  sched = sched or self.direct
   local data
-  data, err = self:send(call, sched or self.direct)
+  if call.cache then
+    data, err = self.cache:through(call, sched, self) -- 2a: sends only when the cache cannot answer
+  else
+    data, err = self:send(call, sched)
+  end
   if not call.op then return data, err end
   data = models.wrap(call.owner, call.op, data, call.selection)
   if call.replayed and data ~= nil then models.mark_replayed(data) end

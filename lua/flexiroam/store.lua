@@ -40,7 +40,11 @@
 --       asked by a caller that slept until its slot: a pause set meanwhile
 --       voids that slot (it takes another, after the pause).
 --   get(key) -> value | nil (absent) | nil, err
---   set(key, value, ttl) -> true | nil, err
+--   set(key, value, ttl [, droppable]) -> true | nil, err
+--       droppable = true marks a cache entry (flexiroam.cache): a store short
+--       of room may refuse it or drop it later, never state for its sake (an
+--       ngx_shared store makes room for the limiter and the claims by dropping
+--       such entries); a store without that notion ignores the flag.
 --   add(key, value, ttl) -> true | false, current value (held) | nil, err
 --       add-if-absent with a lease: a claim whose value names its owner,
 --       gone after ttl if its owner dies.
@@ -54,8 +58,9 @@
 -- Keys of one API key live under store.namespace(api_key), a prefix made
 -- from a SHA-256 of the key, never the key itself: a Redis shared by
 -- several accounts (or a dump of it) shows no API key. The limiter uses
--- "<namespace>rate" (TAT) and "<namespace>rate:pause"; the cache and the
--- claims are to take other names under the same prefix.
+-- "<namespace>rate" (TAT) and "<namespace>rate:pause"; the cache
+-- "<namespace>cache:<operation>:<hash>?<query>" and its ":lock"; the
+-- claims other names under the same prefix.
 local digest = require("flexiroam.digest")
 local errors = require("flexiroam.errors")
 local raise = require("flexiroam.misuse").raise
@@ -70,7 +75,7 @@ local SIGNATURES = {
   { "rate_pause", "key", "seconds" },
   { "rate_paused", "key" },
   { "get", "key" },
-  { "set", "key", "value", "ttl" },
+  { "set", "key", "value", "ttl", "droppable" },
   { "add", "key", "value", "ttl" },
   { "renew_if", "key", "value", "ttl" },
   { "delete_if", "key", "value" },
@@ -120,6 +125,11 @@ local CHECKS = {
   end,
   value = function(where, _, value)
     if type(value) ~= "string" then raise("%s: value must be a string (got %s)", where, type(value)) end
+  end,
+  droppable = function(where, name, v)
+    if v ~= nil and type(v) ~= "boolean" then
+      raise("%s: %s must be a boolean or nil (got %s)", where, name, type(v))
+    end
   end,
   interval = positive_seconds,
   seconds = positive_seconds,

@@ -18,6 +18,12 @@ local function ready(mode, sock, deadline)
   return coroutine.yield(mode, sock, deadline)
 end
 
+--- sleep_until(time): this coroutine waits until that epoch time, the
+-- others run meanwhile.
+function coop.sleep_until(due)
+  if socket.gettime() < due then coroutine.yield("t", nil, due) end
+end
+
 --- exchange(host, port, request_text [, deadline]) -> the raw answer, read
 -- until the server closed | nil, why, sent (whether any byte was sent).
 function coop.exchange(host, port, request, deadline)
@@ -92,7 +98,7 @@ function coop.run(fns, o)
     local now = socket.gettime()
     if hard_stop and now > hard_stop then
       for co, w in pairs(waiting) do
-        w.sock:close()
+        if w.sock then w.sock:close() end
         waiting[co] = nil
         abandoned = abandoned + 1
       end
@@ -102,7 +108,7 @@ function coop.run(fns, o)
     for co, entry in pairs(waiting) do
       if entry.deadline and entry.deadline <= now then
         late[#late + 1] = co
-      else
+      elseif entry.mode ~= "t" then
         by_sock[entry.sock] = co
         if entry.mode == "r" then r[#r + 1] = entry.sock else w[#w + 1] = entry.sock end
       end

@@ -22,6 +22,7 @@ function fake_clock.new(opts)
     end,
     random = function() return table.remove(self.randoms, 1) or 0.5 end,
     time = function() return self.epoch + math.floor(self.t - START) end,
+    wall = function() return self.epoch + (self.t - START) end,
   }
   return self
 end

@@ -3,11 +3,14 @@
 -- sending GET `path` to 127.0.0.1:`port` on a fresh connection, again and
 -- again, until `seconds` have passed or `requests` have been sent in all;
 -- then it waits for the requests in flight, at most `grace` seconds more
--- (10), and abandons what is left.
+-- (10), and abandons what is left. `rate` paces the starts: at most that
+-- many a second, all clients together (page views arriving over time, not
+-- all at once).
 --   local load = require "spec.support.load"
 --   local r = load.run { port = ngx_server.port, path = "/call", clients = 16, seconds = 3 }
 --   local r = load.run { port = ngx_server.port, path = function(n) return "/sell?ref=" .. n end,
 --                        clients = 200, requests = 200, seconds = 60 }   -- each client once, at once
+--   local r = load.run { port = ngx_server.port, path = "/plans", clients = 16, requests = 1000, rate = 250 }
 --   r.answers  -- { {status =, body =}, ... } in the order they ended
 --   r.failed   -- connections that failed or were abandoned
 local socket = require "socket"
@@ -17,10 +20,11 @@ local processes = require "spec.support.test_processes"
 local M = {}
 
 --- run{port =, path = (a string, or function(n) -> the n-th request's), clients = 8,
--- seconds = 2, requests = (no limit), grace = 10} -> {answers =, failed =, elapsed =}
+-- seconds = 2 (60 with requests), requests = (no limit), rate = (no pacing), grace = 10}
+-- -> {answers =, failed =, elapsed =}
 function M.run(o)
   local started = socket.gettime()
-  local stop = started + (o.seconds or 2)
+  local stop = started + (o.seconds or (o.requests and 60 or 2))
   local result = { answers = {}, failed = 0 }
   local sent, limit = 0, o.requests or math.huge
   local function next_path()
@@ -32,7 +36,9 @@ function M.run(o)
   for i = 1, o.clients or 8 do
     clients[i] = function()
       while socket.gettime() < stop and sent < limit do
-        local raw = coop.exchange("127.0.0.1", o.port, processes.http_request("GET", next_path()))
+        local path = next_path()
+        if o.rate then coop.sleep_until(started + (sent - 1) / o.rate) end
+        local raw = coop.exchange("127.0.0.1", o.port, processes.http_request("GET", path))
         local status, body = nil, nil
         if raw then status, body = processes.http_answer(raw) end
         if status then

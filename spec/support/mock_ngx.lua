@@ -17,9 +17,98 @@
 -- ngx.get_phase (mock.phase, "content"), ngx.sleep and
 -- ngx.config.ngx_lua_version. Blocking, one request at a time: no light
 -- threads, no semaphores (the multi needs a real nginx).
+--
+-- And M.shared_dict{capacity =}: a lua_shared_dict's double for the shared
+-- store (flexiroam.store.ngx_shared), with memory that runs out.
 local socket = require "socket"
 
 local M = {}
+
+local PAGE = 4096
+local ENTRY_OVERHEAD = 64 -- bytes an entry costs beyond its key and value (nginx's node, roughly)
+
+--- shared_dict{capacity = bytes, now = function} -> a double of
+-- ngx.shared.DICT: get -> value, flags (flags only when not 0), safe_set and
+-- safe_add (never evict: "no memory"), set (evicts the least recently used
+-- entries, as nginx's forcible set does), delete, get_keys(max = 1024; 0:
+-- all), most recently used first, free_space (whole free pages), capacity.
+-- An entry costs #key + #value + ENTRY_OVERHEAD bytes.
+function M.shared_dict(o)
+  local now = o.now or socket.gettime
+  local d = { entries = {}, used = 0, cap = o.capacity, tick = 0 }
+  local function size(key, value) return #key + #tostring(value) + ENTRY_OVERHEAD end
+  local function drop(key)
+    local e = d.entries[key]
+    if e then
+      d.used = d.used - e.size
+      d.entries[key] = nil
+    end
+  end
+  local function live(key)
+    local e = d.entries[key]
+    if e and e.expires and e.expires <= now() then
+      drop(key)
+      return nil
+    end
+    return e
+  end
+  local function touch(e)
+    d.tick = d.tick + 1
+    e.used_at = d.tick
+  end
+  local function lru()
+    local oldest
+    for key, e in pairs(d.entries) do
+      if not oldest or e.used_at < d.entries[oldest].used_at then oldest = key end
+    end
+    return oldest
+  end
+  local function put(key, value, ttl, flags, evict)
+    local old = live(key)
+    local need = size(key, value) - (old and old.size or 0)
+    while d.used + need > d.cap do
+      local victim = evict and lru()
+      if not victim or victim == key then return false, "no memory" end
+      drop(victim)
+    end
+    drop(key)
+    local e = { value = value, flags = flags ~= 0 and flags or nil, size = size(key, value),
+      expires = ttl and ttl > 0 and now() + ttl or nil }
+    d.entries[key] = e
+    d.used = d.used + e.size
+    touch(e)
+    return true
+  end
+
+  function d.get(_, key)
+    local e = live(key)
+    if not e then return nil end
+    touch(e)
+    return e.value, e.flags
+  end
+  function d.safe_set(_, key, value, ttl, flags) return put(key, value, ttl, flags, false) end
+  function d.set(_, key, value, ttl, flags) return put(key, value, ttl, flags, true) end
+  function d.safe_add(_, key, value, ttl, flags)
+    if live(key) then return false, "exists" end
+    return put(key, value, ttl, flags, false)
+  end
+  function d.delete(_, key) drop(key) end
+  function d.get_keys(_, max)
+    max = max or 1024
+    local keys = {}
+    for key in pairs(d.entries) do
+      if live(key) then keys[#keys + 1] = key end
+    end
+    table.sort(keys, function(a, b) return d.entries[a].used_at > d.entries[b].used_at end)
+    if max > 0 then
+      for i = #keys, max + 1, -1 do keys[i] = nil end
+    end
+    return keys
+  end
+  function d.free_space() return math.floor((d.cap - d.used) / PAGE) * PAGE end
+  function d.capacity() return d.cap end
+  return d
+end
 
 local unpack = table.unpack or unpack -- luacheck: ignore 113
 

@@ -4,6 +4,7 @@
 --   local counter = require("spec.support.rate_counter").start()
 --   counter.url                      -- "http://127.0.0.1:PORT": a client's base_url
 --   counter:fault{status = 429, retry_after = 2, times = 1}
+--   counter:delay(50)                -- every API answer 50 ms late
 --   counter:arrivals()               -- { {t =, status =}, ... } by the server's clock, in order
 --   rate_counter.peaks(arrivals)     -- most in any one-second window, most in one calendar second
 --   counter:reset(); counter:stop()
@@ -40,6 +41,11 @@ function Counter:fault(f)
   local status = self:_http("POST", ("/__counter/fault?status=%d&retry_after=%s&times=%d")
     :format(f.status or 429, tostring(f.retry_after or 1), f.times or 1))
   assert(status == 201, "counter: fault refused")
+end
+
+--- Holds every API answer back `ms` milliseconds (0: none), until reset.
+function Counter:delay(ms)
+  assert(self:_http("POST", ("/__counter/delay?ms=%d"):format(ms)) == 201, "counter: delay refused")
 end
 
 --- Every API request the server saw: { {t = seconds, status = n}, ... }, in order of arrival.

@@ -9,14 +9,17 @@
 --   /v1/...                    200 {"items": [], "page_key": null, "item": {}} (fits a list or an item),
 --                              or the next queued fault; the arrival is recorded either way
 --   POST /__counter/fault?status=429&retry_after=2&times=1   queue a fault for the next /v1/ requests
+--   POST /__counter/delay?ms=50   answer every /v1/ request that much later (others are served meanwhile)
 --   GET  /__counter/arrivals   one line per /v1/ request: "<arrival time> <status>", in order
---   POST /__counter/reset      forget arrivals and faults
+--   POST /__counter/reset      forget arrivals, faults and the delay
 local socket = require "socket"
 
 local server = require("spec.support.test_processes").announce()
 
 local arrivals, faults = {}, {}
 local conns = {} -- socket -> { buf = string }
+local delay = 0 -- seconds before a /v1/ answer goes out
+local later = {} -- answers held back by the delay: { due =, sock =, data = }, in order
 
 local OK_BODY = '{"items": [], "page_key": null, "item": {}}'
 
@@ -26,11 +29,17 @@ local function query(target)
   return q
 end
 
-local function respond(sock, status, body, extra)
+-- `api`: an answer to a /v1/ request, which the delay holds back.
+local function respond(sock, status, body, extra, api)
   local head = { "HTTP/1.1 " .. status .. " X", "Content-Type: application/json",
     "Content-Length: " .. #body }
   for _, h in ipairs(extra or {}) do head[#head + 1] = h end
   local data = table.concat(head, "\r\n") .. "\r\n\r\n" .. body
+  if api and delay > 0 then
+    later[#later + 1] = { due = socket.gettime() + delay, sock = sock, data = data }
+    conns[sock].held = conns[sock].held + 1
+    return
+  end
   sock:settimeout(2)
   sock:send(data)
   sock:settimeout(0)
@@ -47,19 +56,22 @@ local function handle(sock, method, target)
       status = fault.status
     end
     arrivals[#arrivals + 1] = string.format("%.6f %d", socket.gettime(), status)
-    if status == 200 then return respond(sock, 200, OK_BODY) end
+    if status == 200 then return respond(sock, 200, OK_BODY, nil, true) end
     local extra = fault.retry_after and { "Retry-After: " .. fault.retry_after } or nil
-    return respond(sock, status, '{"message": "slow down", "code": "rate_limited"}', extra)
+    return respond(sock, status, '{"message": "slow down", "code": "rate_limited"}', extra, true)
   elseif path == "/__counter/fault" and method == "POST" then
     local q = query(target)
     faults[#faults + 1] = { status = tonumber(q.status) or 429, retry_after = q.retry_after,
       times = tonumber(q.times) or 1 }
     return respond(sock, 201, "{}")
+  elseif path == "/__counter/delay" and method == "POST" then
+    delay = (tonumber(query(target).ms) or 0) / 1000
+    return respond(sock, 201, "{}")
   elseif path == "/__counter/arrivals" then
     local body = table.concat(arrivals, "\n")
     return respond(sock, 200, body)
   elseif path == "/__counter/reset" and method == "POST" then
-    arrivals, faults = {}, {}
+    arrivals, faults, delay = {}, {}, 0
     return respond(sock, 200, "{}")
   end
   return respond(sock, 404, "{}")
@@ -83,17 +95,40 @@ local function serve(sock, c)
   end
 end
 
+-- Sends the held-back answers that are due; -> seconds until the next one (or 1).
+local function send_due()
+  local now, wait = socket.gettime(), 1
+  while later[1] and later[1].due <= now do
+    local a = table.remove(later, 1)
+    local c = conns[a.sock]
+    if c then
+      a.sock:settimeout(2)
+      a.sock:send(a.data)
+      a.sock:settimeout(0)
+      c.held = c.held - 1
+      if c.held == 0 and c.closing then
+        a.sock:close()
+        conns[a.sock] = nil
+      end
+    end
+  end
+  if later[1] then wait = math.max(0, later[1].due - now) end
+  return wait
+end
+
 while true do
   local watch = { server }
-  for sock in pairs(conns) do watch[#watch + 1] = sock end
-  local readable = socket.select(watch, nil, 1)
+  for sock, c in pairs(conns) do
+    if not c.closing then watch[#watch + 1] = sock end
+  end
+  local readable = socket.select(watch, nil, send_due())
   for _, sock in ipairs(readable) do
     if sock == server then
       local client = server:accept()
       while client do
         client:settimeout(0)
         client:setoption("tcp-nodelay", true)
-        conns[client] = { buf = "" }
+        conns[client] = { buf = "", held = 0 }
         client = server:accept()
       end
     else
@@ -101,7 +136,8 @@ while true do
       local data, err, partial = sock:receive(65536)
       c.buf = c.buf .. (data or partial or "")
       serve(sock, c)
-      if c.closing or (err and err ~= "timeout") then
+      if err and err ~= "timeout" then c.closing = true end
+      if c.closing and c.held == 0 then -- else closed once its held-back answers are out
         sock:close()
         conns[sock] = nil
       end

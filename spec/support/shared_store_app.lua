@@ -10,17 +10,14 @@
 -- Each answers JSON.
 local flexiroam = require "flexiroam"
 local store = require "flexiroam.store"
+local ngx_app = require "spec.support.ngx_app"
 
-local json = flexiroam.json
 local KEY = "fleet-key-do-not-log"
 local RATE = 10
 
 local app = {}
 
-local function reply(value)
-  ngx.header["Content-Type"] = "application/json"
-  ngx.say(assert(json.encode(value)))
-end
+local reply = ngx_app.reply
 
 -- Warnings a client logged, counted across workers in the dict `results`.
 local function logger(level, event)
@@ -35,7 +32,7 @@ local clients = {}
 local function client(mode)
   if not clients[mode] then
     local opts = { api_key = KEY, base_url = ngx.var.counter_url, rate_limit = RATE, timeout_ms = 5000,
-      logger = logger }
+      logger = logger, cache = false } -- every call is to reach the API, each taking a slot
     if mode == "shared" then opts.shared = "flexiroam" end
     clients[mode] = flexiroam.new(opts)
   end
@@ -89,10 +86,6 @@ handlers["/state"] = function()
   }
 end
 
-function app.handle()
-  local handler = handlers[ngx.var.uri]
-  if not handler then return ngx.exit(404) end
-  return handler()
-end
+app.handle = ngx_app.dispatch(handlers)
 
 return app

@@ -18,13 +18,17 @@
 --
 -- A full dict never evicts state. Every write here is safe_add or
 -- safe_set: when the dict is full they answer "no memory" instead of
--- evicting another key, the store answers nil, err, and the limiter falls
--- back to pacing its process alone (flexiroam.limiter). Updating a key that
--- exists (the TAT, a number) needs no new memory, so a limiter whose state
--- exists keeps working in a full dict for as long as its lock finds room.
--- Keep this dict for the SDK's state: code that writes to it with plain
--- set/add/incr could evict that state when the dict is full (the cache is to
--- have a dict of its own, or to write with safe_set).
+-- evicting another key. Cache entries (set with droppable = true, flags
+-- DROPPABLE) give way to state, twice over:
+--   * a cache entry is written only while RESERVE bytes of free pages are
+--     left: the last pages stay for the limiter's and the claims' keys;
+--   * a state write that still finds no memory drops cache entries (the
+--     least recently used of the SCAN most recent keys, by their flags) and
+--     tries again; only a dict full of state itself answers nil, err (and
+--     is not looked through again for a second), and the limiter then
+--     paces its process alone (flexiroam.limiter).
+-- Keep this dict for the SDK: code that writes to it with plain
+-- set/add/incr could evict state when the dict is full.
 local store = require("flexiroam.store")
 local clock = require("flexiroam.clock")
 local options = require("flexiroam.options")
@@ -41,6 +45,16 @@ local LOCK_TRIES = 50 -- 1 ms apart: a lock is held for microseconds
 local SLACK = 1 -- seconds a TAT or a pause outlives its last use
 
 local DICT_METHODS = { "get", "safe_set", "safe_add", "delete" }
+
+-- Cache entries: their flags in the dict, the free pages they leave to
+-- state (2 of nginx's 4 KiB pages: a page per size class of the small state
+-- keys), and how many of the most recently used keys a state write looks
+-- through for entries to drop (get_keys holds the dict's lock while it
+-- walks them: bounded).
+local DROPPABLE = 1
+local RESERVE = 8192
+local SCAN = 1024
+M.DROPPABLE, M.RESERVE = DROPPABLE, RESERVE
 
 --- new(name | dict [, opts [, where]]) -> store. A name is looked up in
 -- ngx.shared (inside nginx only); a dict object (ngx.shared.NAME, or any
@@ -78,8 +92,51 @@ local function get(self, what, key)
   return value
 end
 
+-- write() -> the dict's answer (ok | nil/false, err); when it is "no memory",
+-- cache entries are dropped, least recently used first, and write() is
+-- tried again after every few. -> write()'s last answer
+local function with_room(self, write)
+  local ok, err = write()
+  if ok or err ~= "no memory" then return ok, err end
+  local dict = self.dict
+  local get_keys = store.method(dict, "get_keys")
+  -- A look that found no cache entry to drop is not repeated for a second:
+  -- a dict full of state would have every write walk its keys in vain.
+  if not get_keys or (self.barren_until and self.clock.now() < self.barren_until) then return ok, err end
+  local keys, pending, dropped = get_keys(dict, SCAN), 0, 0
+  for i = #keys, 1, -1 do -- get_keys lists the most recently used first
+    local _, flags = dict:get(keys[i])
+    if flags == DROPPABLE then
+      dict:delete(keys[i])
+      pending, dropped = pending + 1, dropped + 1
+      if pending == 4 then
+        pending = 0
+        ok, err = write()
+        if ok or err ~= "no memory" then return ok, err end
+      end
+    end
+  end
+  if pending > 0 then return write() end
+  if dropped == 0 then self.barren_until = self.clock.now() + 1 end
+  return ok, err
+end
+
+-- A write of state, with room made for it. -> true | nil, err
 local function safe_set(self, what, key, value, ttl)
-  local ok, err = self.dict:safe_set(key, value, ttl)
+  local dict = self.dict
+  local ok, err = with_room(self, function() return dict:safe_set(key, value, ttl) end)
+  if not ok then return failure(self, what, err) end
+  return true
+end
+
+-- A cache entry: only while the reserve is free, never room made for it.
+local function droppable_set(self, what, key, value, ttl)
+  local dict = self.dict
+  local free_space = store.method(dict, "free_space")
+  if free_space and free_space(dict) < RESERVE then
+    return failure(self, what, "no memory (the last free pages are kept for the rate limit and the claims)")
+  end
+  local ok, err = dict:safe_set(key, value, ttl, DROPPABLE)
   if not ok then return failure(self, what, err) end
   return true
 end
@@ -87,8 +144,9 @@ end
 -- fn(dict) under the key's lock -> fn's answers | nil, err ("busy", "no memory").
 function Store:_locked(key, fn)
   local dict, lock = self.dict, key .. ":lock"
+  local function take() return dict:safe_add(lock, true, LOCK_TTL) end
   for _ = 1, LOCK_TRIES do
-    local ok, err = dict:safe_add(lock, true, LOCK_TTL)
+    local ok, err = with_room(self, take)
     if ok then
       local done, a, b = pcall(fn, dict)
       dict:delete(lock)
@@ -133,20 +191,22 @@ function Store:get(key)
   return get(self, "get " .. key, key)
 end
 
-function Store:set(key, value, ttl)
-  return safe_set(self, "set " .. key, key, value, ttl)
+function Store:set(key, value, ttl, droppable)
+  return (droppable and droppable_set or safe_set)(self, "set " .. key, key, value, ttl)
 end
 
 function Store:add(key, value, ttl)
-  local ok, err = self.dict:safe_add(key, value, ttl)
+  local dict = self.dict
+  local function add() return dict:safe_add(key, value, ttl) end
+  local ok, err = with_room(self, add)
   if ok then return true end
   if err == "exists" then
-    local current = self.dict:get(key)
+    local current = dict:get(key)
     if current ~= nil then return false, current end
     -- It expired between the two steps: one more try.
-    ok, err = self.dict:safe_add(key, value, ttl)
+    ok, err = with_room(self, add)
     if ok then return true end
-    if err == "exists" then return false, self.dict:get(key) end
+    if err == "exists" then return false, dict:get(key) end
   end
   return failure(self, "add " .. key, err)
 end
