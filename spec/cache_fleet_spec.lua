@@ -56,15 +56,7 @@ local function assert_one_per_ttl(label, arrivals, elapsed, outcomes)
 end
 
 
--- describe(name, body) where the servers it needs are here; else (`missing`
--- says why) one pending test that says so (busted's describe is each spec
--- file's own: a support module cannot call it).
-local function describe_with(missing, name, body)
-  describe(name, function()
-    if not missing then return body() end
-    it("needs what is missing here", function() pending("skipped: " .. missing) end)
-  end)
-end
+local describe_with = require("spec.support.describe_with")(describe, it, pending)
 
 ----------------------------------------------------------------------
 -- One process: a batch's calls share the cache as workers do

@@ -109,15 +109,7 @@ local function assert_refused(sale, err, sent, pattern, purchases_before)
   assert.equals(purchases_before or 0, count(sent, "purchase_plan"))
 end
 
--- describe(name, body) where the servers it needs are here; else (`missing`
--- says why) one pending test that says so. (busted's describe and it are
--- the spec file's own: a support module cannot call them.)
-local function describe_with(missing, name, body)
-  describe(name, function()
-    if not missing then return body() end
-    it("needs what is missing here", function() pending("skipped: " .. missing) end)
-  end)
-end
+local describe_with = require("spec.support.describe_with")(describe, it, pending)
 
 local stop_all = processes.stop_all
 

@@ -440,14 +440,7 @@ local function assert_all_paused(arrivals)
   assert.is_true(calendar <= LIMIT, "a burst after the pause: " .. describe_peaks(arrivals))
 end
 
--- describe(name, body) where the servers it needs are here; else (`missing`
--- says why) one pending test that says so.
-local function describe_with(missing, name, body)
-  describe(name, function()
-    if not missing then return body() end
-    it("needs what is missing here", function() pending("skipped: " .. missing) end)
-  end)
-end
+local describe_with = require("spec.support.describe_with")(describe, it, pending)
 
 local stop_all = processes.stop_all
 
