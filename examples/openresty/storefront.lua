@@ -45,9 +45,11 @@ local function reply(status, value)
 end
 
 -- What the shop's customer is told when the API fails: our own key or the
--- API's trouble is a 502/503/504, never the customer's fault.
+-- API's trouble is a 502/503/504, never the customer's fault. A sale the
+-- shared store could not guard (kind "store": no purchase was sent) is a
+-- 503: the customer may try again in a moment.
 local STATUS_FOR = {
-  http = 400, not_found = 404, validation = 422, conflict = 409, rate_limited = 503,
+  http = 400, not_found = 404, validation = 422, conflict = 409, rate_limited = 503, store = 503,
   timeout = 504, network = 502, tls = 502, server = 502, auth = 502, forbidden = 502,
 }
 
