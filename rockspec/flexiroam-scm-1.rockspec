@@ -7,7 +7,10 @@ description = {
   detailed = "A C core (libcurl HTTP, a JSON codec that keeps integers exact) under a thin Lua layer.",
   license = "MIT",
 }
-dependencies = { "lua >= 5.1" }
+-- argparse: the command line's parser (Debian: lua-argparse), like
+-- lua-cjson unknown to an offline luarocks; `make rock` builds with
+-- --deps-mode=none.
+dependencies = { "lua >= 5.1", "argparse >= 0.7" }
 external_dependencies = {
   -- Only the library: Debian keeps curl.h under a multiarch directory that
   -- luarocks does not search, while the compiler finds it on its own.
@@ -20,7 +23,7 @@ build = {
       sources = {
         "src/buffer.c", "src/clock.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/handle.c", "src/json.c",
         "src/json_decode.c", "src/json_encode.c", "src/lock.c", "src/multi.c", "src/options.c", "src/session.c",
-        "src/session_response.c", "src/terminal.c",
+        "src/private_file.c", "src/session_response.c", "src/terminal.c",
       },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
@@ -30,6 +33,45 @@ build = {
     ["flexiroam.batch"] = "lua/flexiroam/batch.lua",
     ["flexiroam.cache"] = "lua/flexiroam/cache.lua",
     ["flexiroam.client"] = "lua/flexiroam/client.lua",
+    ["flexiroam.cli.catalogue"] = "lua/flexiroam/cli/catalogue.lua",
+    ["flexiroam.cli.cells"] = "lua/flexiroam/cli/cells.lua",
+    ["flexiroam.cli.checks"] = "lua/flexiroam/cli/checks.lua",
+    ["flexiroam.cli.cmd.completion"] = "lua/flexiroam/cli/cmd/completion.lua",
+    ["flexiroam.cli.cmd.config"] = "lua/flexiroam/cli/cmd/config.lua",
+    ["flexiroam.cli.cmd.help"] = "lua/flexiroam/cli/cmd/help.lua",
+    ["flexiroam.cli.cmd.jobs"] = "lua/flexiroam/cli/cmd/jobs.lua",
+    ["flexiroam.cli.cmd.money"] = "lua/flexiroam/cli/cmd/money.lua",
+    ["flexiroam.cli.cmd.operations"] = "lua/flexiroam/cli/cmd/operations.lua",
+    ["flexiroam.cli.cmd.plans"] = "lua/flexiroam/cli/cmd/plans.lua",
+    ["flexiroam.cli.cmd.sandbox"] = "lua/flexiroam/cli/cmd/sandbox.lua",
+    ["flexiroam.cli.cmd.sims"] = "lua/flexiroam/cli/cmd/sims.lua",
+    ["flexiroam.cli.cmd.subscriptions"] = "lua/flexiroam/cli/cmd/subscriptions.lua",
+    ["flexiroam.cli.cmd.usage"] = "lua/flexiroam/cli/cmd/usage.lua",
+    ["flexiroam.cli.columns"] = "lua/flexiroam/cli/columns.lua",
+    ["flexiroam.cli.commands"] = "lua/flexiroam/cli/commands.lua",
+    ["flexiroam.cli.config"] = "lua/flexiroam/cli/config.lua",
+    ["flexiroam.cli.connect"] = "lua/flexiroam/cli/connect.lua",
+    ["flexiroam.cli.context"] = "lua/flexiroam/cli/context.lua",
+    ["flexiroam.cli.csv"] = "lua/flexiroam/cli/csv.lua",
+    ["flexiroam.cli.dry_run"] = "lua/flexiroam/cli/dry_run.lua",
+    ["flexiroam.cli.exit_codes"] = "lua/flexiroam/cli/exit_codes.lua",
+    ["flexiroam.cli.failure"] = "lua/flexiroam/cli/failure.lua",
+    ["flexiroam.cli"] = "lua/flexiroam/cli/init.lua",
+    ["flexiroam.cli.job_file"] = "lua/flexiroam/cli/job_file.lua",
+    ["flexiroam.cli.keys"] = "lua/flexiroam/cli/keys.lua",
+    ["flexiroam.cli.manual"] = "lua/flexiroam/cli/manual.lua",
+    ["flexiroam.cli.output"] = "lua/flexiroam/cli/output.lua",
+    ["flexiroam.cli.params"] = "lua/flexiroam/cli/params.lua",
+    ["flexiroam.cli.parser"] = "lua/flexiroam/cli/parser.lua",
+    ["flexiroam.cli.paths"] = "lua/flexiroam/cli/paths.lua",
+    ["flexiroam.cli.prompt"] = "lua/flexiroam/cli/prompt.lua",
+    ["flexiroam.cli.purchase"] = "lua/flexiroam/cli/purchase.lua",
+    ["flexiroam.cli.qr_code"] = "lua/flexiroam/cli/qr_code.lua",
+    ["flexiroam.cli.reads"] = "lua/flexiroam/cli/reads.lua",
+    ["flexiroam.cli.sandbox_state"] = "lua/flexiroam/cli/sandbox_state.lua",
+    ["flexiroam.cli.table"] = "lua/flexiroam/cli/table.lua",
+    ["flexiroam.cli.terminal"] = "lua/flexiroam/cli/terminal.lua",
+    ["flexiroam.cli.trace"] = "lua/flexiroam/cli/trace.lua",
     ["flexiroam.clock"] = "lua/flexiroam/clock.lua",
     ["flexiroam.claims"] = "lua/flexiroam/claims.lua",
     ["flexiroam.compat"] = "lua/flexiroam/compat.lua",
@@ -88,5 +130,5 @@ build = {
   },
   -- The sandbox also needs luasocket at run time (Debian: lua-socket), which,
   -- like lua-cjson, no offline luarocks manifest knows about.
-  install = { bin = { ["flexiroam-sandbox"] = "bin/flexiroam-sandbox" } },
+  install = { bin = { ["flexiroam"] = "bin/flexiroam", ["flexiroam-sandbox"] = "bin/flexiroam-sandbox" } },
 }

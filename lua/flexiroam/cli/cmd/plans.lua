@@ -1,0 +1,54 @@
+--- flexiroam plans: the catalogue, and one plan.
+local reads = require("flexiroam.cli.reads")
+local checks = require("flexiroam.cli.checks")
+local catalogue = require("flexiroam.cli.catalogue")
+
+local function list(ctx, args)
+  reads.stream(ctx, "list_plans", { chip_type = args.chip_type, type = args.type,
+    country = args.country and args.country:upper(), limit = args.limit or 100 }, { max_pages = args.max_pages })
+end
+
+local function show(ctx, args)
+  local client = ctx:client()
+  if ctx.args.dry_run then
+    return ctx:dry_run(function() return client:list_plans { limit = 100 } end,
+      { "the catalogue is read page after page until plan " .. args.plan_id })
+  end
+  -- With --fields, the id is decoded too: it is what the plan is found by.
+  local fields = ctx.fields
+  if fields then
+    fields = { "id" }
+    for _, f in ipairs(ctx.fields) do fields[#fields + 1] = f end
+  end
+  for plan in client:plans({ limit = 100 }, { fields = fields }) do
+    if rawget(plan, "id") == args.plan_id then return ctx:item(plan, { model = "Plan" }) end
+  end
+  catalogue.find(client, args.plan_id) -- raises its not_found
+end
+
+return {
+  name = "plans",
+  summary = "list the plan catalogue, show one plan",
+  description = "`plans` alone lists the catalogue, like `plans list`.",
+  default = "list",
+  commands = {
+    {
+      name = "list", summary = "the plans on sale, streamed",
+      options = {
+        { "--country", arg = "ISO3", description = "plans covering this country (ISO 3166-1 alpha-3: FRA, JPN)" },
+        { "--type", arg = "TYPE", choices = { "one_time", "recurring" }, description = "one_time or recurring" },
+        { "--chip-type", arg = "TYPE", choices = { "esim", "psim" }, description = "plans sold for this chip" },
+        { "--limit", arg = "N", convert = checks.count, description = "plans a page (1-100; default 100)" },
+        { "--max-pages", arg = "N", convert = checks.count, description = "stop after N pages" },
+      },
+      examples = { "flexiroam plans list --country FRA --type one_time" },
+      run = list,
+    },
+    {
+      name = "show", summary = "one plan, by id",
+      arguments = { { "plan_id", description = "the plan's id (FRA-3GB-7D)" } },
+      examples = { "flexiroam plans show FRA-3GB-7D -o json" },
+      run = show,
+    },
+  },
+}

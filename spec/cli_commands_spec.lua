@@ -1,0 +1,178 @@
+-- `flexiroam` as a whole, run as a user runs it: a command for every
+-- operation of the table, an exit status per kind of failure with one line
+-- on stderr (and the request id), --verbose's timings, the manual pages,
+-- the bash completion, and `sandbox start|stop|fault` driving a sandbox.
+local flexiroam = require("flexiroam")
+local json = require("flexiroam.json")
+local operations = require("flexiroam.operations")
+local cli = require("spec.support.cli")
+local procs = require("spec.support.test_processes")
+
+local function lines(text)
+  local out = {}
+  for line in text:gmatch("[^\n]+") do out[#out + 1] = line end
+  return out
+end
+
+describe("flexiroam commands", function()
+  local t = cli.against_sandbox(lazy_setup, lazy_teardown, { sims = 20, seed = 2 })
+  local client, home
+  lazy_setup(function() client, home = t.client, t.home end)
+  before_each(function() assert(client:request("POST", "/__sandbox/reset")) end)
+  local run = t.run
+
+  local function fault(path, f, times)
+    assert(client:request("POST", "/__sandbox/faults", { json = { path = path, fault = f, times = times } }))
+  end
+
+  it("has a command for every operation of the operations table", function()
+    local help = run { "--help" }
+    assert.equals(0, help.code)
+    for name, op in pairs(operations) do
+      local command = name:gsub("_", "-")
+      assert.truthy(help.out:find("\n   " .. command .. " ", 1, true), command .. " is missing")
+      local page = run { "help", command }
+      assert.equals(0, page.code, page.err)
+      assert.truthy(page.out:find(op.path, 1, true), "its page names the path")
+    end
+    local sim = assert(client:collect("list_inventory", {}, { max_items = 1 }))[1]
+    local r = run { "get-sim", sim.iccid }
+    assert.equals(0, r.code, r.err)
+    assert.equals(sim.iccid, assert(json.decode(r.out)).iccid)
+    r = run { "list-plans", "--country", "JPN", "--type", "recurring" }
+    assert.equals(0, r.code, r.err)
+    for _, plan in ipairs(assert(json.decode(r.out))) do assert.equals("recurring", plan.type) end
+    r = run { "update-auto-topup", sim.iccid, "true", "--threshold", "20", "--quantity", "2" }
+    assert.equals(0, r.code, r.err)
+    local updated = assert(json.decode(r.out))
+    assert.is_true(updated.auto_topup_settings.enabled)
+    assert.equals(20, updated.auto_topup_settings.threshold)
+  end)
+
+  describe("exit statuses, one line on stderr", function()
+    local function check(code, r, pattern)
+      assert.equals(code, r.code, r.err)
+      local errs = lines(r.err)
+      assert.equals(1, #errs, "one line: " .. r.err)
+      assert.truthy(errs[1]:find("^flexiroam: "), errs[1])
+      if pattern then assert.truthy(errs[1]:find(pattern), errs[1]) end
+      assert.falsy(r.err:find("stack traceback", 1, true))
+    end
+
+    it("usage 2, auth 3, not found 4, rate limited 5, network 6, rejected 10, server 11", function()
+      check(2, run { "sims", "nonsense" }, "unknown command")
+      check(2, run { "sims", "list", "--limit", "many" }, "usage")
+      check(3, run({ "plans" }, { FLEXIROAM_API_KEY = "wrong-key" }), "^flexiroam: auth: .*%(request %x+%-%d+")
+      check(3, cli.run(home, { "plans" }), "no API key")
+      local unknown = "8985235082000013999" .. flexiroam.esim.luhn_digit("8985235082000013999")
+      check(4, run { "sims", "show", unknown }, "not_found")
+      fault("/v1/public-v2/list-plans", "status=429;retry_after=0", 5)
+      check(5, run { "--retries", "0", "plans" }, "rate_limited")
+      assert(client:request("DELETE", "/__sandbox/faults"))
+      check(6, run { "--retries", "0", "--base-url", "http://127.0.0.1:" .. procs.free_port(), "plans" }, "network")
+      check(10, run { "sims", "show", "89852350820000131082" }, "Luhn")
+      fault("/v1/public-v2/list-plans", "status=503", 5)
+      check(11, run { "--retries", "0", "plans" }, "server request sbx%-")
+    end)
+
+    it("a misuse the SDK raises is a usage error; a bad config file is 13", function()
+      check(2, run { "update-sim", "89852350820000131081", "--device-info", "[1]" }, "JSON object")
+      local cfg = home .. "/bad.config"
+      local f = assert(io.open(cfg, "w"))
+      f:write("[p]\nbase_uri = x\n")
+      f:close()
+      check(13, run({ "plans" }, { FLEXIROAM_CONFIG = cfg }), "bad.config:2: unknown setting 'base_uri'")
+    end)
+  end)
+
+  it("--verbose adds a line per request with its phase timings and request id", function()
+    local r = run { "--verbose", "plans", "list", "--max-pages", "1" }
+    assert.equals(0, r.code, r.err)
+    local line = lines(r.err)[1]
+    assert.truthy(line:find("^< GET /v1/public%-v2/list%-plans 200 in [%d.]+ ms " ..
+      "%(.*total [%d.]+ ms.*%) request %x+%-%d+"), line)
+  end)
+
+  it("prints manual pages: `help COMMAND`, `help exit-codes`", function()
+    local r = run { "help", "sims", "show" }
+    assert.equals(0, r.code, r.err)
+    for _, section in ipairs { "NAME", "SYNOPSIS", "DESCRIPTION", "ARGUMENTS", "OPTIONS", "EXIT STATUS", "EXAMPLES" } do
+      assert.truthy(r.out:find("\n" .. section .. "\n", 1, true), section)
+    end
+    assert.truthy(r.out:find("--qr", 1, true))
+    r = run { "help", "exit-codes" }
+    for _, code in ipairs { "2  usage", "3  auth", "4  not_found", "5  rate_limited", "6  network",
+      "7  indeterminate", "8  partial" } do
+      assert.truthy(r.out:find(code, 1, true), code)
+    end
+    r = run { "help", "nothing-like-it" }
+    assert.equals(2, r.code)
+  end)
+
+  it("completes in bash: commands, subcommands, options, choices and profile names", function()
+    if not procs.have("bash") then return pending("bash is not installed") end
+    local script = run { "completion", "bash" }
+    assert.equals(0, script.code, script.err)
+    local path = home .. "/completion.bash"
+    local f = assert(io.open(path, "w"))
+    f:write(script.out)
+    f:close()
+    local cfg = home .. "/profiles.config"
+    f = assert(io.open(cfg, "w"))
+    f:write("[alpha]\nkey_env = X\n[beta]\nkey_env = Y\n")
+    f:close()
+    -- COMP_WORDS[0] runs the very command being completed (for profiles).
+    local wrapper = home .. "/flexiroam"
+    f = assert(io.open(wrapper, "w"))
+    f:write("#!/bin/sh\nexec ", cli.command(home, {}, { env = { FLEXIROAM_CONFIG = cfg } }), ' "$@"\n')
+    f:close()
+    os.execute("chmod +x " .. procs.quote(wrapper))
+    local function complete(...)
+      local words = { wrapper, ... }
+      local quoted = {}
+      for i, w in ipairs(words) do quoted[i] = procs.quote(w) end
+      local p = assert(io.popen("bash -c " .. procs.quote("source " .. procs.quote(path) .. "; COMP_WORDS=(" ..
+        table.concat(quoted, " ") .. "); COMP_CWORD=" .. (#words - 1) .. '; _flexiroam; echo "${COMPREPLY[*]}"')))
+      local out = p:read("*a")
+      p:close()
+      return out:gsub("%s+$", "")
+    end
+    assert.equals("sims subscriptions sell sandbox", complete("s"))
+    assert.equals("list show", complete("sims", ""))
+    assert.equals("--qr --qr-scheme", complete("sims", "show", "--q"))
+    assert.equals("table json ndjson csv", complete("-o", ""))
+    assert.equals("get-activation get-sim get-usage", complete("get-"))
+    assert.equals("alpha beta sandbox", complete("--profile", "")) -- and the built-in one
+    assert.truthy(run({ "completion", "zsh" }).out:find("^#compdef flexiroam"))
+  end)
+
+  it("sandbox start, status, fault, stop", function()
+    local own = cli.home()
+    local function sb_run(args) return cli.run(own, args) end
+    local started = sb_run { "sandbox", "start", "--sims", "12", "--seed", "4" }
+    assert.equals(0, started.code, started.err)
+    local s = assert(json.decode(started.out))
+    assert.truthy(s.url:find("^http://127%.0%.0%.1:%d+$"))
+    local ok, why = pcall(function()
+      assert.is_true(procs.alive(s.pid))
+      assert.equals(s.pid, assert(json.decode(sb_run({ "sandbox", "status" }).out)).pid)
+      local again = sb_run { "sandbox", "start" }
+      assert.equals(s.pid, assert(json.decode(again.out)).pid) -- one sandbox, not two
+      local sims = sb_run { "--profile", "sandbox", "sims", "list" }
+      assert.equals(0, sims.code, sims.err)
+      assert.equals(12, #assert(json.decode(sims.out)))
+      assert.equals(0, sb_run({ "sandbox", "fault", "get-sim", "status=503", "--times", "2" }).code)
+      local queued = assert(json.decode(sb_run({ "sandbox", "fault", "--list" }).out))
+      assert.same({ { path = "/v1/public-v2/get-sim", fault = "status=503", remaining = 2 } }, queued)
+      local failed = sb_run { "--profile", "sandbox", "--retries", "0", "get-sim", sims.out:match('"iccid":"(%d+)"') }
+      assert.equals(11, failed.code, failed.err)
+      assert.equals(1, assert(json.decode(sb_run({ "sandbox", "fault", "--clear" }).out)).cleared)
+    end)
+    local stopped = sb_run { "sandbox", "stop" }
+    local alive = procs.alive(s.pid)
+    cli.cleanup(own)
+    assert(ok, why)
+    assert.equals(0, stopped.code, stopped.err)
+    assert.is_false(alive)
+  end)
+end)

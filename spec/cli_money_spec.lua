@@ -1,0 +1,245 @@
+-- The commands that spend money, run as an operator runs them against the
+-- sandbox: the confirmation prompt driven through a pseudo-terminal, no
+-- purchase off a terminal without --yes, --dry-run sending nothing, the
+-- reference printed before the purchase is sent, an unclear purchase
+-- finished with that reference without a second charge, and a bulk job
+-- interrupted and resumed from its journal, each purchase charged once.
+local flexiroam = require("flexiroam")
+local json = require("flexiroam.json")
+local csv = require("flexiroam.cli.csv")
+local socket = require("socket")
+local sandbox = require("spec.support.sandbox")
+local cli = require("spec.support.cli")
+local procs = require("spec.support.test_processes")
+
+local KEY = "sandbox-key" -- the sandbox's
+
+describe("flexiroam money commands", function()
+  local t = cli.against_sandbox(lazy_setup, lazy_teardown, { sims = 40, seed = 5 })
+  local sb, client, home, env
+  lazy_setup(function() sb, client, home, env = t.sb, t.client, t.home, t.env end)
+  before_each(function() assert(client:request("POST", "/__sandbox/reset")) end)
+
+  local function run(args, opts)
+    return t.run(args, nil, opts and opts.stdin)
+  end
+
+  local function stats() return sandbox.stats(client) end
+  local function price(plan_id)
+    for plan in client:plans { limit = 100 } do
+      if plan.id == plan_id then return plan.price end
+    end
+  end
+  local function free(n) return sandbox.free_esims(client, n) end
+
+  local function max_charge(s)
+    local most = 0
+    for _, n in pairs(s.charges) do most = math.max(most, n) end
+    return most
+  end
+
+  describe("buy", function()
+    it("asks on a terminal: `y` buys, under the reference printed before it was sent", function()
+      if not cli.have_pty() then return pending("util-linux script is not installed") end
+      local iccid = free(1)[1]
+      local r = cli.pty(home, { "buy", iccid, "FRA-3GB-7D" }, { env = env, input = "y\n", columns = 200 })
+      assert.equals(0, r.code, r.out)
+      local ref = r.out:match("under reference ([%w%-]+)")
+      assert.truthy(ref, r.out)
+      assert.truthy(r.out:find(flexiroam.models.money(price("FRA-3GB-7D")), 1, true), "the price is shown")
+      local asked = r.out:find("Buy it? [y/N]", 1, true)
+      local sent = r.out:find("sending purchase_plan under reference " .. ref, 1, true)
+      assert.truthy(asked and sent and asked < sent, r.out)
+      local order = assert(client:list_orders { reference = ref }).items[1]
+      assert.equals(iccid, order.iccid)
+      assert.equals(1, stats().charges[ref])
+    end)
+
+    it("asks on a terminal: anything but yes sends nothing and exits 14", function()
+      if not cli.have_pty() then return pending("util-linux script is not installed") end
+      local iccid = free(1)[1]
+      local before = stats().orders
+      local r = cli.pty(home, { "buy", iccid, "FRA-3GB-7D" }, { env = env, input = "n\n" })
+      assert.equals(14, r.code, r.out)
+      assert.truthy(r.out:find("nothing was sent", 1, true))
+      assert.equals(before, stats().orders)
+    end)
+
+    it("refuses off a terminal without --yes (exit 2), buys with it", function()
+      local iccid = free(1)[1]
+      local r = run({ "buy", iccid, "FRA-1GB-7D" }, { stdin = "y\n" })
+      assert.equals(2, r.code)
+      assert.truthy(r.err:find("pass --yes", 1, true), r.err)
+      assert.equals(0, stats().orders)
+      r = run { "buy", iccid, "FRA-1GB-7D", "--yes", "--reference", "order-7" }
+      assert.equals(0, r.code, r.err)
+      local order = assert(json.decode(r.out))
+      assert.equals("order-7", order.reference)
+      assert.same(price("FRA-1GB-7D"), order.price)
+      assert.truthy(r.err:find("sending purchase_plan under reference order-7", 1, true))
+    end)
+
+    it("--dry-run prints the exact request as curl, the key as $FLEXIROAM_API_KEY, and sends nothing", function()
+      local iccid = free(1)[1]
+      local before = stats().requests
+      local r = run { "buy", iccid, "FRA-1GB-7D", "--reference", "dry-1", "--dry-run" }
+      assert.equals(0, r.code, r.err)
+      assert.equals(before + 1, stats().requests) -- this stats request alone
+      assert.truthy(r.out:find("curl -X POST '" .. sb.url .. "/v1/public-v2/purchase-plan'", 1, true), r.out)
+      assert.truthy(r.out:find('-H "x-api-key: $FLEXIROAM_API_KEY"', 1, true))
+      local body = assert(json.decode(r.out:match("%-%-data%-raw '([^']+)'")))
+      assert.same({ iccid = iccid, plan_id = "FRA-1GB-7D", reference = "dry-1" }, body)
+      assert.falsy(r.out:find(KEY, 1, true))
+    end)
+
+    it("an unclear purchase exits 7 with the reference; the command it prints finishes it, charged once", function()
+      local iccid = free(1)[1]
+      assert(client:request("POST", "/__sandbox/faults",
+        { json = { path = "/v1/public-v2/purchase-plan", fault = "after_commit=reset" } }))
+      assert(client:request("POST", "/__sandbox/faults",
+        { json = { path = "/v1/public-v2/list-orders", fault = "status=503", times = 10 } }))
+      local r = run { "buy", iccid, "FRA-1GB-7D", "--yes", "--retries", "1" }
+      assert.equals(7, r.code, r.err)
+      local again = r.err:match("`(flexiroam buy [^`]+)`[^\n]*\n?$")
+      assert.truthy(again, r.err)
+      local ref = again:match("%-%-reference (%S+)")
+      assert(client:request("DELETE", "/__sandbox/faults"))
+      local args = {}
+      for word in again:gmatch("%S+") do args[#args + 1] = word end
+      table.remove(args, 1)
+      args[#args + 1] = "--yes"
+      r = run(args)
+      assert.equals(0, r.code, r.err)
+      assert.truthy(r.err:find("nothing was charged again", 1, true), r.err)
+      assert.equals(1, stats().charges[ref])
+      assert.equals(1, stats().orders)
+    end)
+  end)
+
+  describe("topup and sell", function()
+    it("topup refuses a SIM nobody bought onto (exit 2) and tops up one in use with its current plan", function()
+      local iccid = free(1)[1]
+      local r = run { "topup", iccid, "--yes" }
+      assert.equals(2, r.code, r.err)
+      assert.truthy(r.err:find("has no plan yet", 1, true))
+      assert.equals(0, run({ "buy", iccid, "FRA-1GB-7D", "--yes" }).code)
+      r = run { "topup", iccid, "--yes" }
+      assert.equals(0, r.code, r.err)
+      assert.equals("FRA-1GB-7D", assert(json.decode(r.out)).plan_id)
+      assert.equals(2, stats().orders)
+    end)
+
+    it("sell picks a free eSIM, prints the activation; the same reference again buys nothing", function()
+      local r = run { "sell", "FRA-3GB-7D", "--reference", "shop-9", "--yes" }
+      assert.equals(0, r.code, r.err)
+      local sale = assert(json.decode(r.out))
+      assert.equals("shop-9", sale.reference)
+      assert.truthy(sale.lpa:find("^LPA:1%$"))
+      r = run { "sell", "FRA-3GB-7D", "--reference", "shop-9", "--yes" }
+      assert.equals(0, r.code, r.err)
+      assert.is_true(assert(json.decode(r.out)).replayed)
+      assert.equals(1, stats().charges["shop-9"])
+    end)
+
+    it("sell --dry-run shows the purchase onto the eSIM it would pick, and sends nothing", function()
+      local before = stats().requests
+      local r = run { "sell", "FRA-3GB-7D", "--dry-run" }
+      assert.equals(0, r.code, r.err)
+      assert.equals(before + 1, stats().requests)
+      assert.truthy(r.out:find("list-inventory", 1, true))
+      assert.truthy(r.out:find('"iccid":"<picked eSIM>"', 1, true), r.out)
+    end)
+
+    it("--qr needs the install kit's renderer: without it, a clear error before anything is bought", function()
+      local have_qr = pcall(require, "flexiroam.qr") and type(require("flexiroam.qr")) == "table"
+      local r = run { "sell", "FRA-3GB-7D", "--yes", "--qr", "-o", "table" }
+      if have_qr then
+        assert.equals(0, r.code, r.err)
+        assert.truthy(r.out:find("\226\150[\128\132\136]"), "half blocks of a QR code")
+      else
+        assert.equals(1, r.code)
+        assert.truthy(r.err:find("flexiroam.qr", 1, true), r.err)
+        assert.equals(0, stats().orders)
+      end
+    end)
+  end)
+
+  describe("jobs", function()
+    local function job_file(n, extra)
+      local path = home .. "/job-" .. tostring(math.random(1e9)) .. ".csv"
+      local f = assert(io.open(path, "w"))
+      f:write("iccid,plan_id,key\n")
+      for i, iccid in ipairs(free(n)) do f:write(iccid, ",FRA-1GB-7D,order-", i, "\n") end
+      f:write(extra or "")
+      f:close()
+      return path
+    end
+
+    it("refuses a file with a bad line before anything is sent", function()
+      local path = job_file(2, "8910,FRA-1GB-7D,order-x\n")
+      local r = run { "jobs", "run", path, "--yes" }
+      assert.equals(2, r.code)
+      assert.truthy(r.err:find(":4: ", 1, true), r.err)
+      assert.equals(0, stats().orders)
+    end)
+
+    it("runs with a journal, prints each reference before sending it, and a rerun buys nothing again", function()
+      local path = job_file(4)
+      local r = run { "jobs", "run", path, "--yes", "-o", "csv" }
+      assert.equals(0, r.code, r.err)
+      local rows = assert(csv.parse(r.out))
+      assert.equals(5, #rows)
+      for i = 2, 5 do
+        local ref = rows[i][5]
+        assert.truthy(r.err:find("sending purchase_plan under reference " .. ref, 1, true))
+        assert.equals("done", rows[i][6])
+      end
+      local total = flexiroam.models.money { amount_minor = 4 * price("FRA-1GB-7D").amount_minor, currency = "USD" }
+      assert.truthy(r.err:find("purchases at catalogue prices: " .. total, 1, true), r.err)
+      local again = run { "jobs", "run", path, "--yes", "-o", "csv" }
+      assert.equals(0, again.code, again.err)
+      assert.equals("done before", assert(csv.parse(again.out))[2][6])
+      assert.equals(4, stats().orders)
+      local inspect = run { "jobs", "inspect", path }
+      local report = assert(json.decode(inspect.out))
+      assert.equals(4, report.done)
+      assert.equals(total, report.committed)
+    end)
+
+    it("a job interrupted with Ctrl-C exits 130; `jobs resume` finishes it, each purchase charged once", function()
+      local path = job_file(6)
+      assert(client:request("POST", "/__sandbox/faults",
+        { json = { path = "/v1/public-v2/purchase-plan", fault = "delay_ms=400", times = 6 } }))
+      local child = cli.spawn(home, { "jobs", "run", path, "--yes", "--concurrency", "1" }, { env = env })
+      local deadline = socket.gettime() + 10
+      repeat
+        socket.sleep(0.05)
+        local _, err = cli.output(child)
+      until select(2, err:gsub("sending purchase_plan", "")) >= 2 or socket.gettime() > deadline
+      os.execute("kill -INT " .. child.pid)
+      local r = cli.wait(child)
+      assert.equals(130, r.code, r.err)
+      assert.truthy(r.err:find("jobs resume", 1, true), r.err)
+      assert.is_true(stats().orders < 6)
+      assert(client:request("DELETE", "/__sandbox/faults"))
+      local resumed = run { "jobs", "resume", path, "--yes", "-o", "json" }
+      assert.equals(0, resumed.code, resumed.err)
+      local s = stats()
+      assert.equals(6, s.orders)
+      assert.equals(1, max_charge(s))
+      assert.falsy(procs.alive(child.pid))
+    end)
+
+    it("a partly failed job exits 8 and says how to go on", function()
+      local path = job_file(3)
+      assert(client:request("POST", "/__sandbox/faults",
+        { json = { path = "/v1/public-v2/purchase-plan", fault = "status=422", times = 1 } }))
+      local r = run { "jobs", "run", path, "--yes", "--concurrency", "1" }
+      assert.equals(8, r.code, r.err)
+      assert.truthy(r.err:find("jobs resume", 1, true))
+      r = run { "jobs", "resume", path, "--yes" }
+      assert.equals(0, r.code, r.err)
+      assert.equals(3, stats().orders)
+    end)
+  end)
+end)
