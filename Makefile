@@ -20,7 +20,10 @@ STATIC_OBJS  := $(patsubst src/%.c,build/static/obj/%.o,$(SOURCES))
 BUILD_EMBED  := build/embed/embed
 
 PKGS_BASE    := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev pkg-config \
-                gcc make lua-socket openssl curl locales redis-server lua-redis
+                gcc make lua-socket openssl curl locales redis-server lua-redis $(PKGS_CLI)
+# The command line (bin/flexiroam): its argument parser. Its specs also use
+# util-linux's `script` (a pseudo-terminal) and bash, both always in Debian.
+PKGS_CLI     := lua-argparse
 PKGS_LUAJIT  := luajit2 libluajit2-5.1-dev
 PKGS_ROCK    := luarocks
 PKGS_FUZZ    := clang libclang-rt-14-dev
@@ -55,7 +58,7 @@ $(LOCALE_DIR)/de_DE.UTF-8:
 BUSTED_PATHS = --lpath='./lua/?.lua;./lua/?/init.lua' --cpath='./$(dir $(1))../?.so'
 
 .PHONY: all build deps ci-deps builds test luajit rock rock-luajit static embed openresty asan valgrind lint fuzz \
-        fuzz-smoke bench demo clean
+        fuzz-smoke bench demo install cli-docs clean
 
 all: build
 build: $(BUILD_54)
@@ -98,6 +101,22 @@ rock: deps
 	luarocks --lua-version=5.4 make --tree=build/rock --deps-mode=none rockspec/flexiroam-scm-1.rockspec
 	eval "$$(luarocks --lua-version=5.4 path --tree=build/rock)" && cd /tmp && \
 	  $(LUA) -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); print("rock ok: flexiroam " .. f.VERSION .. " from " .. package.searchpath("flexiroam", package.path))'
+
+# The SDK, its C core and the two commands, flexiroam and flexiroam-sandbox,
+# installed by luarocks from the rockspec into PREFIX: modules under
+# PREFIX/share/lua/5.4 and PREFIX/lib/lua/5.4, the commands in PREFIX/bin.
+PREFIX ?= /usr/local
+install: deps
+	$(call ensure_packages,$(PKGS_ROCK) $(PKGS_CLI))
+	luarocks --lua-version=5.4 make --tree=$(PREFIX) --deps-mode=none rockspec/flexiroam-scm-1.rockspec
+	rm -rf src/*.o flexiroam
+	@echo "installed: $(PREFIX)/bin/flexiroam, $(PREFIX)/bin/flexiroam-sandbox"
+
+# The README's command-line session, run again for real against a sandbox
+# (examples/cli_session.lua), and its exit status table.
+cli-docs: deps
+	@$(MAKE) --no-print-directory build
+	$(LUA) examples/cli_session.lua --readme README.md
 
 # The same rock for Lua 5.1/LuaJIT (OpenResty), into build/rock-luajit.
 rock-luajit: deps
