@@ -34,13 +34,13 @@ local function run(argv, argv0, state)
   local ctx = context.new(args, argv)
   state.ctx = ctx
   ctx.root, ctx.parser, ctx.argv0, ctx.spec = root, p, argv0, spec
-  return spec.run(ctx, args) and 0 or 0
+  spec.run(ctx, args)
 end
 
 --- cli.main(argv [, argv0]) -> exit status
 function cli.main(argv, argv0)
   local state = {}
-  local ok, thrown = xpcall(run, failure.handler, argv, argv0, state)
+  local ok, thrown = xpcall(run, failure.handler, argv, argv0, state) -- LuaJIT passes the arguments too
   local ctx = state.ctx
   if ctx and ctx._client then pcall(ctx._client.close, ctx._client) end
   if ok then return 0 end
