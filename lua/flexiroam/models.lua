@@ -150,25 +150,20 @@ function models.wrap(client, op, data, selection)
   if op.answer == "list" and type(items) == "table" then
     -- A numeric loop: this runs for every item of every page.
     -- Only objects selected in part ("plan" of "plan.name") need a guard
-    -- below a record: with none (or none present) a record costs one
-    -- setmetatable, as a whole one does.
-    local nested = selection and fields.nested_names(selection.tree)
-    local n_nested = nested and #nested or 0
+    -- below a record: with none a record costs one setmetatable, as a
+    -- whole one does.
+    local guard = selection and fields.record_guard(selection, name)
     for i = 1, #items do
       local item = items[i]
       if type(item) == "table" and getmetatable(item) == nil then
         setmetatable(item, mt)
-        for j = 1, n_nested do
-          if type(rawget(item, nested[j])) == "table" then
-            fields.guard_nested(item, selection.tree, name, selection)
-            break
-          end
-        end
+        if guard then guard(item) end
       end
     end
   elseif type(data) == "table" and getmetatable(data) == nil then
     setmetatable(data, mt)
-    if selection then fields.guard_nested(data, selection.tree, name, selection) end
+    local guard = selection and fields.record_guard(selection, name)
+    if guard then guard(data) end
   end
   return data
 end
