@@ -7,6 +7,9 @@ CC           ?= cc
 CFLAGS       ?= -O2 -g
 WARNINGS     := -Wall -Wextra -Werror
 CORE_CFLAGS   = -std=gnu99 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS)
+# The libraries the core links (pkg-config names), and their link flags.
+CORE_PKGS    := libcurl libqrencode libpng
+CORE_LIBS     = $$(pkg-config --libs $(CORE_PKGS)) -lm
 
 SOURCES      := $(sort $(wildcard src/*.c))
 HEADERS      := $(wildcard src/*.h)
@@ -20,7 +23,12 @@ STATIC_OBJS  := $(patsubst src/%.c,build/static/obj/%.o,$(SOURCES))
 BUILD_EMBED  := build/embed/embed
 
 PKGS_BASE    := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev pkg-config \
-                gcc make lua-socket openssl curl locales redis-server lua-redis
+                gcc make lua-socket openssl curl locales redis-server lua-redis $(PKGS_QR)
+# The QR codes of the eSIM install kit (flexiroam.qr): encoder and PNG writer.
+PKGS_QR      := libqrencode-dev libpng-dev
+# What the QR specs check with: a real scanner, an SVG rasteriser and a
+# headless browser (the specs skip, saying which is missing, without them).
+PKGS_SCAN    := zbar-tools librsvg2-bin chromium-headless-shell
 PKGS_LUAJIT  := luajit2 libluajit2-5.1-dev
 PKGS_ROCK    := luarocks
 PKGS_FUZZ    := clang libclang-rt-14-dev
@@ -70,16 +78,16 @@ ci-deps: deps
 
 $(BUILD_54): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 libcurl) -shared -o $@ $(SOURCES) $$(pkg-config --libs libcurl)
+	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 $(CORE_PKGS)) -shared -o $@ $(SOURCES) $(CORE_LIBS)
 
 $(BUILD_JIT): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags luajit libcurl) -shared -o $@ $(SOURCES) $$(pkg-config --libs libcurl)
+	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags luajit $(CORE_PKGS)) -shared -o $@ $(SOURCES) $(CORE_LIBS)
 
 $(BUILD_ASAN): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CORE_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	  $$(pkg-config --cflags lua5.4 libcurl) -shared -o $@ $(SOURCES) $$(pkg-config --libs libcurl)
+	  $$(pkg-config --cflags lua5.4 $(CORE_PKGS)) -shared -o $@ $(SOURCES) $(CORE_LIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory build $(LOCALE_DIR)/de_DE.UTF-8
@@ -111,7 +119,7 @@ rock-luajit: deps
 # The C core as a static library, for hosts that link Lua in (examples/embed).
 build/static/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 libcurl) -c -o $@ $<
+	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 $(CORE_PKGS)) -c -o $@ $<
 
 $(BUILD_STATIC): $(STATIC_OBJS)
 	@rm -f $@
@@ -123,7 +131,7 @@ static: deps
 $(BUILD_EMBED): examples/embed/main.c $(BUILD_STATIC)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu99 $(WARNINGS) $(CFLAGS) -pthread $$(pkg-config --cflags lua5.4) -o $@ $< $(BUILD_STATIC) \
-	  $$(pkg-config --libs lua5.4 libcurl) -lm
+	  $$(pkg-config --libs lua5.4) $(CORE_LIBS)
 
 # examples/embed/inventory.lua in the embedding host (4 states on 4 threads), against a sandbox.
 embed: deps
@@ -148,8 +156,8 @@ builds: deps
 	$(call ensure_packages,$(PKGS_LUAS))
 	@for v in 5.3 5.1; do \
 	  mkdir -p build/$$v/flexiroam && \
-	  $(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua$$v libcurl) -shared -o build/$$v/flexiroam/core.so $(SOURCES) \
-	    $$(pkg-config --libs libcurl) && \
+	  $(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua$$v $(CORE_PKGS)) -shared -o build/$$v/flexiroam/core.so $(SOURCES) \
+	    $(CORE_LIBS) && \
 	  lua$$v -e "package.cpath = 'build/$$v/?.so;' .. package.cpath; package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; \
 	    local f = require 'flexiroam'; local t = assert(f.json.decode('{\"sku\":4024081013108,\"a\":[]}')); \
 	    assert(t.sku == 4024081013108 and f.json.encode(t, {sort_keys = true}) == '{\"a\":[],\"sku\":4024081013108}'); \
