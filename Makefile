@@ -51,6 +51,19 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
+# with_sandbox,OPTIONS,COMMANDS: runs the shell COMMANDS against a sandbox
+# started with OPTIONS on a free port ($$url; FLEXIROAM_BASE_URL and
+# FLEXIROAM_API_KEY are exported for them), and stops it afterwards.
+define with_sandbox
+@out=$$(mktemp); bin/flexiroam-sandbox --port 0 $(1) > "$$out" & pid=$$!; \
+trap 'kill $$pid 2>/dev/null; rm -f "$$out"' EXIT; \
+for i in $$(seq 100); do grep -q '^listening ' "$$out" && break; sleep 0.05; done; \
+url=$$(sed -n 's/^listening //p' "$$out"); \
+[ -n "$$url" ] || { echo "the sandbox did not start" >&2; exit 1; }; \
+export FLEXIROAM_BASE_URL="$$url" FLEXIROAM_API_KEY=sandbox-key; \
+$(2)
+endef
+
 # A decimal-comma locale of our own, so the specs that prove the codec
 # ignores LC_NUMERIC run on every machine (they skip, saying so, without it).
 LOCALE_DIR   := build/locale
@@ -63,7 +76,7 @@ $(LOCALE_DIR)/de_DE.UTF-8:
 BUSTED_PATHS = --lpath='./lua/?.lua;./lua/?/init.lua' --cpath='./$(dir $(1))../?.so'
 
 .PHONY: all build deps ci-deps builds test luajit rock rock-luajit static embed openresty asan valgrind lint fuzz \
-        fuzz-smoke bench demo clean
+        fuzz-smoke bench demo docs clean
 
 all: build
 build: $(BUILD_54)
@@ -74,7 +87,7 @@ deps:
 # Everything CI's targets use, up front, so no spec skips for want of nginx
 # or LuaJIT just because its target had not run yet.
 ci-deps: deps
-	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX) $(PKGS_LUAS) $(PKGS_LINT) $(PKGS_FUZZ))
+	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX) $(PKGS_LUAS) $(PKGS_LINT) $(PKGS_FUZZ) $(PKGS_SCAN))
 
 $(BUILD_54): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
@@ -90,6 +103,7 @@ $(BUILD_ASAN): $(SOURCES) $(HEADERS) Makefile
 	  $$(pkg-config --cflags lua5.4 $(CORE_PKGS)) -shared -o $@ $(SOURCES) $(CORE_LIBS)
 
 test: deps
+	$(call ensure_packages,$(PKGS_SCAN))
 	@$(MAKE) --no-print-directory build $(LOCALE_DIR)/de_DE.UTF-8
 	@$(SPEC_ENV) .ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) $(SPECS)
 
@@ -136,13 +150,7 @@ $(BUILD_EMBED): examples/embed/main.c $(BUILD_STATIC)
 # examples/embed/inventory.lua in the embedding host (4 states on 4 threads), against a sandbox.
 embed: deps
 	@$(MAKE) --no-print-directory build $(BUILD_EMBED)
-	@out=$$(mktemp); bin/flexiroam-sandbox --port 0 > "$$out" & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; rm -f "$$out"' EXIT; \
-	for i in $$(seq 100); do grep -q '^listening ' "$$out" && break; sleep 0.05; done; \
-	url=$$(sed -n 's/^listening //p' "$$out"); \
-	[ -n "$$url" ] || { echo "the sandbox did not start" >&2; exit 1; }; \
-	LUA_PATH_5_4='./lua/?.lua;./lua/?/init.lua' FLEXIROAM_BASE_URL="$$url" FLEXIROAM_API_KEY=sandbox-key \
-	  $(BUILD_EMBED) --threads 4 examples/embed/inventory.lua
+	$(call with_sandbox,,LUA_PATH_5_4='./lua/?.lua;./lua/?/init.lua' $(BUILD_EMBED) --threads 4 examples/embed/inventory.lua)
 
 # The nginx specs against a real nginx (installs it; `make test` skips them without it).
 openresty: deps
@@ -211,13 +219,16 @@ bench: deps
 # The quickstart against a sandbox on a free port, stopped afterwards.
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@out=$$(mktemp); bin/flexiroam-sandbox --port 0 > "$$out" & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; rm -f "$$out"' EXIT; \
-	for i in $$(seq 100); do grep -q '^listening ' "$$out" && break; sleep 0.05; done; \
-	url=$$(sed -n 's/^listening //p' "$$out"); \
-	[ -n "$$url" ] || { echo "the sandbox did not start" >&2; exit 1; }; \
-	echo "sandbox at $$url"; \
-	FLEXIROAM_BASE_URL="$$url" FLEXIROAM_API_KEY=sandbox-key $(LUA) examples/quickstart.lua
+	$(call with_sandbox,,echo "sandbox at $$url"; $(LUA) examples/quickstart.lua)
+
+# The README's pictures, made by the SDK from a sandbox activation, never
+# drawn by hand: the QR code examples/install_esim.lua saves for the first
+# eSIM of a sandbox with seed 1 (spec/readme_images_spec.lua checks it).
+README_QR := docs/images/esim-install-qr.png
+docs: deps
+	@$(MAKE) --no-print-directory build
+	@mkdir -p $(dir $(README_QR))
+	$(call with_sandbox,--seed 1,$(LUA) examples/install_esim.lua --png $(README_QR))
 
 clean:
 	rm -rf build
