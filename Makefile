@@ -119,7 +119,7 @@ rock: deps
 	$(call ensure_packages,$(PKGS_ROCK))
 	luarocks --lua-version=5.4 make --tree=build/rock --deps-mode=none rockspec/flexiroam-scm-1.rockspec
 	eval "$$(luarocks --lua-version=5.4 path --tree=build/rock)" && cd /tmp && \
-	  $(LUA) -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); print("rock ok: flexiroam " .. f.VERSION .. " from " .. package.searchpath("flexiroam", package.path))'
+	  $(LUA) -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); assert(f.qr.encode("x"):png():sub(2, 4) == "PNG"); print("rock ok: flexiroam " .. f.VERSION .. " from " .. package.searchpath("flexiroam", package.path))'
 
 # The same rock for Lua 5.1/LuaJIT (OpenResty), into build/rock-luajit.
 rock-luajit: deps
@@ -128,7 +128,7 @@ rock-luajit: deps
 	  LUA_INCDIR=$$(pkg-config --variable=includedir luajit)
 	rm -rf src/*.o flexiroam
 	eval "$$(luarocks --lua-version=5.1 path --tree=build/rock-luajit)" && cd /tmp && \
-	  luajit -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); assert(require "flexiroam.transport.ngx"); print("rock ok: flexiroam " .. f.VERSION .. " under " .. jit.version .. " from " .. package.searchpath("flexiroam", package.path))'
+	  luajit -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); assert(f.qr.encode("x"):png():sub(2, 4) == "PNG"); assert(require "flexiroam.transport.ngx"); print("rock ok: flexiroam " .. f.VERSION .. " under " .. jit.version .. " from " .. package.searchpath("flexiroam", package.path))'
 
 # The C core as a static library, for hosts that link Lua in (examples/embed).
 build/static/obj/%.o: src/%.c $(HEADERS) Makefile

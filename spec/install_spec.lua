@@ -95,6 +95,14 @@ describe("the install kit on hand-made activations", function()
     assert.equals("LPA:1$smdp.example.com$K2-LM3N$1.3.6.1.4.1.31746$1", links.lpa)
   end)
 
+  it("takes an empty or null confirmation code as none", function()
+    for _, none in ipairs { "", flexiroam.json.null } do
+      local links = assert(install.links { lpa = "LPA:1$smdp.example.com$X", confirmation_code = none })
+      assert.equals("LPA:1$smdp.example.com$X", links.lpa)
+      assert.is_nil(links.confirmation_code)
+    end
+  end)
+
   it("builds the LPA from smdp_address and matching_id when the answer has no lpa", function()
     local links = assert(install.links { smdp_address = "smdp.example.com", matching_id = "A-1" })
     assert.equals("LPA:1$smdp.example.com$A-1", links.lpa)
@@ -119,6 +127,7 @@ describe("the install kit on hand-made activations", function()
       { {}, "lpa" },
       { { lpa = "LPA:1$smdp.example.com$X", confirmation_code = "12 34" }, "confirmation_code" },
       { { lpa = "LPA:1$smdp.example.com$X", confirmation_code = ("9"):rep(65) }, "confirmation_code" },
+      { { lpa = "LPA:1$smdp.example.com$X", confirmation_code = 471 }, "confirmation_code" }, -- "0471"?
     }
     for i, case in ipairs(cases) do
       local links, err = install.links(case[1])

@@ -7,6 +7,7 @@
  * the text (empty, longer than the chosen level holds) answers nil and a
  * "validation" error, since a program cannot always know beforehand. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -71,10 +72,12 @@ static int qr_encode(lua_State *L)
 
     if (len == 0)
         return text_error(L, "is empty: there is nothing to encode");
-    if (len > (size_t)MAX_BYTES[level])
-        return text_error(L, lua_pushfstring(L, "is %d bytes; a QR code holds at most %d at level %s (version 40)",
-                                             (int)(len > 1000000 ? 1000000 : len), MAX_BYTES[level],
-                                             LEVEL_NAMES[level]));
+    if (len > (size_t)MAX_BYTES[level]) {
+        char why[128]; /* %zu: lua_pushfstring has no size_t format on 5.1 */
+        snprintf(why, sizeof why, "is %zu bytes; a QR code holds at most %d at level %s (version 40)", len,
+                 MAX_BYTES[level], LEVEL_NAMES[level]);
+        return text_error(L, why);
+    }
 
     /* The userdata first: its __gc owns the code from the moment it exists. */
     q = (fx_qr *)fx_handle_new(L, sizeof *q, FX_QR_MT);
@@ -146,9 +149,9 @@ static int qr_index(lua_State *L)
     lua_rawget(L, lua_upvalueindex(1));
     if (!lua_isnil(L, -1))
         return 1;
-    key = lua_tostring(L, 2);
     if (lua_type(L, 2) != LUA_TSTRING)
         return 1;
+    key = lua_tostring(L, 2);
     q = (fx_qr *)luaL_checkudata(L, 1, FX_QR_MT);
     if (strcmp(key, "size") == 0 || strcmp(key, "version") == 0 || strcmp(key, "ec") == 0 ||
         strcmp(key, "margin") == 0) {

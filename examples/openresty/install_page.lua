@@ -243,9 +243,15 @@ function page.serve(client)
     return api_failure(got.err)
   end
   local activation = got.value
+  -- Activation data the API sent that cannot be installed: no page, no
+  -- link built from it; the log says which part (never the key).
   local links, invalid = activation:install_links()
-  if not links then return api_failure(invalid) end
-  local code = assert(activation:qr())
+  local code
+  if links then code, invalid = activation:qr() end
+  if not code then
+    ngx.log(ngx.ERR, "flexiroam: eSIM ", iccid, ": ", tostring(invalid))
+    return fail(502, "This eSIM's activation details are not valid: please contact us.")
+  end
   if png then
     ngx.header["Content-Disposition"] = ('inline; filename="esim-%s.png"'):format(iccid)
     return answer(200, "image/png", code:png { scale = 8 })

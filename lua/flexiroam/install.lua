@@ -6,7 +6,8 @@
 --                               on Android, also what "enter the activation code" takes, whole
 --   links.smdp_address          iOS "Enter Details Manually": SM-DP+ Address
 --   links.activation_code       iOS "Enter Details Manually": Activation Code (the matching id)
---   links.confirmation_code     the code to type when asked, when the activation carries one, else nil
+--   links.confirmation_code     the code to type when asked, when the activation carries one (as
+--                               text: a number would have lost a leading zero), else nil
 --   links.confirmation_code_required  whether the phone will ask for one
 --   links.ios                   https://esimsetup.apple.com/esim_qrcode_provisioning?carddata=<LPA, URL-encoded>
 --
@@ -25,6 +26,7 @@
 -- from the API that cannot be installed, never a link built from it.
 local errors = require("flexiroam.errors")
 local esim = require("flexiroam.esim")
+local json = require("flexiroam.json")
 local qr = require("flexiroam.qr")
 local raise = require("flexiroam.misuse").raise
 local url = require("flexiroam.url")
@@ -77,7 +79,11 @@ function install.links(activation)
   end
 
   local code = activation.confirmation_code
-  if code ~= nil and not present(code) then code = nil end
+  if code == "" or code == json.null then code = nil end
+  if code ~= nil and type(code) ~= "string" then
+    -- A number would have lost any leading zero: the code typed would be wrong.
+    return invalid("confirmation_code", "must be text (got a " .. type(code) .. ")")
+  end
   if code then
     local why = confirmation_problem(code)
     if why then return invalid("confirmation_code", why) end
