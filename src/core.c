@@ -5,6 +5,7 @@
 #include "json.h"
 #include "lock.h"
 #include "multi.h"
+#include "qr.h"
 #include "session.h"
 #include "terminal.h"
 #include "version.h"
@@ -38,6 +39,7 @@ int luaopen_flexiroam_core(lua_State *L)
     fx_terminal_register(L, module);
     fx_clock_register(L, module);
     fx_lock_register(L, module);
+    fx_qr_register(L, module);
 
     return 1;
 }

@@ -18,6 +18,7 @@
 local compat = require("flexiroam.compat")
 local json = require("flexiroam.json")
 local esim = require("flexiroam.esim")
+local install = require("flexiroam.install")
 local options = require("flexiroam.options")
 local raise = require("flexiroam.misuse").raise
 local fields = require("flexiroam.fields")
@@ -452,6 +453,16 @@ function Activation:parse()
   if not s then return esim.parse_lpa(nil) end
   return esim.parse_lpa(s)
 end
+
+--- activation:install_links() -> {lpa, smdp_address, activation_code,
+-- confirmation_code, confirmation_code_required, ios} | nil, err: the
+-- install string and the manual-entry fields, rebuilt from checked parts
+-- (flexiroam.install says what each is for, and each platform's limits).
+function Activation:install_links() return install.links(self) end
+
+--- activation:qr([{ec = "M", version =, margin = 4}]) -> flexiroam.qr matrix
+-- of the install string | nil, err (m:svg(), m:png(), m:terminal()).
+function Activation:qr(opts) return install.qr(self, opts, "activation:qr") end
 
 -- The matching id installs the eSIM on any phone: it is a secret, and a
 -- summary that may reach a log leaves it out.
