@@ -7,6 +7,9 @@ CC           ?= cc
 CFLAGS       ?= -O2 -g
 WARNINGS     := -Wall -Wextra -Werror
 CORE_CFLAGS   = -std=gnu99 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS)
+# The libraries the core links (pkg-config names), and their link flags.
+CORE_PKGS    := libcurl libqrencode libpng
+CORE_LIBS     = $$(pkg-config --libs $(CORE_PKGS)) -lm
 
 SOURCES      := $(sort $(wildcard src/*.c))
 HEADERS      := $(wildcard src/*.h)
@@ -20,7 +23,12 @@ STATIC_OBJS  := $(patsubst src/%.c,build/static/obj/%.o,$(SOURCES))
 BUILD_EMBED  := build/embed/embed
 
 PKGS_BASE    := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev pkg-config \
-                gcc make lua-socket openssl curl locales redis-server lua-redis $(PKGS_CLI)
+                gcc make lua-socket openssl curl locales redis-server lua-redis $(PKGS_QR) $(PKGS_CLI)
+# The QR codes of the eSIM install kit (flexiroam.qr): encoder and PNG writer.
+PKGS_QR      := libqrencode-dev libpng-dev
+# What the QR specs check with: a real scanner, an SVG rasteriser and a
+# headless browser (the specs skip, saying which is missing, without them).
+PKGS_SCAN    := zbar-tools librsvg2-bin chromium-headless-shell
 # The command line (bin/flexiroam): its argument parser. Its specs also use
 # util-linux's `script` (a pseudo-terminal) and bash, both always in Debian.
 PKGS_CLI     := lua-argparse
@@ -46,6 +54,19 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
+# with_sandbox,OPTIONS,COMMANDS: runs the shell COMMANDS against a sandbox
+# started with OPTIONS on a free port ($$url; FLEXIROAM_BASE_URL and
+# FLEXIROAM_API_KEY are exported for them), and stops it afterwards.
+define with_sandbox
+@out=$$(mktemp); bin/flexiroam-sandbox --port 0 $(1) > "$$out" & pid=$$!; \
+trap 'kill $$pid 2>/dev/null; rm -f "$$out"' EXIT; \
+for i in $$(seq 100); do grep -q '^listening ' "$$out" && break; sleep 0.05; done; \
+url=$$(sed -n 's/^listening //p' "$$out"); \
+[ -n "$$url" ] || { echo "the sandbox did not start" >&2; exit 1; }; \
+export FLEXIROAM_BASE_URL="$$url" FLEXIROAM_API_KEY=sandbox-key; \
+$(2)
+endef
+
 # A decimal-comma locale of our own, so the specs that prove the codec
 # ignores LC_NUMERIC run on every machine (they skip, saying so, without it).
 LOCALE_DIR   := build/locale
@@ -58,7 +79,7 @@ $(LOCALE_DIR)/de_DE.UTF-8:
 BUSTED_PATHS = --lpath='./lua/?.lua;./lua/?/init.lua' --cpath='./$(dir $(1))../?.so'
 
 .PHONY: all build deps ci-deps builds test luajit rock rock-luajit static embed openresty asan valgrind lint fuzz \
-        fuzz-smoke bench demo install cli-docs clean
+        fuzz-smoke bench demo docs install cli-docs clean
 
 all: build
 build: $(BUILD_54)
@@ -69,22 +90,23 @@ deps:
 # Everything CI's targets use, up front, so no spec skips for want of nginx
 # or LuaJIT just because its target had not run yet.
 ci-deps: deps
-	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX) $(PKGS_LUAS) $(PKGS_LINT) $(PKGS_FUZZ))
+	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX) $(PKGS_LUAS) $(PKGS_LINT) $(PKGS_FUZZ) $(PKGS_SCAN))
 
 $(BUILD_54): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 libcurl) -shared -o $@ $(SOURCES) $$(pkg-config --libs libcurl)
+	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 $(CORE_PKGS)) -shared -o $@ $(SOURCES) $(CORE_LIBS)
 
 $(BUILD_JIT): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags luajit libcurl) -shared -o $@ $(SOURCES) $$(pkg-config --libs libcurl)
+	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags luajit $(CORE_PKGS)) -shared -o $@ $(SOURCES) $(CORE_LIBS)
 
 $(BUILD_ASAN): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CORE_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	  $$(pkg-config --cflags lua5.4 libcurl) -shared -o $@ $(SOURCES) $$(pkg-config --libs libcurl)
+	  $$(pkg-config --cflags lua5.4 $(CORE_PKGS)) -shared -o $@ $(SOURCES) $(CORE_LIBS)
 
 test: deps
+	$(call ensure_packages,$(PKGS_SCAN))
 	@$(MAKE) --no-print-directory build $(LOCALE_DIR)/de_DE.UTF-8
 	@$(SPEC_ENV) .ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) $(SPECS)
 
@@ -100,7 +122,7 @@ rock: deps
 	$(call ensure_packages,$(PKGS_ROCK))
 	luarocks --lua-version=5.4 make --tree=build/rock --deps-mode=none rockspec/flexiroam-scm-1.rockspec
 	eval "$$(luarocks --lua-version=5.4 path --tree=build/rock)" && cd /tmp && \
-	  $(LUA) -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); print("rock ok: flexiroam " .. f.VERSION .. " from " .. package.searchpath("flexiroam", package.path))'
+	  $(LUA) -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); assert(f.qr.encode("x"):png():sub(2, 4) == "PNG"); print("rock ok: flexiroam " .. f.VERSION .. " from " .. package.searchpath("flexiroam", package.path))'
 
 # The SDK, its C core and the two commands, flexiroam and flexiroam-sandbox,
 # installed by luarocks from the rockspec into PREFIX: modules under
@@ -125,12 +147,12 @@ rock-luajit: deps
 	  LUA_INCDIR=$$(pkg-config --variable=includedir luajit)
 	rm -rf src/*.o flexiroam
 	eval "$$(luarocks --lua-version=5.1 path --tree=build/rock-luajit)" && cd /tmp && \
-	  luajit -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); assert(require "flexiroam.transport.ngx"); print("rock ok: flexiroam " .. f.VERSION .. " under " .. jit.version .. " from " .. package.searchpath("flexiroam", package.path))'
+	  luajit -e 'local f = require "flexiroam"; assert(f.json.decode("[1]")[1] == 1); assert(f.qr.encode("x"):png():sub(2, 4) == "PNG"); assert(require "flexiroam.transport.ngx"); print("rock ok: flexiroam " .. f.VERSION .. " under " .. jit.version .. " from " .. package.searchpath("flexiroam", package.path))'
 
 # The C core as a static library, for hosts that link Lua in (examples/embed).
 build/static/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 libcurl) -c -o $@ $<
+	$(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua5.4 $(CORE_PKGS)) -c -o $@ $<
 
 $(BUILD_STATIC): $(STATIC_OBJS)
 	@rm -f $@
@@ -142,18 +164,12 @@ static: deps
 $(BUILD_EMBED): examples/embed/main.c $(BUILD_STATIC)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu99 $(WARNINGS) $(CFLAGS) -pthread $$(pkg-config --cflags lua5.4) -o $@ $< $(BUILD_STATIC) \
-	  $$(pkg-config --libs lua5.4 libcurl) -lm
+	  $$(pkg-config --libs lua5.4) $(CORE_LIBS)
 
 # examples/embed/inventory.lua in the embedding host (4 states on 4 threads), against a sandbox.
 embed: deps
 	@$(MAKE) --no-print-directory build $(BUILD_EMBED)
-	@out=$$(mktemp); bin/flexiroam-sandbox --port 0 > "$$out" & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; rm -f "$$out"' EXIT; \
-	for i in $$(seq 100); do grep -q '^listening ' "$$out" && break; sleep 0.05; done; \
-	url=$$(sed -n 's/^listening //p' "$$out"); \
-	[ -n "$$url" ] || { echo "the sandbox did not start" >&2; exit 1; }; \
-	LUA_PATH_5_4='./lua/?.lua;./lua/?/init.lua' FLEXIROAM_BASE_URL="$$url" FLEXIROAM_API_KEY=sandbox-key \
-	  $(BUILD_EMBED) --threads 4 examples/embed/inventory.lua
+	$(call with_sandbox,,LUA_PATH_5_4='./lua/?.lua;./lua/?/init.lua' $(BUILD_EMBED) --threads 4 examples/embed/inventory.lua)
 
 # The nginx specs against a real nginx (installs it; `make test` skips them without it).
 openresty: deps
@@ -167,8 +183,8 @@ builds: deps
 	$(call ensure_packages,$(PKGS_LUAS))
 	@for v in 5.3 5.1; do \
 	  mkdir -p build/$$v/flexiroam && \
-	  $(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua$$v libcurl) -shared -o build/$$v/flexiroam/core.so $(SOURCES) \
-	    $$(pkg-config --libs libcurl) && \
+	  $(CC) $(CORE_CFLAGS) $$(pkg-config --cflags lua$$v $(CORE_PKGS)) -shared -o build/$$v/flexiroam/core.so $(SOURCES) \
+	    $(CORE_LIBS) && \
 	  lua$$v -e "package.cpath = 'build/$$v/?.so;' .. package.cpath; package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; \
 	    local f = require 'flexiroam'; local t = assert(f.json.decode('{\"sku\":4024081013108,\"a\":[]}')); \
 	    assert(t.sku == 4024081013108 and f.json.encode(t, {sort_keys = true}) == '{\"a\":[],\"sku\":4024081013108}'); \
@@ -222,13 +238,16 @@ bench: deps
 # The quickstart against a sandbox on a free port, stopped afterwards.
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@out=$$(mktemp); bin/flexiroam-sandbox --port 0 > "$$out" & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; rm -f "$$out"' EXIT; \
-	for i in $$(seq 100); do grep -q '^listening ' "$$out" && break; sleep 0.05; done; \
-	url=$$(sed -n 's/^listening //p' "$$out"); \
-	[ -n "$$url" ] || { echo "the sandbox did not start" >&2; exit 1; }; \
-	echo "sandbox at $$url"; \
-	FLEXIROAM_BASE_URL="$$url" FLEXIROAM_API_KEY=sandbox-key $(LUA) examples/quickstart.lua
+	$(call with_sandbox,,echo "sandbox at $$url"; $(LUA) examples/quickstart.lua)
+
+# The README's pictures, made by the SDK from a sandbox activation, never
+# drawn by hand: the QR code examples/install_esim.lua saves for the first
+# eSIM of a sandbox with seed 1 (spec/readme_images_spec.lua checks it).
+README_QR := docs/images/esim-install-qr.png
+docs: deps
+	@$(MAKE) --no-print-directory build
+	@mkdir -p $(dir $(README_QR))
+	$(call with_sandbox,--seed 1,$(LUA) examples/install_esim.lua --png $(README_QR))
 
 clean:
 	rm -rf build

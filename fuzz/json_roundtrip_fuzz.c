@@ -102,18 +102,8 @@ static lua_State *state(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     lua_State *L = state();
-    int status;
     if (!enabled || size == 0)
         return 0;
-    lua_pushvalue(L, 1);
-    lua_pushlstring(L, (const char *)data + 1, size - 1);
-    lua_pushinteger(L, data[0]);
-    status = lua_pcall(L, 2, 0, 0);
-    if (status != LUA_OK && status != LUA_ERRMEM) {
-        fprintf(stderr, "json_roundtrip_fuzz: %s (input of %zu bytes, options byte %u)\n", lua_tostring(L, -1), size,
-                (unsigned)data[0]);
-        abort();
-    }
-    lua_settop(L, 1);
+    fuzz_check_options_and_text(L, "json_roundtrip_fuzz", data, size);
     return 0;
 }

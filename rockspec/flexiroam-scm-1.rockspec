@@ -15,6 +15,9 @@ external_dependencies = {
   -- Only the library: Debian keeps curl.h under a multiarch directory that
   -- luarocks does not search, while the compiler finds it on its own.
   CURL = { library = "curl" },
+  -- The QR codes (flexiroam.qr): Debian libqrencode-dev and libpng-dev.
+  QRENCODE = { header = "qrencode.h", library = "qrencode" },
+  PNG = { header = "png.h", library = "png" },
 }
 build = {
   type = "builtin",
@@ -22,12 +25,13 @@ build = {
     ["flexiroam.core"] = {
       sources = {
         "src/buffer.c", "src/clock.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/handle.c", "src/json.c",
-        "src/json_decode.c", "src/json_encode.c", "src/lock.c", "src/multi.c", "src/options.c", "src/session.c",
-        "src/private_file.c", "src/session_response.c", "src/terminal.c",
+        "src/json_decode.c", "src/json_encode.c", "src/lock.c", "src/multi.c", "src/options.c", "src/private_file.c",
+        "src/qr.c", "src/qr_png.c", "src/qr_svg.c", "src/qr_text.c", "src/session.c", "src/session_response.c",
+        "src/terminal.c",
       },
-      libraries = { "curl" },
-      incdirs = { "$(CURL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl", "qrencode", "png", "m" },
+      incdirs = { "$(CURL_INCDIR)", "$(QRENCODE_INCDIR)", "$(PNG_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(QRENCODE_LIBDIR)", "$(PNG_LIBDIR)" },
     },
     ["flexiroam"] = "lua/flexiroam/init.lua",
     ["flexiroam.batch"] = "lua/flexiroam/batch.lua",
@@ -81,6 +85,7 @@ build = {
     ["flexiroam.fields"] = "lua/flexiroam/fields.lua",
     ["flexiroam.esim"] = "lua/flexiroam/esim.lua",
     ["flexiroam.http_head"] = "lua/flexiroam/http_head.lua",
+    ["flexiroam.install"] = "lua/flexiroam/install.lua",
     ["flexiroam.jobs"] = "lua/flexiroam/jobs.lua",
     ["flexiroam.models"] = "lua/flexiroam/models.lua",
     ["flexiroam.journal"] = "lua/flexiroam/journal.lua",
@@ -92,6 +97,7 @@ build = {
     ["flexiroam.options"] = "lua/flexiroam/options.lua",
     ["flexiroam.pipeline"] = "lua/flexiroam/pipeline.lua",
     ["flexiroam.progress"] = "lua/flexiroam/progress.lua",
+    ["flexiroam.qr"] = "lua/flexiroam/qr.lua",
     ["flexiroam.reference"] = "lua/flexiroam/reference.lua",
     ["flexiroam.response"] = "lua/flexiroam/response.lua",
     ["flexiroam.retry"] = "lua/flexiroam/retry.lua",

@@ -85,6 +85,31 @@ describe("flexiroam commands", function()
     end)
   end)
 
+  it("sims show --qr draws the eSIM's install code; a real scanner reads it back to its LPA string", function()
+    local scan = require("spec.support.scan")
+    local have_qr = pcall(require, "flexiroam.qr") and type(require("flexiroam.qr")) == "table"
+    if not have_qr then return pending("this build has no flexiroam.qr") end
+    local missing = scan.missing("zbarimg")
+    if missing then return pending(missing) end
+    local sim = assert(client:collect("list_inventory", { chip_type = "esim" }, { max_items = 1 }))[1]
+    local activation = assert(client:get_activation { iccid = sim.iccid })
+    for _, scheme in ipairs { "dark", "light" } do
+      local r = run { "-o", "table", "sims", "show", sim.iccid, "--qr", "--qr-scheme", scheme }
+      assert.equals(0, r.code, r.err)
+      assert.truthy(r.out:find("iccid%s+" .. sim.iccid), "the record comes first")
+      local code = {}
+      for line in r.out:gmatch("[^\n]+") do
+        if line:find("^[ \226\150\128\132\136]+$") and line:find("\226") then code[#code + 1] = line end
+      end
+      assert.same({ activation.lpa }, scan.decode_pbm(scan.terminal_to_pbm(table.concat(code, "\n") .. "\n", scheme)))
+      assert.truthy(r.out:find(activation.lpa, 1, true), "and the string to type")
+    end
+    -- JSON on stdout stays JSON: the code goes to stderr.
+    local r = run { "sims", "show", sim.iccid, "--qr" }
+    assert.equals(sim.iccid, assert(json.decode(r.out)).iccid)
+    assert.truthy(r.err:find(activation.lpa, 1, true))
+  end)
+
   it("--verbose adds a line per request with its phase timings and request id", function()
     local r = run { "--verbose", "plans", "list", "--max-pages", "1" }
     assert.equals(0, r.code, r.err)

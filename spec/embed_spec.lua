@@ -3,7 +3,7 @@
 -- sandbox in one state, with package.preload, and in N states on N
 -- threads; then libcurl's global init counted across N threads.
 -- Everything is built into a temporary directory; skips without a C
--- compiler or the Lua 5.4 / libcurl development files.
+-- compiler or the development files of Lua 5.4 and the core's libraries.
 local flexiroam = require "flexiroam"
 local processes = require "spec.support.test_processes"
 local sandbox = require "spec.support.sandbox"
@@ -16,22 +16,17 @@ local function quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
--- Runs a shell command; -> whether it exited 0, its combined output. The
--- status travels in the output: LuaJIT's io.popen close does not report it.
-local function run(command)
-  -- Without LD_PRELOAD: under `make asan` only the module is sanitized.
-  local p = assert(io.popen("(unset LD_PRELOAD; " .. command .. ") 2>&1; echo \"exit status $?\""))
-  local out = p:read("*a")
-  p:close()
-  local body, status = out:match("^(.-)exit status (%d+)\n$")
-  return status == "0", body or out
-end
+local run = processes.run
+
+-- The libraries the core links (the Makefile's CORE_PKGS).
+local CORE_PKGS = "libcurl libqrencode libpng"
 
 local function missing()
   if not processes.have("cc") then return "no C compiler (cc)" end
   if not processes.have("pkg-config") then return "no pkg-config" end
-  if not succeeded(os.execute("pkg-config --exists lua5.4 libcurl")) then
-    return "no Lua 5.4 or libcurl development files (liblua5.4-dev, libcurl4-openssl-dev)"
+  if not succeeded(os.execute("pkg-config --exists lua5.4 " .. CORE_PKGS)) then
+    return "no development files of Lua 5.4 or of " .. CORE_PKGS
+      .. " (liblua5.4-dev, libcurl4-openssl-dev, libqrencode-dev, libpng-dev)"
   end
   return nil
 end
@@ -44,8 +39,8 @@ local function build_static(dir)
   local p = assert(io.popen("ls src/*.c"))
   for src in p:lines() do
     local obj = dir .. "/" .. src:match("([^/]+)%.c$") .. ".o"
-    local ok, out = run(("cc %s -fPIC -fvisibility=hidden $(pkg-config --cflags lua5.4 libcurl) -c -o %s %s")
-      :format(CFLAGS, quote(obj), quote(src)))
+    local ok, out = run(("cc %s -fPIC -fvisibility=hidden $(pkg-config --cflags lua5.4 %s) -c -o %s %s")
+      :format(CFLAGS, CORE_PKGS, quote(obj), quote(src)))
     assert(ok, "compiling " .. src .. " failed:\n" .. out)
     objects[#objects + 1] = quote(obj)
   end
@@ -58,8 +53,9 @@ end
 
 local function link(dir, name, source, lib, extra)
   local exe = dir .. "/" .. name
-  local command = ("cc %s -pthread $(pkg-config --cflags lua5.4 libcurl) -o %s %s %s"
-    .. " $(pkg-config --libs lua5.4 libcurl) -lm %s"):format(CFLAGS, quote(exe), quote(source), quote(lib), extra or "")
+  local command = ("cc %s -pthread $(pkg-config --cflags lua5.4 %s) -o %s %s %s"
+    .. " $(pkg-config --libs lua5.4 %s) -lm %s"):format(CFLAGS, CORE_PKGS, quote(exe), quote(source), quote(lib),
+    CORE_PKGS, extra or "")
   local ok, out = run(command)
   assert(ok, "linking " .. name .. " failed:\n" .. out)
   return exe

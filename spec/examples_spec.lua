@@ -3,6 +3,7 @@
 -- the sandbox's state afterwards are checked.
 local flexiroam = require "flexiroam"
 local sandbox = require "spec.support.sandbox"
+local scan = require "spec.support.scan"
 
 local GB = 1024 * 1024 * 1024
 local SIMS = 80 -- 72 eSIMs: enough for a fleet of 50
@@ -169,5 +170,28 @@ describe("examples against the sandbox", function()
       { json = { iccid = sims[1].iccid, bytes = GB - math.floor(GB / 10) } }))
     assert.is_true(report.topped_up)
     assert.equals(1, stats().charges["auto-topup:" .. sims[1].iccid .. ":1"])
+  end)
+
+  it("install_esim draws a code that scans from the terminal, prints the links and saves the picture", function()
+    local iccid = esims(1)[1].iccid
+    local activation = assert(client:get_activation { iccid = iccid })
+    local links = assert(activation:install_links())
+    local png = os.tmpname()
+    local out, err, code = run(sb.url, "install_esim.lua", { iccid, "--png", png, "--scheme", "ansi" })
+    local saved = io.open(png, "rb"):read("a")
+    os.remove(png)
+    assert.equals(0, code, err)
+    local drawn = assert(out:match("^(.-)eSIM       " .. iccid .. "\n"))
+    assert.matches("\nby hand    SM-DP+ address " .. links.smdp_address .. ", activation code "
+      .. links.activation_code .. "\n", out, nil, true)
+    assert.matches("\niPhone     " .. links.ios .. "  (iOS 17.4+", out, nil, true)
+    assert.matches("\nAndroid    enter the whole code: " .. links.lpa .. "\n", out, nil, true)
+    local why = scan.missing("zbarimg")
+    if why then return pending("the code is not scanned: " .. why) end
+    assert.same({ links.lpa }, scan.decode_pbm(scan.terminal_to_pbm(drawn, "ansi")))
+    assert.same({ links.lpa }, scan.decode_png(saved))
+    local _, usage_err, usage_code = run(sb.url, "install_esim.lua", { "--scheme" })
+    assert.equals(2, usage_code)
+    assert.matches("--scheme needs a value", usage_err, nil, true)
   end)
 end)

@@ -1,33 +1,20 @@
 -- Misuse raises at the caller's line: every public function, called with a
--- bad argument, raises an error whose position is this file and the line
--- of the call, never a line inside the SDK (flexiroam.misuse). A public
+-- bad argument, raises an error whose position is the line of the call
+-- (spec/support/blame.lua makes it), never a line inside the SDK (flexiroam.misuse). A public
 -- function added without a case here fails "covers every public function".
 local flexiroam = require "flexiroam"
 local Client = require "flexiroam.client"
 local misuse = require "flexiroam.misuse"
 local ngx_transport = require "flexiroam.transport.ngx"
 local fake_transport = require "spec.support.fake_transport"
+local blame = require "spec.support.blame"
 
 local models, esim, json, errors = flexiroam.models, flexiroam.esim, flexiroam.json, flexiroam.errors
 local ICCID = "8901260882310000005"
-local THIS_FILE = debug.getinfo(1, "S").short_src
-
-local unpack = table.unpack or unpack -- luacheck: ignore 113 (5.1)
-
--- Calls fn(...) from a line of this file and returns its error and that
--- line (a closure, not pcall(fn, ...): a C function reports the Lua line
--- that called it, and pcall has none).
-local function raised_at(fn, ...)
-  local n, args = select("#", ...), { ... }
-  local line = debug.getinfo(1, "l").currentline + 1
-  local ok, err = pcall(function() fn(unpack(args, 1, n)) end) -- not a tail call: this line stays on the stack
-  assert.is_false(ok, "expected a raise")
-  return tostring(err), line
-end
 
 local function assert_blames_caller(what, fn, ...)
-  local err, line = raised_at(fn, ...)
-  local where = THIS_FILE .. ":" .. line .. ": "
+  local err, where = blame.raised_at(fn, ...)
+  assert.is_string(err, what .. " did not raise")
   assert.equals(where, err:sub(1, #where), what .. " blamed the wrong place: " .. err)
 end
 
@@ -133,6 +120,16 @@ describe("misuse raises at the caller's line", function()
     assert_blames_caller("gb_to_bytes", esim.gb_to_bytes, 0 / 0)
     assert_blames_caller("mb_to_bytes", esim.mb_to_bytes, {})
     assert_blames_caller("format_bytes", esim.format_bytes, "x")
+  end)
+
+  it("for the QR codes and the install kit", function()
+    local act = models.new(new_client(), "Activation", { iccid = ICCID, lpa = "LPA:1$smdp.example.com$K2-LM3N" })
+    assert_blames_caller("qr.encode", flexiroam.qr.encode, 42)
+    assert_blames_caller("qr.encode options", flexiroam.qr.encode, "x", { ec = "Z" })
+    assert_blames_caller("install.links", flexiroam.install.links, 42)
+    assert_blames_caller("install.qr", flexiroam.install.qr, act, { margin = -1 })
+    assert_blames_caller("activation:qr", act.qr, act, { bogus = true })
+    assert_blames_caller("activation:qr options", act.qr, act, 42)
   end)
 
   it("for the codec, the transports and the sandbox transport", function()

@@ -6,6 +6,7 @@
 #include "lock.h"
 #include "multi.h"
 #include "private_file.h"
+#include "qr.h"
 #include "session.h"
 #include "terminal.h"
 #include "version.h"
@@ -40,6 +41,7 @@ int luaopen_flexiroam_core(lua_State *L)
     fx_clock_register(L, module);
     fx_lock_register(L, module);
     fx_private_file_register(L, module);
+    fx_qr_register(L, module);
 
     return 1;
 }

@@ -5,6 +5,7 @@
 --   GET  /plans[?country=FRA]                        the one-time eSIM plans on sale
 --   POST /buy {"plan_id": "...", "reference": "..."}  -> 201 {"iccid", "order_id", "plan_id", "lpa"}
 --   GET  /usage?iccid=A,B,...                         data left on up to 20 eSIMs, asked all at once
+--   GET  /install/<iccid>[.png]                       the page that installs an eSIM (install_page.lua)
 --
 -- `reference` is the shop's own order number: the API charges once per
 -- reference, and a repeated /buy with it answers the same eSIM, so a
@@ -20,6 +21,7 @@
 -- keep answering), so page views do not each cost an API call. Sales never
 -- come from the cache: the SIMs, orders and usage are live state.
 local flexiroam = require "flexiroam"
+local install_page = require "install_page"
 
 local json = flexiroam.json
 
@@ -117,5 +119,7 @@ function storefront.usage()
   end
   return reply(200, { usage = json.array(usage) })
 end
+
+function storefront.install() return install_page.serve(api()) end
 
 return storefront

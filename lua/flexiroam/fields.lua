@@ -5,6 +5,7 @@
 -- made so knows what it holds: reading a field that was not selected
 -- raises, never answers nil by mistake.
 local json = require("flexiroam.json")
+local is_array = json.is_array
 local raise = require("flexiroam.misuse").raise
 
 local fields = {}
@@ -142,27 +143,9 @@ function fields.restrict(data, selection, answer)
   return data
 end
 
--- Guards: a metatable per (subtree, where) whose __index raises for a field
--- outside the subtree. Kept by subtree (weak): selections are few.
-local guards = setmetatable({}, { __mode = "k" })
-
 local function not_selected(label, name, selection)
   raise("%s.%s was not selected: this record was decoded with fields = { %s }; add %q to read it", label,
     tostring(name), table.concat(selection.paths, ", "), name)
-end
-
-local function guard_of(tree, label, selection)
-  local mt = guards[tree]
-  if not mt then
-    mt = {
-      __index = function(_, name)
-        if type(name) == "string" and tree[name] == nil then not_selected(label, name, selection) end
-        return nil
-      end,
-    }
-    guards[tree] = mt
-  end
-  return mt
 end
 
 --- The names of a tree's objects selected in part ({plan = {name = true}}
@@ -182,32 +165,82 @@ local function nested_names(tree)
   return names
 end
 
-fields.nested_names = nested_names
 
---- fields.guard_nested(record, selection, label): the objects below a
--- record that only some of their fields were selected from get a guard
--- (arrays of objects: each element). The record itself is the model's.
-function fields.guard_nested(record, tree, label, selection)
-  local names = nested_names(tree)
-  for i = 1, #names do
-    local name = names[i]
-    local sub, v = tree[name], rawget(record, name)
+-- A guard: the metatable of an object `label` names whose fields outside
+-- `sub` raise when read, instead of reading as nil.
+local function guard(sub, label, selection)
+  return {
+    __index = function(_, name)
+      if type(name) == "string" and sub[name] == nil then not_selected(label, name, selection) end
+      return nil
+    end,
+  }
+end
+
+-- What guarding the objects below one of `tree`'s records takes, made once
+-- per (subtree, label) and kept in the selection itself (so it goes with
+-- it, on LuaJIT too, whose weak tables would keep a tree a guard refers
+-- to): for each object selected in part, its name, its subtree, and its
+-- guards as an object and as an array's element, with their labels.
+local function plan_of(tree, label, selection)
+  local plans = selection.guard_plans
+  if not plans then
+    plans = {}
+    selection.guard_plans = plans
+  end
+  local by_label = plans[tree]
+  if not by_label then
+    by_label = {}
+    plans[tree] = by_label
+  end
+  local plan = by_label[label]
+  if not plan then
+    plan = {}
+    for _, name in ipairs(nested_names(tree)) do
+      local sub, path = tree[name], label .. "." .. name
+      plan[#plan + 1] = {
+        name = name, sub = sub, deeper = #nested_names(sub) > 0,
+        path = path, object = guard(sub, path, selection),
+        element_path = path .. "[]", element = guard(sub, path .. "[]", selection),
+      }
+    end
+    by_label[label] = plan
+  end
+  return plan
+end
+
+-- Guards the objects below `record` that `plan` (plan_of) names.
+local function guard_below(record, plan, selection)
+  for i = 1, #plan do
+    local p = plan[i]
+    local v = rawget(record, p.name)
     if type(v) == "table" then
-      local path = label .. "." .. name
-      if json.is_array(v) then
+      if is_array(v) then
+        local deeper = p.deeper and plan_of(p.sub, p.element_path, selection)
         for k = 1, #v do
           local e = v[k]
           if type(e) == "table" and getmetatable(e) == nil then
-            setmetatable(e, guard_of(sub, path .. "[]", selection))
-            fields.guard_nested(e, sub, path .. "[]", selection)
+            setmetatable(e, p.element)
+            if deeper then guard_below(e, deeper, selection) end
           end
         end
       elseif getmetatable(v) == nil then
-        setmetatable(v, guard_of(sub, path, selection))
-        fields.guard_nested(v, sub, path, selection)
+        setmetatable(v, p.object)
+        if p.deeper then guard_below(v, plan_of(p.sub, p.path, selection), selection) end
       end
     end
   end
+end
+
+--- fields.record_guard(selection, label) -> function(record) | nil: what
+-- guards the objects below a record (`label`: its model's name) that only
+-- some of their fields were selected from (arrays of objects: each
+-- element); nil when the selection has none. The record itself is the
+-- model's. Made once per page, run for each record.
+function fields.record_guard(selection, label)
+  local plan = plan_of(selection.tree, label, selection)
+  if #plan == 0 then return nil end
+  return function(record) guard_below(record, plan, selection) end
 end
 
 fields.not_selected = not_selected

@@ -12,6 +12,8 @@ return {
   operations = require "flexiroam.operations",
   models = require "flexiroam.models",
   esim = require "flexiroam.esim",
+  qr = require "flexiroam.qr",
+  install = require "flexiroam.install",
   jobs = require "flexiroam.jobs",
   store = require "flexiroam.store",
 }

@@ -18,6 +18,7 @@
 local compat = require("flexiroam.compat")
 local json = require("flexiroam.json")
 local esim = require("flexiroam.esim")
+local install = require("flexiroam.install")
 local options = require("flexiroam.options")
 local raise = require("flexiroam.misuse").raise
 local fields = require("flexiroam.fields")
@@ -150,25 +151,20 @@ function models.wrap(client, op, data, selection)
   if op.answer == "list" and type(items) == "table" then
     -- A numeric loop: this runs for every item of every page.
     -- Only objects selected in part ("plan" of "plan.name") need a guard
-    -- below a record: with none (or none present) a record costs one
-    -- setmetatable, as a whole one does.
-    local nested = selection and fields.nested_names(selection.tree)
-    local n_nested = nested and #nested or 0
+    -- below a record: with none a record costs one setmetatable, as a
+    -- whole one does.
+    local guard = selection and fields.record_guard(selection, name)
     for i = 1, #items do
       local item = items[i]
       if type(item) == "table" and getmetatable(item) == nil then
         setmetatable(item, mt)
-        for j = 1, n_nested do
-          if type(rawget(item, nested[j])) == "table" then
-            fields.guard_nested(item, selection.tree, name, selection)
-            break
-          end
-        end
+        if guard then guard(item) end
       end
     end
   elseif type(data) == "table" and getmetatable(data) == nil then
     setmetatable(data, mt)
-    if selection then fields.guard_nested(data, selection.tree, name, selection) end
+    local guard = selection and fields.record_guard(selection, name)
+    if guard then guard(data) end
   end
   return data
 end
@@ -457,6 +453,16 @@ function Activation:parse()
   if not s then return esim.parse_lpa(nil) end
   return esim.parse_lpa(s)
 end
+
+--- activation:install_links() -> {lpa, smdp_address, activation_code,
+-- confirmation_code, confirmation_code_required, ios} | nil, err: the
+-- install string and the manual-entry fields, rebuilt from checked parts
+-- (flexiroam.install says what each is for, and each platform's limits).
+function Activation:install_links() return install.links(self) end
+
+--- activation:qr([{ec = "M", version =, margin = 4}]) -> flexiroam.qr matrix
+-- of the install string | nil, err (m:svg(), m:png(), m:terminal()).
+function Activation:qr(opts) return install.qr(self, opts, "activation:qr") end
 
 -- The matching id installs the eSIM on any phone: it is a secret, and a
 -- summary that may reach a log leaves it out.

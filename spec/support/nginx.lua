@@ -110,6 +110,24 @@ function M.launch(opts)
   return self
 end
 
+--- example{env = {NAME = value}} -> server: examples/openresty as shipped
+-- (its nginx.conf with only the port and the scratch directory changed),
+-- run from the checkout.
+function M.example(opts)
+  local dir = processes.tmpdir()
+  os.execute("chmod 755 " .. quote(dir))
+  local port = processes.free_port()
+  local conf = slurp("examples/openresty/nginx.conf")
+  local replaced
+  conf, replaced = conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")
+  assert(replaced == 1, "examples/openresty/nginx.conf no longer listens on 127.0.0.1:8080")
+  conf = conf:gsub("build/openresty/", dir .. "/")
+  local f = assert(io.open(dir .. "/nginx.conf", "wb"))
+  f:write(conf)
+  f:close()
+  return M.launch { prefix = cwd(), conf = dir .. "/nginx.conf", port = port, dir = dir, env = opts.env, level = 3 }
+end
+
 function Server:error_log()
   return slurp(self.prefix .. "/logs/error.log") .. slurp(self.stderr_path)
 end

@@ -274,6 +274,18 @@ function M.rmdir(dir)
   if dir and dir:match("^/tmp/") then os.execute("rm -rf " .. quote(dir)) end
 end
 
+--- run(command) -> whether it exited 0, its combined output: a shell
+-- command run to its end, without LD_PRELOAD (under `make asan` only the
+-- module is sanitized). The status travels in the output: LuaJIT's
+-- io.popen close does not report it.
+function M.run(command)
+  local p = assert(io.popen("(unset LD_PRELOAD; " .. command .. ") 2>&1; echo \"exit status $?\""))
+  local out = p:read("*a")
+  p:close()
+  local body, status = out:match("^(.-)exit status (%d+)\n$")
+  return status == "0", body or out
+end
+
 function M.have(command)
   return succeeded(os.execute("command -v " .. command .. " >/dev/null 2>&1"))
 end
