@@ -23,6 +23,13 @@ commands.GLOBAL_OPTIONS = {
     description = "the longest one request may take (default 60)" },
   { "--retries", arg = "N", convert = checks.whole, description = "retries of a failed request (default 2)" },
   { "--no-progress", description = "no progress bar for bulk jobs" },
+  { "--version", description = "the version of the command line, the SDK and libcurl, and exit",
+    action = function()
+      local core = require("flexiroam.core")
+      io.stdout:write(string.format("flexiroam %s (%s; libcurl/%s)\n", core.VERSION, _VERSION,
+        core.curl_version and core.curl_version() or "?"))
+      os.exit(0)
+    end },
 }
 
 --- The groups of commands, in the order `flexiroam --help` lists them.

@@ -30,6 +30,12 @@ local function run(argv, argv0, state)
   refuse_key_flags(argv)
   local root = commands.root()
   local p, runnable = parser.build(root)
+  if #argv == 0 then
+    -- Not a mistake to report in a line: the list of what there is.
+    io.stderr:write(p:get_help(), "\n")
+    state.code = 2
+    return
+  end
   local args, spec = parser.parse(p, runnable, argv)
   local ctx = context.new(args, argv)
   state.ctx = ctx
@@ -43,7 +49,7 @@ function cli.main(argv, argv0)
   local ok, thrown = xpcall(run, failure.handler, argv, argv0, state) -- LuaJIT passes the arguments too
   local ctx = state.ctx
   if ctx and ctx._client then pcall(ctx._client.close, ctx._client) end
-  if ok then return 0 end
+  if ok then return state.code or 0 end
   return failure.report(ctx, thrown)
 end
 

@@ -4,7 +4,7 @@
 --
 -- A spec: {name =, summary =, description =, arguments = {{name, description
 -- =, args = "?"|"*"|"+"}}, options = {{"--name", "-n", arg = "VALUE" (absent:
--- a flag), choices =, count = "*", convert =, description =}}, commands =
+-- a flag), choices =, count = "*", convert =, action =, description =}}, commands =
 -- {specs} | run = function(ctx, args), default = "sub" (run when the group
 -- is named alone), examples = {lines}}.
 local argparse = require("argparse")
@@ -33,6 +33,7 @@ local function add_option(cmd, o)
     element = cmd:flag(table.concat(names, " "), o.description)
   end
   if o.hidden then element:hidden(true) end
+  if o.action then element:action(o.action) end
   return element
 end
 
