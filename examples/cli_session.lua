@@ -69,11 +69,12 @@ local function step(display, words, input)
 end
 
 local ok, why = pcall(function()
-  step("flexiroam sandbox start", { "sandbox", "start", "--sims", "40" })
+  local started, status = step("flexiroam sandbox start", { "sandbox", "start", "--sims", "40" })
+  assert(status == 0, "the sandbox did not start: " .. started)
   transcript[#transcript + 1] = "$ export FLEXIROAM_PROFILE=sandbox     # the sandbox it started, with its own key"
   local free = step("flexiroam sims list --free --limit 4 --max-pages 1",
     { "sims", "list", "--free", "--limit", "4", "--max-pages", "1" })
-  local iccid = assert(free:match("\n(%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d?) "), "no free SIM listed")
+  local iccid = assert(free:match("\n(%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d?) "), "no free SIM listed: " .. free)
   step("flexiroam plans --country JPN --type one_time", { "plans", "--country", "JPN", "--type", "one_time" })
   step("flexiroam buy " .. iccid .. " JPN-3GB-7D --reference order-1042",
     { "buy", iccid, "JPN-3GB-7D", "--reference", "order-1042" }, "y\n")

@@ -67,13 +67,16 @@ local function start(ctx, args)
     " 2>&1 </dev/null & echo $!")
   local pid = tonumber(p:read("*l") or "")
   p:close()
+  -- Up to 15 s: a loaded machine takes a while to start a Lua program.
   local url
-  for _ = 1, 100 do
+  for _ = 1, 300 do
     url = slurp(log):match("^listening (http://%S+)\n")
     if url or not (pid and state.is_sandbox(pid)) then break end
     sleep(0.05)
   end
   if not url then
+    -- Ours, and of no use without its address: not left running.
+    if pid and state.is_sandbox(pid) then os.execute("kill -TERM " .. math.floor(pid) .. " 2>/dev/null") end
     error({ kind = "internal", message = "the sandbox did not start: " ..
       (slurp(log):gsub("%s+$", ""):gsub("\n", " ")) }, 0)
   end
