@@ -10,9 +10,18 @@ local catalogue = {}
 
 local FIELDS = { "id", "name", "type", "data_bytes", "validity_days", "price" }
 
---- catalogue.find(client, plan_id) -> Plan | raises not_found
-function catalogue.find(client, plan_id)
-  for plan in client:plans({ limit = 100 }, { fields = FIELDS }) do
+--- catalogue.find(client, plan_id [, fields]) -> Plan | raises not_found.
+-- fields: what to decode besides the id (nil: what a confirmation shows;
+-- false: every field).
+function catalogue.find(client, plan_id, fields)
+  local wanted = FIELDS
+  if fields == false then
+    wanted = nil
+  elseif fields then
+    wanted = { "id" } -- what the plan is found by
+    for _, f in ipairs(fields) do wanted[#wanted + 1] = f end
+  end
+  for plan in client:plans({ limit = 100 }, wanted and { fields = wanted } or nil) do
     if rawget(plan, "id") == plan_id then return plan end
   end
   error(errors.new("not_found", string.format("no plan %q in the catalogue; nothing was sent " ..

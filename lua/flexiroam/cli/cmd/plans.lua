@@ -14,16 +14,7 @@ local function show(ctx, args)
     return ctx:dry_run(function() return client:list_plans { limit = 100 } end,
       { "the catalogue is read page after page until plan " .. args.plan_id })
   end
-  -- With --fields, the id is decoded too: it is what the plan is found by.
-  local fields = ctx.fields
-  if fields then
-    fields = { "id" }
-    for _, f in ipairs(ctx.fields) do fields[#fields + 1] = f end
-  end
-  for plan in client:plans({ limit = 100 }, { fields = fields }) do
-    if rawget(plan, "id") == args.plan_id then return ctx:item(plan, { model = "Plan" }) end
-  end
-  catalogue.find(client, args.plan_id) -- raises its not_found
+  ctx:item(catalogue.find(client, args.plan_id, ctx.fields or false), { model = "Plan" })
 end
 
 return {
