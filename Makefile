@@ -171,7 +171,7 @@ valgrind: deps
 
 lint: deps
 	$(call ensure_packages,$(PKGS_LINT))
-	luacheck -q lua spec bench examples bin
+	luacheck -q lua spec bench examples bin tools
 	cppcheck -q --error-exitcode=1 --enable=warning,portability,performance --inline-suppr \
 	  --suppress=missingIncludeSystem --suppress=missingInclude src fuzz
 
@@ -184,6 +184,17 @@ fuzz: deps
 # seeds or soon after is caught on every change.
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
+
+# ---- Release: the versioned rockspec, dist/ and its offline install, the
+# reference manual and the editor types (issue 19). The version is written
+# once, in src/version.h.
+VERSION      := $(shell sed -n 's/^\#define FX_VERSION "\(.*\)"$$/\1/p' src/version.h)
+
+.PHONY: rockspec
+
+# rockspec/flexiroam-$(VERSION)-1.rockspec, made from the development rockspec (edit that one).
+rockspec:
+	$(LUA) tools/release_rockspec.lua
 
 bench: deps
 	$(call ensure_packages,$(PKGS_BENCH))
