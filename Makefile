@@ -190,11 +190,27 @@ fuzz-smoke:
 # once, in src/version.h.
 VERSION      := $(shell sed -n 's/^\#define FX_VERSION "\(.*\)"$$/\1/p' src/version.h)
 
-.PHONY: rockspec
+PKGS_DOCS    := lua-ldoc
+
+.PHONY: rockspec docs-deps docs-reference docs
 
 # rockspec/flexiroam-$(VERSION)-1.rockspec, made from the development rockspec (edit that one).
 rockspec:
 	$(LUA) tools/release_rockspec.lua
+
+docs-deps:
+	$(call ensure_packages,$(PKGS_DOCS))
+ci-deps: docs-deps
+
+# The reference manual, docs/reference/index.html: LDoc over config.ld's files
+# and the operation methods generated from the operations table; any LDoc
+# warning fails. Generated, not committed (.gitignore); dated by the last commit.
+docs-reference: docs-deps
+	@rm -rf docs/reference
+	@$(LUA) tools/ldoc_operations.lua
+	@SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) ldoc --fatalwarnings . >/dev/null
+	@echo "wrote docs/reference/index.html"
+docs: docs-reference
 
 bench: deps
 	$(call ensure_packages,$(PKGS_BENCH))
