@@ -192,7 +192,7 @@ VERSION      := $(shell sed -n 's/^\#define FX_VERSION "\(.*\)"$$/\1/p' src/vers
 
 PKGS_DOCS    := lua-ldoc
 
-.PHONY: rockspec docs-deps docs-reference docs
+.PHONY: rockspec docs-deps docs-reference docs types
 
 # rockspec/flexiroam-$(VERSION)-1.rockspec, made from the development rockspec (edit that one).
 rockspec:
@@ -211,6 +211,11 @@ docs-reference: docs-deps
 	@SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) ldoc --fatalwarnings . >/dev/null
 	@echo "wrote docs/reference/index.html"
 docs: docs-reference
+
+# library/generated.lua: the editor types made from the operations table, the
+# documented options and the error kinds (spec/types_spec.lua fails when stale).
+types: build
+	$(LUA) tools/types.lua
 
 bench: deps
 	$(call ensure_packages,$(PKGS_BENCH))

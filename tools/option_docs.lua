@@ -18,7 +18,7 @@ return {
   { "ca_file", "string", "the system store", "extra trust anchors, a file" },
   { "ca_path", "string", "the system store", "extra trust anchors, a directory" },
   { "verify", "boolean", "true", "false turns TLS verification off (and logs a warning)" },
-  { "proxy", "string", "libcurl's proxy environment variables", '"" ignores them' },
+  { "proxy", "string", "libcurl's proxy environment variables", 'a proxy URL; "" ignores the environment' },
   { "user_agent", "string", "none", "appended to flexiroam-lua/VERSION (LUA; TRANSPORT)" },
   { "operations", "table<string, flexiroam.Operation>", "none", "operations corrected or added by name, merged" ..
     " field by field over flexiroam.operations" },
