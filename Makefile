@@ -192,7 +192,7 @@ VERSION      := $(shell sed -n 's/^\#define FX_VERSION "\(.*\)"$$/\1/p' src/vers
 
 PKGS_DOCS    := lua-ldoc
 
-.PHONY: rockspec docs-deps docs-reference docs types
+.PHONY: rockspec docs-deps docs-reference docs types dist dist-check
 
 # rockspec/flexiroam-$(VERSION)-1.rockspec, made from the development rockspec (edit that one).
 rockspec:
@@ -211,6 +211,21 @@ docs-reference: docs-deps
 	@SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) ldoc --fatalwarnings . >/dev/null
 	@echo "wrote docs/reference/index.html"
 docs: docs-reference
+
+# dist/flexiroam-$(VERSION).tar.gz and dist/flexiroam-$(VERSION)-1.src.rock
+# (tools/dist.sh says what they hold); DIST=dir writes them elsewhere.
+DIST ?= dist
+dist: docs-reference
+	$(call ensure_packages,$(PKGS_ROCK))
+	@sh tools/dist.sh $(DIST)
+
+# The .src.rock installed offline by luarocks into clean temporary trees, for
+# Lua 5.4 and for Lua 5.1/LuaJIT, then required and called against the
+# installed sandbox (spec/dist_spec.lua's install half, which make test skips).
+dist-check: deps
+	$(call ensure_packages,$(PKGS_ROCK) $(PKGS_LUAJIT))
+	@$(MAKE) --no-print-directory build dist
+	@FLEXIROAM_DIST_INSTALL=1 .ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) spec/dist_spec.lua
 
 # library/generated.lua: the editor types made from the operations table, the
 # documented options and the error kinds (spec/types_spec.lua fails when stale).

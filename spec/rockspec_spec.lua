@@ -54,7 +54,7 @@ describe("release rockspec", function()
   local file = "rockspec/flexiroam-" .. version .. "-1.rockspec"
 
   it("is the development rockspec made for this version (make rockspec)", function()
-    local p = assert(io.popen("lua5.4 tools/release_rockspec.lua --check 2>&1"))
+    local p = assert(io.popen("env -u LD_PRELOAD lua5.4 tools/release_rockspec.lua --check 2>&1"))
     local out = p:read("a")
     p:close() -- its status is always true on LuaJIT: the output says
     assert.matches("is up to date", out)
