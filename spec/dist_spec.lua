@@ -112,15 +112,13 @@ describe_with(missing_tools(), "make dist", function()
 end)
 
 -- The Debian packages that stand for the rockspec's dependencies in the
--- clean tree, as a fresh machine with them installed would have it: "rock =
--- version" lines for a luarocks config's rocks_provided.
-local DEBIAN = { luasocket = "lua-socket" }
-
+-- clean tree (flexiroam.dependencies names both), as a fresh machine with
+-- them installed has them: a luarocks config's rocks_provided.
 local function provided()
   local entries = {}
-  for rock, package in pairs(DEBIAN) do
-    local v = run("dpkg-query -W -f='${Version}' " .. package):match("^(%d[%w.]*)")
-    if v then entries[#entries + 1] = string.format("  [%q] = %q,", rock, v .. "-1") end
+  for _, package in pairs(require("flexiroam.dependencies").PACKAGES) do
+    local v = run("dpkg-query -W -f='${Version}' " .. package.debian):match("^(%d[%w.]*)")
+    if v then entries[#entries + 1] = string.format("  [%q] = %q,", package.rock, v .. "-1") end
   end
   return "rocks_provided = {\n" .. table.concat(entries, "\n") .. "\n}\n"
 end

@@ -24,7 +24,7 @@ function dependencies.require(module, needed_by)
   if not package or not tostring(loaded):find("module '" .. module .. "' not found", 1, true) then
     error(loaded, 0) -- found but broken, or unknown here: require's own message
   end
-  error(string.format("%s%s (Lua module %q), which %s need: install it with `apt-get install %s` (Debian) " ..
+  error(string.format("%s%s (Lua module %q), which %s needs: install it with `apt-get install %s` (Debian) " ..
     "or `luarocks install %s`", PREFIX, package.name, module, needed_by, package.debian, package.rock), 0)
 end
 
