@@ -77,7 +77,9 @@ describe("editor types", function()
   end)
 
   it("declare every public function of the client, the models and require 'flexiroam'", function()
-    local items = public_api.has_ldoc() and public_api.ldoc_items() or {}
+    -- Which module fields are the SDK's own (@local) LDoc says; without it,
+    -- only the client's and the models' methods are checked.
+    local items = public_api.has_ldoc() and public_api.ldoc_items() or nil
     local checked = 0
     for _, f in ipairs(public_api.functions()) do
       local pattern
@@ -86,7 +88,7 @@ describe("editor types", function()
       elseif f.class then
         pattern = "\nfunction " .. f.class .. ":" .. escape(f.key) .. "%("
         if not all:find(pattern) then pattern = "\nfunction Model:" .. escape(f.key) .. "%(" end
-      elseif TYPED_MODULES[f.module] then
+      elseif items and TYPED_MODULES[f.module] then
         local item = public_api.item(items, f)
         if not (item and item.kind == "lfunction") then
           pattern = "\nfunction " .. TYPED_MODULES[f.module] .. "%." .. escape(f.key) .. "%("
@@ -97,6 +99,6 @@ describe("editor types", function()
         checked = checked + 1
       end
     end
-    assert.is_true(checked > 80, "only " .. checked .. " functions checked: is the walk blind?")
+    assert.is_true(checked > (items and 80 or 60), "only " .. checked .. " functions checked: is the walk blind?")
   end)
 end)
