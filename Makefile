@@ -206,7 +206,7 @@ valgrind: deps
 
 lint: deps
 	$(call ensure_packages,$(PKGS_LINT))
-	luacheck -q lua spec bench examples bin
+	luacheck -q lua spec bench examples bin tools
 	cppcheck -q --error-exitcode=1 --enable=warning,portability,performance --inline-suppr \
 	  --suppress=missingIncludeSystem --suppress=missingInclude src fuzz
 
@@ -219,6 +219,53 @@ fuzz: deps
 # seeds or soon after is caught on every change.
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
+
+# ---- Release: the versioned rockspec, dist/ and its offline install, the
+# reference manual and the editor types (issue 19). The version is written
+# once, in src/version.h.
+VERSION      := $(shell sed -n 's/^\#define FX_VERSION "\(.*\)"$$/\1/p' src/version.h)
+
+PKGS_DOCS    := lua-ldoc
+
+.PHONY: rockspec docs-deps docs-reference docs types dist dist-check
+
+# rockspec/flexiroam-$(VERSION)-1.rockspec, made from the development rockspec (edit that one).
+rockspec:
+	$(LUA) tools/release_rockspec.lua
+
+docs-deps:
+	$(call ensure_packages,$(PKGS_DOCS))
+ci-deps: docs-deps
+
+# The reference manual, docs/reference/index.html: LDoc over config.ld's files
+# and the operation methods generated from the operations table; any LDoc
+# warning fails. Generated, not committed (.gitignore); dated by the last commit.
+docs-reference: docs-deps
+	@rm -rf docs/reference
+	@$(LUA) tools/ldoc_operations.lua
+	@SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) ldoc --fatalwarnings . >/dev/null
+	@echo "wrote docs/reference/index.html"
+docs: docs-reference
+
+# dist/flexiroam-$(VERSION).tar.gz and dist/flexiroam-$(VERSION)-1.src.rock
+# (tools/dist.sh says what they hold); DIST=dir writes them elsewhere.
+DIST ?= dist
+dist: docs-reference
+	$(call ensure_packages,$(PKGS_ROCK))
+	@sh tools/dist.sh $(DIST)
+
+# The .src.rock installed offline by luarocks into clean temporary trees, for
+# Lua 5.4 and for Lua 5.1/LuaJIT, then required and called against the
+# installed sandbox (spec/dist_spec.lua's install half, which make test skips).
+dist-check: deps
+	$(call ensure_packages,$(PKGS_ROCK) $(PKGS_LUAJIT))
+	@$(MAKE) --no-print-directory build dist
+	@FLEXIROAM_DIST_INSTALL=1 .ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) spec/dist_spec.lua
+
+# library/generated.lua: the editor types made from the operations table, the
+# documented options and the error kinds (spec/types_spec.lua fails when stale).
+types: build
+	$(LUA) tools/types.lua
 
 bench: deps
 	$(call ensure_packages,$(PKGS_BENCH))

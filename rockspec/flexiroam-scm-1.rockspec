@@ -1,16 +1,23 @@
 rockspec_format = "3.0"
 package = "flexiroam"
 version = "scm-1"
-source = { url = "git+https://example.invalid/flexiroam-lua.git" }
+-- The development rockspec: `luarocks make` from a checkout. The release's
+-- rockspec (flexiroam-VERSION-1.rockspec) is made from this one by
+-- `make rockspec`: edit this file, never that one.
+source = { url = "git+https://github.com/flexiroam-lua/flexiroam-lua.git" }
 description = {
   summary = "Lua SDK for the Flexiroam Solutions API V3 (eSIMs, data plans, subscriptions)",
   detailed = "A C core (libcurl HTTP, a JSON codec that keeps integers exact) under a thin Lua layer.",
+  homepage = "https://github.com/flexiroam-lua/flexiroam-lua",
   license = "MIT",
 }
--- argparse: the command line's parser (Debian: lua-argparse), like
--- lua-cjson unknown to an offline luarocks; `make rock` builds with
--- --deps-mode=none.
-dependencies = { "lua >= 5.1", "argparse >= 0.7" }
+dependencies = {
+  "lua >= 5.1",
+  -- The sandbox (bin/flexiroam-sandbox) listens with LuaSocket (Debian: lua-socket).
+  "luasocket",
+  -- The command line's parser (bin/flexiroam; Debian: lua-argparse).
+  "argparse >= 0.7",
+}
 external_dependencies = {
   -- Only the library: Debian keeps curl.h under a multiarch directory that
   -- luarocks does not search, while the compiler finds it on its own.
@@ -80,6 +87,7 @@ build = {
     ["flexiroam.claims"] = "lua/flexiroam/claims.lua",
     ["flexiroam.compat"] = "lua/flexiroam/compat.lua",
     ["flexiroam.dates"] = "lua/flexiroam/dates.lua",
+    ["flexiroam.dependencies"] = "lua/flexiroam/dependencies.lua",
     ["flexiroam.digest"] = "lua/flexiroam/digest.lua",
     ["flexiroam.errors"] = "lua/flexiroam/errors.lua",
     ["flexiroam.fields"] = "lua/flexiroam/fields.lua",
@@ -134,7 +142,8 @@ build = {
     ["flexiroam.sandbox.transport"] = "lua/flexiroam/sandbox/transport.lua",
     ["flexiroam.sandbox.usage"] = "lua/flexiroam/sandbox/usage.lua",
   },
-  -- The sandbox also needs luasocket at run time (Debian: lua-socket), which,
-  -- like lua-cjson, no offline luarocks manifest knows about.
   install = { bin = { ["flexiroam"] = "bin/flexiroam", ["flexiroam-sandbox"] = "bin/flexiroam-sandbox" } },
+  -- Into the rock's own folder: the manual and guides, the examples, and the
+  -- editor types (LuaLS: point workspace.library at library/).
+  copy_directories = { "docs", "examples", "library" },
 }

@@ -3,6 +3,11 @@
 -- flexiroam.new's options, a method for every operation of the table, the
 -- iterators, and the helpers that run many calls (flexiroam.batch) or a
 -- whole job (flexiroam.jobs).
+--
+-- Every call answers its result, or nil and an error object
+-- (flexiroam.errors); misuse (an unknown option or operation, a missing
+-- parameter) raises at the caller's line.
+-- @classmod flexiroam.client
 local core = require("flexiroam.core")
 local json = require("flexiroam.json")
 local errors = require("flexiroam.errors")
@@ -109,7 +114,11 @@ local function default_workers()
   return 1
 end
 
---- flexiroam.new{api_key=, base_url=, timeout_ms=, retries=, deadline_ms=, ...} -> client
+--- A new client: flexiroam.new{api_key =, base_url =, timeout_ms =, retries =, ...}.
+-- @tparam[opt] table opts the options (see Options); the key defaults to $FLEXIROAM_API_KEY
+-- @treturn flexiroam.client the client
+-- @raise an unknown option (naming the nearest), a value of the wrong type, no API key, a base_url that is
+-- not http(s) or sends the key in clear to a host that is not loopback
 function Client.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then raise("flexiroam.new: options must be a table") end
@@ -216,20 +225,31 @@ function Client.new(opts)
   return self
 end
 
---- client:call(name, params [, opts]) -> page | item | nil, err
+--- Calls any operation by name: what every operation method does.
 -- A list answers a page {items = {...}, page_key = cursor or nil}; an item
 -- answers the object itself; items are model objects when the operation
 -- names one (flexiroam.models). An `iccid` that is not one (19-20 digits,
 -- Luhn) answers nil and a validation error before anything is sent.
--- opts: retries, deadline_ms, timeout_ms, correlation_id for this call only.
+-- @string name the operation (a key of flexiroam.operations, or one this client added)
+-- @tparam table params its parameters
+-- @tparam[opt] table opts per-call options: retries, deadline_ms, timeout_ms, correlation_id, request_id,
+-- headers; on a read also fields and cache
+-- @return the page or the item
+-- @return[2] nil
+-- @return[2] an error object: kind, message, status, request_id, safe_to_retry, ...
+-- @raise an unknown operation, parameter or option; a missing required parameter
 function Client:call(name, params, opts)
   return self._pipeline:call(self, name, params, opts)
 end
 
---- client:request(method, path, {query = {...}, json = value, idempotent = bool,
--- retries =, deadline_ms =, timeout_ms =, correlation_id =}) -> data | nil, err
--- The raw escape hatch, through the same pipeline as every operation. A
--- POST is repeated only when it provably never left, unless `idempotent`.
+--- The raw escape hatch, through the same pipeline as every operation.
+-- A POST is repeated only when it provably never left, unless `idempotent`.
+-- @string method "GET", "POST", ...
+-- @string path a path under base_url ("/v1/public-v2/..."); one that would leave base_url's origin raises
+-- @tparam[opt] table opts query (a table), json (the body), idempotent, and the per-call options
+-- @return the decoded answer
+-- @return[2] nil
+-- @return[2] an error object
 function Client:request(method, path, opts)
   local pipe = self._pipeline
   return pipe:run(pipe:prepare_request(self, method, path, opts))
@@ -237,11 +257,15 @@ end
 
 local EACH_KEYS = { max_pages = true }
 
---- client:each(name, params [, {max_pages = n, retries =, deadline_ms =, ...}])
--- -> iterator over every item of a list operation, page after page. The
--- call options apply to each page's request. A failure half-way RAISES the
+--- An iterator over every item of a list operation, page after page.
+-- The call options apply to each page's request. A failure half-way RAISES the
 -- error object, so a loop never mistakes a failure for the end of the list;
 -- a page_key the API already gave raises too instead of looping forever.
+-- @string name a list operation
+-- @tparam table params its parameters (page_key excepted)
+-- @tparam[opt] table opts max_pages, and the per-call options
+-- @treturn function the iterator: for item in client:each(...) do ... end
+-- @raise the error object of a page that failed; misuse before the first page
 function Client:each(name, params, opts)
   local pipe = self._pipeline
   local op = pipe.operations[name]
@@ -281,23 +305,40 @@ function Client:each(name, params, opts)
   end
 end
 
---- for sim in client:inventory{chip_type = "esim", ...} do ... end
+--- Every SIM of the inventory: for sim in client:inventory{chip_type = "esim"} do ... end
+-- @tparam[opt] table params list_inventory's parameters
+-- @tparam[opt] table opts as Client:each's
+-- @treturn function an iterator over SIM models (raises on a failed page)
 function Client:inventory(params, opts) return self:each("list_inventory", params, opts) end
 
---- for plan in client:plans{type = "one_time", country = "FRA"} do ... end
+--- Every plan of the catalogue: for plan in client:plans{country = "FRA"} do ... end
+-- @tparam[opt] table params list_plans's parameters
+-- @tparam[opt] table opts as Client:each's
+-- @treturn function an iterator over Plan models (raises on a failed page)
 function Client:plans(params, opts) return self:each("list_plans", params, opts) end
 
---- for order in client:orders{iccid = ...} do ... end
+--- Every order: for order in client:orders{iccid = iccid} do ... end
+-- @tparam[opt] table params list_orders's parameters
+-- @tparam[opt] table opts as Client:each's
+-- @treturn function an iterator over Order models (raises on a failed page)
 function Client:orders(params, opts) return self:each("list_orders", params, opts) end
 
---- for sub in client:subscriptions{status = "active"} do ... end
+--- Every subscription: for sub in client:subscriptions{status = "active"} do ... end
+-- @tparam[opt] table params list_subscriptions's parameters
+-- @tparam[opt] table opts as Client:each's
+-- @treturn function an iterator over Subscription models (raises on a failed page)
 function Client:subscriptions(params, opts) return self:each("list_subscriptions", params, opts) end
 
---- client:collect(name, params [, {max_items =, max_pages =, ...}]) -> items | nil, err
--- Every item of a list operation in one array, bounded by max_items and
--- max_pages (other options go to each page's call, as with each). A
--- failure half-way answers nil and the error, with the items gathered
--- before it in err.items: a short list is never mistaken for the whole.
+--- Every item of a list operation in one array, bounded by max_items and max_pages.
+-- Other options go to each page's call, as with each. A failure half-way
+-- answers nil and the error, with the items gathered before it in
+-- err.items: a short list is never mistaken for the whole.
+-- @string name a list operation
+-- @tparam table params its parameters
+-- @tparam[opt] table opts max_items, max_pages, and the per-call options
+-- @treturn table the items (models when the operation names one)
+-- @return[2] nil
+-- @return[2] an error object, with the items gathered before it in err.items
 function Client:collect(name, params, opts)
   if opts ~= nil and type(opts) == "table" then
     options.check_keys("collect", opts, options.union(options.PER_CALL, EACH_KEYS, { max_items = true }))
@@ -322,22 +363,70 @@ function Client:collect(name, params, opts)
   return nil, err
 end
 
---- Many calls at once (flexiroam.batch): client:batch(calls [, opts]),
--- client:map(name, list [, opts]), client:usage_many(iccids [, opts]),
--- client:purchase_many(purchases [, opts]), client:auto_topup_many(iccids, settings [, opts]).
+--- Many calls at once (flexiroam.batch), each an ordinary call in a coroutine of its own.
+-- No call is dropped: results[i] is {ok = true, value =} or {ok = false, err =} for calls[i].
+-- @tparam table calls { {name, params [, opts]}, ... } or {name =, params =, opts =, key =} each
+-- @tparam[opt] table opts concurrency (16), rate, on_progress, journal, journal_mode, journal_repair, progress,
+-- and call options for every item
+-- @treturn table results, in the order of calls
+-- @treturn table summary {total, ok, failed, cancelled, skipped, elapsed} (with a journal: reconciled, orphaned,
+-- repaired)
+-- @raise misuse in any call or option, before anything is sent
 function Client:batch(calls, opts) return batch.batch(self, self._pipeline, calls, opts) end
+
+--- One call of the same operation per parameter table, as a batch.
+-- @string name the operation
+-- @tparam table list its parameter tables
+-- @tparam[opt] table opts as Client:batch's
+-- @treturn table results, in the order of list
+-- @treturn table summary
 function Client:map(name, list, opts) return batch.map(self, self._pipeline, name, list, opts) end
+
+--- get_usage for every SIM, as a batch.
+-- @tparam table iccids the ICCIDs (or parameter tables)
+-- @tparam[opt] table opts as Client:batch's
+-- @treturn table results, their values Usage models
+-- @treturn table summary
 function Client:usage_many(iccids, opts) return batch.usage_many(self, self._pipeline, iccids, opts) end
+
+--- One purchase_plan per entry, each under a reference of its own minted before the batch
+-- starts (and journaled before it is first sent: a rerun after a crash buys each SIM once).
+-- @tparam table purchases { {iccid =, plan_id = [, reference =]}, ... }
+-- @tparam[opt] table opts as Client:batch's
+-- @treturn table results, their values Order models
+-- @treturn table summary
 function Client:purchase_many(purchases, opts) return batch.purchase_many(self, self._pipeline, purchases, opts) end
+
+--- update_auto_topup for every SIM with the same settings, as a batch.
+-- @tparam table iccids the ICCIDs, or tables of their own overriding settings
+-- @tparam table settings {enabled =, threshold =, threshold_in_percentage =, quantity =}
+-- @tparam[opt] table opts as Client:batch's
+-- @treturn table results, their values SIM models
+-- @treturn table summary
 function Client:auto_topup_many(iccids, settings, opts)
   return batch.auto_topup_many(self, self._pipeline, iccids, settings, opts)
 end
 
---- The jobs the API exists for (flexiroam.jobs): client:sell_plan{plan_id =,
--- reference =} and client:low_data{below_percent = | below_bytes =}.
+--- Sells a plan in one call: a free eSIM, the purchase and the activation (flexiroam.jobs.sell_plan).
+-- Called again with the same reference, it finishes that sale instead of buying again.
+-- @function Client:sell_plan
+-- @tparam table args plan_id (required: an id or a Plan), reference (your order number), iccid (a SIM of your choice)
+-- @tparam[opt] table opts per-call options
+-- @treturn table {sim =, order =, activation =, replayed =}
+-- @return[2] nil
+-- @return[2] an error object: conflict (code sim_taken, sims_claimed), not_found (code out_of_stock), store,
+-- indeterminate, ... with err.order and err.sim when the purchase was made
 Client.sell_plan = jobs.sell_plan
+
+--- The SIMs in use whose remaining data is under a threshold (flexiroam.jobs.low_data).
+-- @function Client:low_data
+-- @tparam table args below_percent or below_bytes; chip_type, statuses ({"active", "depleted"}), max_pages
+-- @tparam[opt] table opts per-call options
+-- @treturn function an iterator of sim, usage (raises on a failed page)
 Client.low_data = jobs.low_data
 
+--- Releases the client's connection now, instead of when it is collected
+-- (also `local client <close> = flexiroam.new{...}` on 5.4).
 function Client:close()
   self._pipeline:close()
 end

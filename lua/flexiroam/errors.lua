@@ -3,12 +3,35 @@
 -- else is known (`status`, `code`, `fields`, `request_id`, `method`, `path`,
 -- `attempts`, `retry_after`, `reference`, `safe_to_retry`, `body_excerpt`,
 -- and from the transport `curl_code`, `curl_error`, `sent`).
+-- tostring(err) is one line: kind, status, message, method and path.
+-- @module flexiroam.errors
 local core = require("flexiroam.core")
 
 local errors = {}
 
 local mt = core.error_mt
+--- The metatable of every error object (getmetatable(err) == errors.mt).
 errors.mt = mt
+
+--- An error object: what a failed call answers after nil.
+-- @table Error
+-- @field kind one of KINDS' keys
+-- @field message what happened and, where it helps, what to do
+-- @field status the HTTP status, when an answer came
+-- @field code the API's (or the SDK's) code for the failure ("sim_taken", "out_of_stock", ...)
+-- @field fields a validation error's reasons per parameter ({iccid = "..."})
+-- @field request_id the call's x-request-id
+-- @field method the request's method
+-- @field path the request's path
+-- @field attempts how many attempts were made
+-- @field retry_after seconds a 429 or 503 asked to wait
+-- @field reference the reference of a purchase or subscription
+-- @field retryable whether the same request, sent again, may succeed
+-- @field safe_to_retry whether sending it again cannot cause a second effect
+-- @field sent false when nothing can have reached the server
+-- @field body_excerpt the start of an answer that could not be decoded
+-- @field existing the record a reused reference names (reference_reused)
+-- @field cause the error behind this one (indeterminate, store)
 
 --- Every kind an error can have, and when (the README's table).
 errors.KINDS = {
@@ -39,7 +62,11 @@ local KIND_BY_STATUS = {
   [409] = "conflict", [422] = "validation", [429] = "rate_limited",
 }
 
---- errors.new(kind, message [, fields]) -> error object
+--- A new error object.
+-- @string kind one of KINDS' keys
+-- @string message what happened
+-- @tparam[opt] table fields more fields (status, code, ...), copied in
+-- @treturn Error the error object
 function errors.new(kind, message, fields)
   local err = {}
   if fields then
@@ -50,11 +77,15 @@ function errors.new(kind, message, fields)
   return setmetatable(err, mt)
 end
 
+--- Whether a value is an error object of the SDK.
+-- @param value anything
+-- @treturn boolean
 function errors.is_error(value)
   return getmetatable(value) == mt
 end
 
 --- The kind an HTTP error status maps to.
+-- @local
 function errors.kind_for_status(status)
   return KIND_BY_STATUS[status] or (status >= 500 and "server") or "http"
 end
@@ -77,9 +108,10 @@ local function percent_encode(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
--- Replaces every occurrence of `secret` in `text`, as sent and as it reads
+--- Replaces every occurrence of `secret` in `text`, as sent and as it reads
 -- once percent-encoded: a body or a message from a server (or a proxy in
 -- between) may echo what it was sent, in a header or in a URL.
+-- @local
 function errors.redact(text, secret)
   if type(text) ~= "string" or not secret or secret == "" then return text end
   text = replace_all(text, secret)
@@ -90,6 +122,7 @@ end
 
 --- errors.redactor(secret) -> function(text): errors.redact with the
 -- secret's encoded form worked out once, for a client's many calls.
+-- @local
 function errors.redactor(secret)
   local encoded = percent_encode(secret)
   if encoded == secret then encoded = nil end
@@ -103,6 +136,7 @@ end
 
 --- Redacts every string in an error in place, nested tables (`fields`,
 -- `cause`) included: a server may echo the key in any of them. Returns err.
+-- @local
 function errors.scrub(err, redact, seen)
   seen = seen or {}
   if seen[err] then return err end
@@ -130,6 +164,7 @@ end
 local EXCERPT_BYTES = 200
 
 --- A short, printable excerpt of an undecodable body, for diagnostics.
+-- @local
 function errors.excerpt(body)
   if type(body) ~= "string" or body == "" then return nil end
   local s = body:sub(1, EXCERPT_BYTES):gsub("[%z\1-\8\11\12\14-\31\127-\255]", function(c)

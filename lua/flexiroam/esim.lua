@@ -8,16 +8,23 @@
 -- (2^30 bytes). That is what data plans mean by a gigabyte (a "3 GB" plan
 -- of the sandbox's catalogue is 3 * 2^30 bytes), and every conversion here
 -- uses it; an SI gigabyte (10^9 bytes) is never used.
+-- @module flexiroam.esim
 local errors = require("flexiroam.errors")
 local raise = require("flexiroam.misuse").raise
 
 local esim = {}
 
+--- Bytes in a KB (1024).
 esim.KB = 1024
+--- Bytes in an MB (1024 KB).
 esim.MB = 1024 * 1024
+--- Bytes in a GB (1024 MB, 2^30 bytes).
 esim.GB = 1024 * 1024 * 1024
 
 --- The Luhn check digit (0-9) that completes a string of decimal digits.
+-- @string digits decimal digits
+-- @treturn integer the check digit
+-- @raise digits that are not a string of decimal digits
 function esim.luhn_digit(digits)
   if type(digits) ~= "string" or not digits:match("^%d+$") then
     raise("luhn_digit: expects a string of decimal digits")
@@ -37,6 +44,8 @@ end
 
 --- Why `value` is not an ICCID, or nil when it is one: 19 or 20 decimal
 -- digits whose last is the Luhn check digit of the others (ITU-T E.118).
+-- @param value anything
+-- @treturn string|nil the reason, or nil for an ICCID
 function esim.iccid_problem(value)
   if type(value) ~= "string" then return "must be a string of digits (got a " .. type(value) .. ")" end
   if not value:match("^%d+$") then return "must contain only the digits 0-9" end
@@ -49,12 +58,19 @@ function esim.iccid_problem(value)
   return nil
 end
 
+--- Whether a value is an ICCID (see iccid_problem).
+-- @param value anything
+-- @treturn boolean
 function esim.is_iccid(value)
   return esim.iccid_problem(value) == nil
 end
 
---- esim.check_iccid(value [, name]) -> value | nil, err
--- err: kind "validation", fields = {[name or "iccid"] = reason}, sent = false.
+--- The value when it is an ICCID, else nil and a validation error.
+-- @param value the value to check
+-- @string[opt] name the parameter's name in the error ("iccid")
+-- @return the value
+-- @return[2] nil
+-- @return[2] an error object: kind "validation", fields = {[name] = reason}, sent = false
 function esim.check_iccid(value, name)
   local why = esim.iccid_problem(value)
   if not why then return value end
@@ -67,6 +83,7 @@ end
 --- The ICCID check the client runs before any request that carries an
 -- `iccid` parameter: nil when every such value is valid, else a
 -- validation error naming the operation (nothing has been sent).
+-- @local
 function esim.check_params(name, op, params)
   local v = params.iccid
   if v == nil then return nil end
@@ -84,7 +101,10 @@ function esim.check_params(name, op, params)
   return err
 end
 
---- The last `n` digits of an ICCID, for logs and summaries (default 4).
+--- The last `n` digits of an ICCID, for logs and summaries.
+-- @string iccid the ICCID
+-- @int[opt=4] n how many digits
+-- @treturn string "...0893"-like
 function esim.short_iccid(iccid, n)
   if type(iccid) ~= "string" then return "?" end
   n = n or 4
@@ -115,8 +135,11 @@ local function printable(s)
   return not s:find("[^\33-\126]")
 end
 
---- esim.parse_lpa(text) -> {smdp_address=, matching_id=, oid=, confirmation_code_required=,
--- format = 1} | nil, err (kind "validation", fields = {lpa = reason})
+--- The parts of an activation code (an LPA string, "LPA:1$SM-DP+ address$matching id").
+-- @string text the LPA string
+-- @treturn table {smdp_address =, matching_id =, oid =, confirmation_code_required =, format = 1}
+-- @return[2] nil
+-- @return[2] an error object: kind "validation", fields = {lpa = reason}
 function esim.parse_lpa(text)
   if type(text) ~= "string" then return lpa_error("expected a string") end
   local code = text:match("^[Ll][Pp][Aa]:(.*)$") or text
@@ -144,8 +167,10 @@ function esim.parse_lpa(text)
   }
 end
 
---- esim.build_lpa{smdp_address=, matching_id=, oid=, confirmation_code_required=} -> "LPA:1$..."
--- Raises on parts that would not parse back (programmer misuse).
+--- The LPA string of its parts: esim.build_lpa{smdp_address =, matching_id =} -> "LPA:1$...".
+-- @tparam table parts smdp_address, matching_id, oid, confirmation_code_required
+-- @treturn string the LPA string
+-- @raise parts that would not parse back
 function esim.build_lpa(parts)
   if type(parts) ~= "table" then raise("build_lpa: expects a table") end
   local smdp, matching_id = parts.smdp_address, parts.matching_id or ""
@@ -173,8 +198,13 @@ local function number_arg(where, n)
   return n
 end
 
---- Bytes as (binary) gigabytes / megabytes, a float.
+--- Bytes as (binary) gigabytes, a float.
+-- @number bytes a byte count
+-- @treturn number GB
 function esim.bytes_to_gb(bytes) return number_arg("bytes_to_gb", bytes) / esim.GB end
+--- Bytes as (binary) megabytes, a float.
+-- @number bytes a byte count
+-- @treturn number MB
 function esim.bytes_to_mb(bytes) return number_arg("bytes_to_mb", bytes) / esim.MB end
 
 -- To whole bytes, rounded to the nearest (a data volume is an integer).
@@ -184,10 +214,18 @@ local function to_bytes(where, n, unit)
   return math.floor(v + 0.5)
 end
 
+--- (Binary) gigabytes as bytes, an integer.
+-- @number gb gigabytes
+-- @treturn integer bytes
 function esim.gb_to_bytes(gb) return to_bytes("gb_to_bytes", gb, esim.GB) end
+--- (Binary) megabytes as bytes, an integer.
+-- @number mb megabytes
+-- @treturn integer bytes
 function esim.mb_to_bytes(mb) return to_bytes("mb_to_bytes", mb, esim.MB) end
 
 --- A byte count for people: "812 B", "1.5 KB", "340.0 MB", "2.75 GB".
+-- @number bytes a byte count
+-- @treturn string
 function esim.format_bytes(bytes)
   number_arg("format_bytes", bytes)
   local sign = bytes < 0 and "-" or ""

@@ -24,6 +24,7 @@
 -- an activation whose `lpa` does not parse, or disagrees with its own
 -- smdp_address / matching_id, answers nil and a "validation" error: data
 -- from the API that cannot be installed, never a link built from it.
+-- @module flexiroam.install
 local errors = require("flexiroam.errors")
 local esim = require("flexiroam.esim")
 local json = require("flexiroam.json")
@@ -33,6 +34,7 @@ local url = require("flexiroam.url")
 
 local install = {}
 
+--- The iOS 17.4+ universal install link, before the URL-encoded LPA string.
 install.IOS_LINK = "https://esimsetup.apple.com/esim_qrcode_provisioning?carddata="
 
 local function invalid(field, why)
@@ -53,9 +55,14 @@ local function confirmation_problem(code)
   return nil
 end
 
---- install.links(activation) -> links | nil, err (see above). `activation`
--- is an Activation model or any table with its fields (lpa, smdp_address,
--- matching_id, confirmation_code).
+--- The install string, the manual-entry fields and the iOS link of an
+-- activation, rebuilt from checked parts (see above).
+-- @tparam table activation an Activation model, or any table with its fields (lpa, smdp_address,
+-- matching_id, confirmation_code)
+-- @treturn table {lpa =, smdp_address =, activation_code =, confirmation_code =,
+-- confirmation_code_required =, ios =}
+-- @return[2] nil
+-- @return[2] a validation error naming the part that does not check
 function install.links(activation)
   if type(activation) ~= "table" then raise("install.links: expects an activation (got %s)", type(activation)) end
   local lpa, smdp, matching_id = activation.lpa, activation.smdp_address, activation.matching_id
@@ -103,9 +110,14 @@ function install.links(activation)
   }
 end
 
---- install.qr(activation [, opts [, where]]) -> matrix | nil, err: the QR
--- code of links(activation).lpa; opts as flexiroam.qr.encode's (ec,
--- version, margin). A bad option raises at the caller's line, named `where`.
+--- The QR code of links(activation).lpa. A bad option raises at the
+-- caller's line, named `where`.
+-- @tparam table activation as install.links takes it
+-- @tparam[opt] table opts as flexiroam.qr.encode's (ec, version, margin)
+-- @tparam[opt] string where the name misuse is reported under ("install.qr")
+-- @treturn userdata the QR matrix (flexiroam.qr)
+-- @return[2] nil
+-- @return[2] a validation error
 function install.qr(activation, opts, where)
   local links, err = install.links(activation)
   if not links then return nil, err end

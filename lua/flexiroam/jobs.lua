@@ -4,6 +4,7 @@
 -- flexiroam.client makes them methods of every client; they use the
 -- client's public methods, and its SIM claims (client._claims, a
 -- flexiroam.claims made when the client has a shared store).
+-- @module flexiroam.jobs
 local errors = require("flexiroam.errors")
 local models = require("flexiroam.models")
 local dates = require("flexiroam.dates")
@@ -77,15 +78,17 @@ local function claim_named_sim(sale, sim)
     { code = "sim_claimed", sim = sim, safe_to_retry = true })
 end
 
--- "YYYY-MM-DD HH:MM:SS" (UTC) -> seconds since 1970, or nil.
 local utc_seconds = dates.api
+--- "YYYY-MM-DD HH:MM:SS" (UTC) -> seconds since 1970, or nil.
+-- @function utc_seconds
+-- @local
 jobs.utc_seconds = utc_seconds
 
 -- How close two orders on one "free" SIM must be to count as a race; an
 -- older order is history (a SIM the API put back in stock), not a rival.
 local RACE_WINDOW = 15 * 60
 
--- The rival among `orders` (the SIM's orders, as the API listed them) of
+--- The rival among `orders` (the SIM's orders, as the API listed them) of
 -- `order`, ours: an order sold on the same SIM shortly before ours. The SIM
 -- was sold to someone else between our look at the inventory and our
 -- purchase, which the API cannot prevent (it has no reservation); of two
@@ -95,6 +98,7 @@ local RACE_WINDOW = 15 * 60
 -- sellers see alike. An unreadable time counts as a race: a customer left
 -- with an eSIM that will not install is worse than a sale made again.
 -- -> the rival order, or nil
+-- @local
 function jobs.rival_order(order, orders)
   local function is_ours(o) return o.id == order.id or o.reference == order.reference end
   local mine = utc_seconds(order.created_at)
@@ -156,8 +160,7 @@ end
 
 local SELL_ARGUMENTS = { plan_id = true, reference = true, iccid = true }
 
---- client:sell_plan{plan_id =, reference = [, iccid =]} [, call opts]
--- -> {sim = SIM, order = Order, activation = Activation, replayed = bool} | nil, err
+--- Sells a one-time plan: client:sell_plan{plan_id =, reference = [, iccid =]} [, call opts].
 --
 -- Takes a free eSIM, buys the one-time plan onto it (purchase_plan), and
 -- fetches its activation (activation.lpa is the install string). `plan_id`
@@ -183,6 +186,12 @@ local SELL_ARGUMENTS = { plan_id = true, reference = true, iccid = true }
 -- every candidate is held, "sim_claimed" for a named SIM another sale
 -- holds. A store that cannot answer is an error of kind "store", and no
 -- purchase is sent. A replay by reference buys nothing and claims nothing.
+-- @tparam flexiroam.client client the client (client:sell_plan passes itself)
+-- @tparam table args plan_id (required), reference, iccid
+-- @tparam[opt] table opts per-call options for each call of the sale
+-- @treturn table {sim = SIM, order = Order, activation = Activation, replayed = bool}
+-- @return[2] nil
+-- @return[2] an error object (err.order and err.sim set when the purchase was made)
 function jobs.sell_plan(client, args, opts)
   if type(args) ~= "table" then raise("sell_plan: expects a table {plan_id =, reference =}") end
   for k in pairs(args) do
@@ -265,8 +274,7 @@ end
 
 local USAGE_OPTIONS = { below_percent = true, below_bytes = true, chip_type = true, statuses = true, max_pages = true }
 
---- client:low_data{below_percent = p | below_bytes = n [, chip_type =, statuses = {...}, max_pages =]}
--- [, call opts] -> iterator of sim, usage
+--- The SIMs running low on data: client:low_data{below_percent = p | below_bytes = n}.
 --
 -- The SIMs in use (availability "used") whose remaining data is under the
 -- threshold: below_percent of the data they were given (0-100), or
@@ -275,6 +283,11 @@ local USAGE_OPTIONS = { below_percent = true, below_bytes = true, chip_type = tr
 -- get_usage per SIM; with below_bytes, SIMs whose balance already shows
 -- enough are skipped without one. Like every iterator, a failure RAISES
 -- the error object.
+-- @tparam flexiroam.client client the client (client:low_data passes itself)
+-- @tparam table args below_percent or below_bytes; chip_type, statuses, max_pages
+-- @tparam[opt] table opts per-call options
+-- @treturn function an iterator of sim, usage
+-- @raise the error object of a failed call, while iterating
 function jobs.low_data(client, args, opts)
   if type(args) ~= "table" then raise("low_data: expects a table {below_percent = | below_bytes =}") end
   local own, extra = options.split("low_data", args, USAGE_OPTIONS)
@@ -318,10 +331,14 @@ function jobs.low_data(client, args, opts)
   end
 end
 
---- flexiroam.jobs.inspect(path) -> report | nil, err: what a batch's
--- journal records — done, failed, started with an unknown outcome, the
--- money committed by currency — without sending anything (see
--- flexiroam.journal.inspect for the report's fields).
+--- What a batch's journal records, without sending anything or taking its lock.
+-- Done, failed, started with an unknown outcome, the money committed by currency.
+-- @function inspect
+-- @string path the journal's file
+-- @treturn table {job =, sdk =, calls =, runs =, total =, done =, failed =, absent =, started_unknown =,
+-- unsettled = {{key, reference, ...}}, committed = {[currency] = amount_minor}, torn = bool}
+-- @return[2] nil
+-- @return[2] an error object of kind journal
 jobs.inspect = journal.inspect
 
 return jobs

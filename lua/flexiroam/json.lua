@@ -1,5 +1,47 @@
---- flexiroam.json: the C core's JSON codec.
--- decode(str [, opts]) -> value | nil, err
--- encode(value [, opts]) -> string | nil, err
--- null, array([t]), is_array(t), array_mt, empty_array
+--- flexiroam.json: the C core's JSON codec. Integers stay exact, floats
+-- round-trip, arrays stay arrays (json.array_mt), strict RFC 8259 both ways,
+-- errors instead of crashes. Also flexiroam.json of require "flexiroam".
+-- @module flexiroam.json
+
+--- Decodes a JSON text.
+-- @function decode
+-- @string text the JSON text
+-- @tparam[opt] table opts null_as_nil, big_integers ("float", "string" or "error"), max_depth (1000),
+-- select (a tree {name = true | subtree} of the fields to keep) and select_at ("items" or "item")
+-- @return the value (objects and arrays as tables; null as json.null)
+-- @return[2] nil
+-- @return[2] an error object of kind "decode": message, offset, excerpt
+-- @raise arguments of the wrong type
+
+--- Encodes a value as JSON.
+-- @function encode
+-- @param value a table, string, number, boolean, json.null or json.empty_array
+-- @tparam[opt] table opts sort_keys, max_depth (1000)
+-- @treturn string the JSON text
+-- @return[2] nil
+-- @return[2] an error object of kind "encode", naming the path of the value it could not encode
+-- @raise arguments of the wrong type
+
+--- Marks a table as an array (it encodes as [...] even when empty).
+-- @function array
+-- @tparam[opt] table t the table (default: a new empty one)
+-- @treturn table t, with the metatable json.array_mt
+
+--- Whether a table is marked as an array (decoded from [...] or by json.array).
+-- @function is_array
+-- @param t anything
+-- @treturn boolean
+
+--- JSON null: a light userdata NULL, the same value as lua-cjson's cjson.null.
+-- @field null
+
+--- A value that always encodes as [].
+-- @field empty_array
+
+--- The metatable of every array the decoder makes.
+-- @field array_mt
+
+--- Whether decode takes select (selective decode): true in this build.
+-- @field can_select
+
 return require("flexiroam.core").json

@@ -15,6 +15,7 @@
 --
 -- A field wins over a method of the same name (sim.usage would be data if
 -- the API ever sent one); models.SIM.usage(sim) still reaches the method.
+-- @module flexiroam.models
 local compat = require("flexiroam.compat")
 local json = require("flexiroam.json")
 local esim = require("flexiroam.esim")
@@ -49,8 +50,6 @@ local Usage, Subscription, Activation = class("Usage"), class("Subscription"), c
 local CLASSES = { SIM = SIM, Plan = Plan, Order = Order, Usage = Usage, Subscription = Subscription,
   Activation = Activation }
 
---- models.new(client, name, data) -> data, now a model bound to `client`
--- (also for a table you decoded yourself, e.g. from a cache).
 -- The metatable of class `c` for models made by `client`: the class's
 -- metamethods, methods through __index, and the client.
 local function bound_class(client, c)
@@ -104,6 +103,12 @@ local function class_of(mt)
   return nil
 end
 
+--- Makes a table a model bound to a client (also one you decoded yourself, e.g. from a cache).
+-- @tparam flexiroam.client client the client its methods call
+-- @string name "SIM", "Plan", "Order", "Usage", "Subscription" or "Activation"
+-- @tparam table data the record, without a metatable
+-- @treturn table data, now a model
+-- @raise an unknown name, data that is not a table or already has another metatable
 function models.new(client, name, data)
   local c = CLASSES[name]
   if type(client) ~= "table" then raise("models.new: client must be a client (got %s)", type(client)) end
@@ -120,6 +125,7 @@ end
 local replayed = setmetatable({}, { __mode = "k" })
 
 --- Marks a value as the answer of a replayed reference (flexiroam.pipeline).
+-- @local
 function models.mark_replayed(value)
   if type(value) == "table" then replayed[value] = true end
   return value
@@ -128,11 +134,15 @@ end
 --- Whether a purchase or subscription came back as the ORIGINAL record of
 -- its reference (made by an earlier call, nothing charged again), rather
 -- than a new one. Also order:is_replayed().
+-- @param value an Order or Subscription
+-- @treturn boolean
 function models.is_replayed(value)
   return replayed[value] == true
 end
 
 --- The model name of a value ("SIM", ...), or nil for anything else.
+-- @param value anything
+-- @treturn string|nil
 function models.kind(value)
   local c = class_of(getmetatable(value))
   return c and c._model or nil
@@ -143,6 +153,7 @@ end
 -- unexpectedly (an item that is not an object) is passed through as is.
 -- `selection` (flexiroam.fields.compile) when the answer was decoded with
 -- only some fields: the models then hold just those, and say so.
+-- @local
 function models.wrap(client, op, data, selection)
   local name = op.model
   if data == nil or not name or not CLASSES[name] then return data end
@@ -169,7 +180,7 @@ function models.wrap(client, op, data, selection)
   return data
 end
 
---- model:fields() -> the field paths a model was decoded with ({"iccid",
+-- model:fields() -> the field paths a model was decoded with ({"iccid",
 -- "plan.name"}, sorted), or nil when it holds every field.
 local function selected_fields(self)
   local mt = getmetatable(self)
@@ -232,7 +243,7 @@ local function with_iccid(self, params)
   return p
 end
 
---- Every model: sim:raw() -> a plain table of the same fields.
+-- Every model: sim:raw() -> a plain table of the same fields.
 local function raw(self)
   local t = {}
   for k, v in pairs(self) do t[k] = v end
@@ -260,6 +271,9 @@ local function money(price)
   return string.format("%s%d.%02d %s", a < 0 and "-" or "", math.floor(math.abs(a) / 100), math.abs(a) % 100,
     price.currency)
 end
+--- "12.99 USD" of a price {amount_minor =, currency =}, or nil.
+-- @function money
+-- @local
 models.money = money
 
 local function field(v)
@@ -272,47 +286,105 @@ local function gb(bytes)
   return esim.format_bytes(bytes)
 end
 
+--- What every model has.
+-- @type Model
+
+--- A plain shallow copy of the model's fields, without methods.
+-- @function Model:raw
+-- @treturn table
+
+--- The client whose answer made the model, or nil.
+-- @function Model:client
+-- @treturn flexiroam.client|nil
+
+--- The field paths a model was decoded with (fields =, sorted), or nil when it holds every field.
+-- @function Model:fields
+-- @treturn table|nil {"iccid", "plan.name", ...}
+
 -- SIM ------------------------------------------------------------------
 
---- sim:usage([opts]) -> Usage | nil, err
+--- A SIM of the inventory (list_inventory, get_sim): iccid, status, chip_type, availability_sku,
+-- subscribed, balances.main_data, auto_topup_settings, device_info, ...
+-- @type SIM
+
+--- The SIM's data usage (get_usage).
+-- @tparam[opt] table opts per-call options
+-- @treturn Usage
+-- @return[2] nil
+-- @return[2] an error object
 function SIM:usage(opts) return client(self):get_usage({ iccid = self.iccid }, opts) end
 
---- sim:activation([opts]) -> Activation | nil, err (its `lpa` is the install string)
+--- The SIM's activation code (get_activation); its `lpa` is the install string.
+-- @tparam[opt] table opts per-call options
+-- @treturn Activation
+-- @return[2] nil
+-- @return[2] an error object
 function SIM:activation(opts) return client(self):get_activation({ iccid = self.iccid }, opts) end
 
---- sim:purchase(plan_or_id [, {reference=, retries=, ...}]) -> Order | nil, err
+--- Buys a one-time plan onto the SIM (purchase_plan).
+-- @param plan a Plan or a plan id
+-- @tparam[opt] table opts reference, and the per-call options
+-- @treturn Order
+-- @return[2] nil
+-- @return[2] an error object
 function SIM:purchase(plan, opts)
   local reference, call_opts = split_reference("sim:purchase", opts)
   return client(self):purchase_plan({ iccid = self.iccid, plan_id = plan_id_of(plan), reference = reference },
     call_opts)
 end
 
---- sim:subscribe(plan_or_id [, {reference=, ...}]) -> Subscription | nil, err
+--- Subscribes the SIM to a recurring plan (create_subscription).
+-- @param plan a Plan or a plan id
+-- @tparam[opt] table opts reference, and the per-call options
+-- @treturn Subscription
+-- @return[2] nil
+-- @return[2] an error object
 function SIM:subscribe(plan, opts)
   local reference, call_opts = split_reference("sim:subscribe", opts)
   return client(self):create_subscription(
     { iccid = self.iccid, plan_id = plan_id_of(plan), reference = reference }, call_opts)
 end
 
---- sim:set_auto_topup{enabled=, threshold=, threshold_in_percentage=, quantity=} -> self | nil, err
+--- Sets the SIM's automatic top-up (update_auto_topup), and the model in place.
+-- @tparam table settings enabled, threshold, threshold_in_percentage, quantity
+-- @tparam[opt] table opts per-call options
+-- @treturn SIM self, as the API answered
+-- @return[2] nil
+-- @return[2] an error object
 function SIM:set_auto_topup(settings, opts)
   if type(settings) ~= "table" then raise("set_auto_topup: expects a table of settings") end
   return refreshed(self, client(self):update_auto_topup(with_iccid(self, settings), opts))
 end
 
---- sim:update{device_info = {...}, user_info = {...}} -> self | nil, err
+--- Sets the SIM's device and user fields (update_sim), and the model in place.
+-- @tparam table changes device_info, user_info
+-- @tparam[opt] table opts per-call options
+-- @treturn SIM self, as the API answered
+-- @return[2] nil
+-- @return[2] an error object
 function SIM:update(changes, opts)
   if type(changes) ~= "table" then raise("update: expects a table of changes") end
   return refreshed(self, client(self):update_sim(with_iccid(self, changes), opts))
 end
 
---- sim:refresh([opts]) -> self (as the API has it now) | nil, err
+--- Reads the SIM again (get_sim), into the model in place.
+-- @tparam[opt] table opts per-call options
+-- @treturn SIM self, as the API has it now
+-- @return[2] nil
+-- @return[2] an error object
 function SIM:refresh(opts)
   return refreshed(self, client(self):get_sim({ iccid = self.iccid }, opts))
 end
 
---- Iterators over this SIM's orders and subscriptions (see client:orders).
+--- An iterator over this SIM's orders (see Client:orders).
+-- @tparam[opt] table params list_orders's other parameters
+-- @tparam[opt] table opts per-call options
+-- @treturn function
 function SIM:orders(params, opts) return client(self):orders(with_iccid(self, params), opts) end
+--- An iterator over this SIM's subscriptions (see Client:subscriptions).
+-- @tparam[opt] table params list_subscriptions's other parameters
+-- @tparam[opt] table opts per-call options
+-- @treturn function
 function SIM:subscriptions(params, opts) return client(self):subscriptions(with_iccid(self, params), opts) end
 
 local function key_state(value)
@@ -320,11 +392,17 @@ local function key_state(value)
 end
 
 --- Whether nobody has bought a plan onto the SIM yet (availability "free").
+-- @treturn boolean
 function SIM:is_free() return key_state(self.availability_sku) == "free" end
+--- Whether the SIM has a subscription.
+-- @treturn boolean
 function SIM:is_subscribed() return key_state(self.subscribed) == "1" end
+--- Whether the SIM is an eSIM.
+-- @treturn boolean
 function SIM:is_esim() return self.chip_type == "esim" end
 
 --- The data left on the SIM, in bytes (balances.main_data), or nil.
+-- @treturn integer|nil
 function SIM:remaining_bytes()
   local b = type(self.balances) == "table" and self.balances.main_data
   return compat.math_type(b) and b or nil
@@ -340,15 +418,23 @@ end
 
 -- Plan -----------------------------------------------------------------
 
---- plan:data_gb() -> the plan's data in (binary) GB: 3 for a "3 GB" plan
+--- A plan of the catalogue (list_plans): id, name, type, coverage, data_bytes, validity_days, price.
+-- @type Plan
+
+--- The plan's data in (binary) GB: 3 for a "3 GB" plan.
+-- @treturn number|nil
 function Plan:data_gb()
   if compat.math_type(self.data_bytes) == nil then return nil end
   return esim.bytes_to_gb(self.data_bytes)
 end
 
+--- Whether the plan is a recurring (subscription) plan.
+-- @treturn boolean
 function Plan:is_recurring() return self.type == "recurring" end
 
---- Whether the plan covers a country (ISO 3166-1 alpha-3, either case).
+--- Whether the plan covers a country.
+-- @string country ISO 3166-1 alpha-3, either case ("FRA")
+-- @treturn boolean
 function Plan:covers(country)
   if type(country) ~= "string" or type(self.coverage) ~= "table" then return false end
   country = country:upper()
@@ -358,7 +444,8 @@ function Plan:covers(country)
   return false
 end
 
---- "12.99 USD", or nil when the price is missing.
+--- The price for people: "12.99 USD", or nil when the price is missing.
+-- @treturn string|nil
 function Plan:price_text() return money(self.price) end
 
 function Plan:__tostring()
@@ -368,11 +455,23 @@ end
 
 -- Order ----------------------------------------------------------------
 
---- order:sim([opts]) -> the SIM it was sold onto | nil, err
+--- An order (purchase_plan, list_orders): id, iccid, plan_id, reference, status, price, created_at.
+-- @type Order
+
+--- The SIM the order was sold onto (get_sim).
+-- @tparam[opt] table opts per-call options
+-- @treturn SIM
+-- @return[2] nil
+-- @return[2] an error object
 function Order:sim(opts) return client(self):get_sim({ iccid = self.iccid }, opts) end
+--- Whether the order is completed.
+-- @treturn boolean
 function Order:is_completed() return self.status == "completed" end
 --- Whether this order was already made under its reference before the call that returned it.
+-- @treturn boolean
 function Order:is_replayed() return models.is_replayed(self) end
+--- The price for people: "3.99 USD", or nil.
+-- @treturn string|nil
 function Order:price_text() return money(self.price) end
 
 function Order:__tostring()
@@ -382,33 +481,42 @@ end
 
 -- Usage ----------------------------------------------------------------
 
+--- A SIM's data usage (get_usage): iccid, plan_id, status, data_total_bytes, data_used_bytes,
+-- data_remaining_bytes, started_at, expires_at, updated_at.
+-- @type Usage
+
 local function counts(self)
   local total, used = self.data_total_bytes, self.data_used_bytes
   if compat.math_type(total) == nil or compat.math_type(used) == nil or total <= 0 then return nil end
   return total, used
 end
 
---- usage:percent_used() -> 0..100, or nil when no data was ever added
+--- The share of the data used, 0 to 100, or nil when no data was ever added
 -- (no plan yet: a percentage of nothing means nothing).
+-- @treturn number|nil
 function Usage:percent_used()
   local total, used = counts(self)
   if not total then return nil end
   return used * 100 / total
 end
 
---- usage:percent_remaining() -> 0..100, or nil as percent_used.
+--- The share of the data left, 0 to 100, or nil as percent_used.
+-- @treturn number|nil
 function Usage:percent_remaining()
   local total, used = counts(self)
   if not total then return nil end
   return (total - used) * 100 / total
 end
 
---- usage:remaining_bytes() -> data_remaining_bytes, or nil
+--- The data left in bytes (data_remaining_bytes), or nil.
+-- @treturn integer|nil
 function Usage:remaining_bytes()
   local r = self.data_remaining_bytes
   return compat.math_type(r) and r or nil
 end
 
+--- Whether the plan is running (started, not depleted or expired).
+-- @treturn boolean
 function Usage:is_active() return self.status == "active" end
 
 function Usage:__tostring()
@@ -420,14 +528,25 @@ end
 
 -- Subscription ---------------------------------------------------------
 
---- subscription:cancel([opts]) -> self (status "cancelled") | nil, err.
+--- A subscription (create_subscription, list_subscriptions): id, iccid, plan_id, reference, status,
+-- cycle, created_at, renews_at.
+-- @type Subscription
+
+--- Cancels the subscription (cancel_subscription), and the model in place.
 -- Cancelling twice is not an error.
+-- @tparam[opt] table opts per-call options
+-- @treturn Subscription self, status "cancelled"
+-- @return[2] nil
+-- @return[2] an error object
 function Subscription:cancel(opts)
   return refreshed(self, client(self):cancel_subscription({ subscription_id = self.id }, opts))
 end
 
+--- Whether the subscription is active.
+-- @treturn boolean
 function Subscription:is_active() return self.status == "active" end
 --- Whether this subscription was already made under its reference before the call that returned it.
+-- @treturn boolean
 function Subscription:is_replayed() return models.is_replayed(self) end
 
 function Subscription:__tostring()
@@ -437,8 +556,12 @@ end
 
 -- Activation -----------------------------------------------------------
 
---- activation:install_string() -> the LPA string a QR code encodes
--- (the answer's `lpa`, else built from smdp_address and matching_id).
+--- An eSIM's activation code (get_activation): iccid, lpa, smdp_address, matching_id.
+-- @type Activation
+
+--- The LPA string a QR code encodes: the answer's `lpa`, else built from
+-- smdp_address and matching_id; nil without either.
+-- @treturn string|nil
 function Activation:install_string()
   if type(self.lpa) == "string" and self.lpa ~= "" then return self.lpa end
   if type(self.smdp_address) == "string" and type(self.matching_id) == "string" then
@@ -447,21 +570,31 @@ function Activation:install_string()
   return nil
 end
 
---- activation:parse() -> esim.parse_lpa of the install string
+--- The parts of the install string (flexiroam.esim.parse_lpa).
+-- @treturn table {smdp_address =, matching_id =, ...}
+-- @return[2] nil
+-- @return[2] a validation error
 function Activation:parse()
   local s = Activation.install_string(self)
   if not s then return esim.parse_lpa(nil) end
   return esim.parse_lpa(s)
 end
 
---- activation:install_links() -> {lpa, smdp_address, activation_code,
--- confirmation_code, confirmation_code_required, ios} | nil, err: the
--- install string and the manual-entry fields, rebuilt from checked parts
--- (flexiroam.install says what each is for, and each platform's limits).
+--- The install string and the manual-entry fields, rebuilt from checked
+-- parts (flexiroam.install says what each is for, and each platform's
+-- limits).
+-- @treturn table {lpa =, smdp_address =, activation_code =, confirmation_code =,
+-- confirmation_code_required =, ios =} (ios: the iOS 17.4+ install link)
+-- @return[2] nil
+-- @return[2] a validation error: an activation whose parts do not check
 function Activation:install_links() return install.links(self) end
 
---- activation:qr([{ec = "M", version =, margin = 4}]) -> flexiroam.qr matrix
--- of the install string | nil, err (m:svg(), m:png(), m:terminal()).
+--- The QR code of the install string (flexiroam.qr): render it with
+-- m:svg(), m:png(), m:terminal().
+-- @tparam[opt] table opts {ec = "M", version =, margin = 4}, as flexiroam.qr.encode's
+-- @treturn userdata the QR matrix
+-- @return[2] nil
+-- @return[2] a validation error: an activation whose parts do not check
 function Activation:qr(opts) return install.qr(self, opts, "activation:qr") end
 
 -- The matching id installs the eSIM on any phone: it is a secret, and a

@@ -32,6 +32,22 @@
 --              a SIM twice or show a sale as not made.
 --   Neither: a read that is not cached unless a client or a call asks
 --   (get_activation: the same code for the same SIM, but an install secret).
+-- @module flexiroam.operations
+
+--- An entry of the table: client:NAME(params [, opts]) for each (see the client's page).
+-- @table Operation
+-- @field method "GET" or "POST"
+-- @field path the request's path
+-- @field params every accepted parameter, in query-string order
+-- @field required the parameters that must be present
+-- @field answer "list" (a page {items, page_key}) or "item"
+-- @field model the model the answer's records become ("SIM", ...), or absent for plain tables
+-- @field mode "read", "idempotent", "reference" or "unsafe": how a failed request may be sent again
+-- @field reference the parameter a "reference" write is deduplicated by
+-- @field reconcile the list operation that looks such a reference up
+-- @field cache seconds a read may be answered from the catalogue cache
+-- @field live true for state a sale or the SIM's use changes: never cached
+-- @field documented true for the operations the published page documents
 local P = "/v1/public-v2/"
 local PAGING = { "page_key", "limit" }
 

@@ -61,6 +61,7 @@
 -- "<namespace>rate" (TAT) and "<namespace>rate:pause"; the cache
 -- "<namespace>cache:<operation>:<hash>?<query>" and its ":lock"; the
 -- claims other names under the same prefix.
+-- @module flexiroam.store
 local digest = require("flexiroam.digest")
 local errors = require("flexiroam.errors")
 local raise = require("flexiroam.misuse").raise
@@ -82,23 +83,34 @@ local SIGNATURES = {
   { "delete", "key" },
 }
 
+--- The interface's method names, in order (rate_take, rate_pause, ...).
 store.METHODS = {}
 for i, signature in ipairs(SIGNATURES) do store.METHODS[i] = signature[1] end
 
---- store.namespace(api_key) -> "fx:{<32 hex digits>}:": the prefix of every
--- key of that API key (128 bits of a SHA-256 of it; the braces are a Redis
--- Cluster hash tag, so a script's keys share a slot).
+--- The prefix of every key of an API key in a store: "fx:{<32 hex digits>}:".
+-- 128 bits of a SHA-256 of the key, never the key; the braces are a Redis
+-- Cluster hash tag, so a script's keys share a slot.
+-- @string api_key the API key
+-- @treturn string the prefix
+-- @raise an api_key that is not a non-empty string
 function store.namespace(api_key)
   if type(api_key) ~= "string" or api_key == "" then raise("store.namespace: api_key must be a non-empty string") end
   return "fx:{" .. digest.sha256("flexiroam-lua store\0" .. api_key):sub(1, 32) .. "}:"
 end
 
---- store.ngx_shared(name | dict [, opts]) -> store on an nginx lua_shared_dict.
+--- A store on an nginx lua_shared_dict: every worker of one host (flexiroam.store.ngx_shared).
+-- @param dict the dict's name (inside nginx), or the dict
+-- @tparam[opt] table opts the store's options
+-- @string[opt] where the caller's name, for misuse messages
+-- @return the store
 function store.ngx_shared(dict, opts, where)
   return require("flexiroam.store.ngx_shared").new(dict, opts, where)
 end
 
---- store.redis(conn | connect [, opts]) -> store on Redis.
+--- A store on Redis: every host (flexiroam.store.redis).
+-- @param conn a lua-resty-redis or redis-lua connection, or a function returning one
+-- @tparam[opt] table opts timeout_ms, down_ms, release
+-- @return the store
 function store.redis(conn, opts)
   return require("flexiroam.store.redis").new(conn, opts)
 end
@@ -145,6 +157,7 @@ local CHECKS = {
 -- checks its arguments (misuse raises at the caller's line) and then runs
 -- the implementation's: an implementation's methods receive checked
 -- arguments only.
+-- @local
 function store.checked(class)
   for _, signature in ipairs(SIGNATURES) do
     local name, method = signature[1], class[signature[1]]
@@ -157,12 +170,14 @@ function store.checked(class)
 end
 
 --- The error of a store that could not do what it was asked (kind "store").
+-- @local
 function store.error(message, fields)
   return errors.new("store", message, fields)
 end
 
 --- store.method(object, name) -> object[name] when it is a function, else
 -- nil (object not a table or userdata, or a lookup that raises).
+-- @local
 function store.method(object, name)
   if type(object) ~= "table" and type(object) ~= "userdata" then return nil end
   local ok, f = pcall(function() return object[name] end)
@@ -171,6 +186,7 @@ function store.method(object, name)
 end
 
 --- Whether object has a function under every name in the list `names`.
+-- @local
 function store.offers(object, names)
   for _, name in ipairs(names) do
     if not store.method(object, name) then return false end
@@ -179,6 +195,8 @@ function store.offers(object, names)
 end
 
 --- Whether `value` offers the interface (a store of either kind, or one of your own).
+-- @param value anything
+-- @treturn boolean
 function store.is_store(value)
   return type(value) == "table" and store.offers(value, store.METHODS)
 end
@@ -186,6 +204,7 @@ end
 --- store.resolve(shared, where) -> a store or nil: flexiroam.new's `shared`.
 -- A string names an nginx lua_shared_dict (only inside nginx); a table must
 -- offer the interface.
+-- @local
 function store.resolve(shared, where)
   if shared == nil then return nil end
   if type(shared) == "string" then return store.ngx_shared(shared, nil, where) end

@@ -7,7 +7,7 @@
 -- a flag), choices =, count = "*", convert =, action =, description =}}, commands =
 -- {specs} | run = function(ctx, args), default = "sub" (run when the group
 -- is named alone), examples = {lines}}.
-local argparse = require("argparse")
+local argparse = require("flexiroam.dependencies").require("argparse", "the command line (flexiroam)")
 
 local parser = {}
 

@@ -18,6 +18,7 @@
 -- An answer may carry two fields for its transport besides status, headers
 -- and body: `fault` (how to deliver it, or not: see sandbox.faults) and
 -- `latency_ms` (wait that long before sending it).
+-- @module flexiroam.sandbox.handler
 local json = require("flexiroam.json")
 local faults = require("flexiroam.sandbox.faults")
 local fault_routes = require("flexiroam.sandbox.fault_routes")
@@ -57,6 +58,10 @@ local function new_state(opts)
   return ledger.init({ sims = sims, by_iccid = by_iccid, by_sku = by_sku }, opts)
 end
 
+--- A sandbox: the whole API's state and routes, behind :handle(req).
+-- @tparam[opt] table opts sims, seed, psim_every, keys, rate_limit, latency_ms, clock, routes, log
+-- @return the handler: :handle{method =, path =, query =, headers =, body =, remote_addr =} -> {status =,
+-- headers =, body =}; .state
 function handler.new(opts)
   opts = opts or {}
   local self = setmetatable({}, Handler)

@@ -5,7 +5,7 @@
 -- It carries out the delivery an answer asks for (res.latency_ms and
 -- res.fault, see sandbox.faults); a connection that waits to answer sleeps
 -- in the loop's timer list, never in a blocking call.
-local socket = require("socket")
+local socket = require("flexiroam.dependencies").require("socket", "the sandbox's server")
 local http1 = require("flexiroam.sandbox.http1")
 
 local server = {}

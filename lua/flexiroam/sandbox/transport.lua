@@ -30,6 +30,7 @@
 --     content-coding is refused (network).
 -- Misuse (a request that is not a table, a bad field, an unknown one)
 -- raises.
+-- @module flexiroam.sandbox.transport
 local errors = require("flexiroam.errors")
 local url_tools = require("flexiroam.url")
 local http_head = require("flexiroam.http_head")
@@ -62,6 +63,10 @@ local function integer(value, name, min)
   return value
 end
 
+--- An in-process transport to a sandbox handler, for flexiroam.new{transport = ...}.
+-- @tparam[opt] table opts the handler's options (sims, seed, keys, ...) or handler; remote_addr, sleep,
+-- timeout_ms, low_speed_bytes, low_speed_ms, max_response_bytes
+-- @return the transport: :request{method =, url =, headers =, body =, timeout_ms =}; .handler
 function transport.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then misuse("options must be a table") end

@@ -1,4 +1,3 @@
--- luacheck: std luajit+ngx_lua
 --- flexiroam.store.ngx_shared: the shared store (flexiroam.store) on an
 -- nginx lua_shared_dict, for every worker of one host.
 --
@@ -29,6 +28,9 @@
 --     paces its process alone (flexiroam.limiter).
 -- Keep this dict for the SDK: code that writes to it with plain
 -- set/add/incr could evict state when the dict is full.
+-- @module flexiroam.store.ngx_shared
+
+-- luacheck: std luajit+ngx_lua
 local store = require("flexiroam.store")
 local clock = require("flexiroam.clock")
 local options = require("flexiroam.options")
@@ -56,9 +58,15 @@ local RESERVE = 8192
 local SCAN = 1024
 M.DROPPABLE, M.RESERVE = DROPPABLE, RESERVE
 
---- new(name | dict [, opts [, where]]) -> store. A name is looked up in
--- ngx.shared (inside nginx only); a dict object (ngx.shared.NAME, or any
--- object with its get/safe_set/safe_add/delete) is used as it is.
+--- A store on an nginx lua_shared_dict (also flexiroam.store.ngx_shared).
+-- A name is looked up in ngx.shared (inside nginx only); a dict object
+-- (ngx.shared.NAME, or any object with its get/safe_set/safe_add/delete) is
+-- used as it is.
+-- @param dict a lua_shared_dict's name, or the dict
+-- @tparam[opt] table opts the store's options
+-- @string[opt] where the caller's name, for misuse messages
+-- @return the store (the interface of flexiroam.store)
+-- @raise a name outside nginx, or one nginx.conf does not declare
 function M.new(dict, opts, where)
   where = where or "store.ngx_shared"
   if opts ~= nil then

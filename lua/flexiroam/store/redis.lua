@@ -34,6 +34,7 @@
 -- answer would be read as the answer to the next command. With a function,
 -- the store makes a new one once down_ms has passed; a single connection
 -- passed in stays down for good (pass a function to recover).
+-- @module flexiroam.store.redis
 local store = require("flexiroam.store")
 local digest = require("flexiroam.digest")
 local clock = require("flexiroam.clock")
@@ -134,7 +135,11 @@ local function is_connection(conn) return store.offers(conn, CONNECTION_METHODS)
 
 local OPTIONS = { timeout_ms = true, down_ms = true, release = true }
 
---- new(conn | connect [, opts]) -> store.
+--- A store on Redis (also flexiroam.store.redis).
+-- @param conn a lua-resty-redis or redis-lua connection, or a function returning one
+-- @tparam[opt] table opts timeout_ms, down_ms, release
+-- @return the store (the interface of flexiroam.store)
+-- @raise a conn that is neither a connection (eval, evalsha) nor a function
 function M.new(conn, opts)
   local where = "store.redis"
   local connect

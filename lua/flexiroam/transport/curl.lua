@@ -11,6 +11,7 @@
 -- misspelt one raises there. A raise of the C core (misuse: a bad option, a
 -- bad request) is raised again at the caller's line, as every misuse of the
 -- SDK is (flexiroam.misuse), not at this file's.
+-- @module flexiroam.transport.curl
 local core = require("flexiroam.core")
 local misuse = require("flexiroam.misuse")
 local options_of = require("flexiroam.options")
@@ -29,9 +30,10 @@ local function reraise(message)
   misuse.raise(message)
 end
 
---- new(session_options) -> transport. session_options are core.session's:
--- connect_timeout_ms, timeout_ms, low_speed_bytes, low_speed_ms,
--- max_response_bytes, verify, ca_file, ca_path, proxy.
+--- A transport on the C core's libcurl session, for flexiroam.new{transport = ...}.
+-- @tparam[opt] table options core.session's: connect_timeout_ms, timeout_ms, low_speed_bytes, low_speed_ms,
+-- max_response_bytes, verify, ca_file, ca_path, proxy
+-- @return the transport: :request{method =, url =, headers =, body =, timeout_ms =}, :multi, :close
 function M.new(options)
   if options ~= nil and type(options) ~= "table" then
     misuse.raise("flexiroam.transport.curl: options must be a table")

@@ -1,4 +1,3 @@
--- luacheck: std luajit+ngx_lua
 --- flexiroam.transport.ngx: the SDK's transport inside nginx (OpenResty or
 -- Debian's ngx_lua), an HTTP/1.1 client on ngx.socket.tcp cosockets. A
 -- libcurl call in a handler would block the worker and every request on
@@ -20,6 +19,9 @@
 -- verifies the certificate and the host name against nginx's
 -- `lua_ssl_trusted_certificate`, which nginx.conf must set; a host name
 -- (not an IP) also needs nginx's `resolver`.
+-- @module flexiroam.transport.ngx
+
+-- luacheck: std luajit+ngx_lua
 local errors = require("flexiroam.errors")
 local http_head = require("flexiroam.http_head")
 local url = require("flexiroam.url")
@@ -62,6 +64,7 @@ local RESERVED_HEADERS = {
 }
 
 --- nginx's clock, brought up to date: seconds, as a number.
+-- @local
 function M.now()
   ngx.update_time()
   return ngx.now()
@@ -69,17 +72,20 @@ end
 local now = M.now
 
 --- Whether this code runs inside nginx's Lua module (in any phase).
+-- @local
 function M.in_nginx()
   local n = rawget(_G, "ngx")
   return type(n) == "table" and type(n.get_phase) == "function" and type(n.socket) == "table"
 end
 
 --- Whether the phase allows cosockets.
+-- @local
 function M.phase_allows(phase)
   return COSOCKET_PHASES[phase] == true
 end
 
 --- "ngx_lua/0.10.23", for the User-Agent.
+-- @local
 function M.version()
   local v = M.in_nginx() and ngx.config and ngx.config.ngx_lua_version
   if type(v) ~= "number" then return "ngx_lua" end
@@ -90,6 +96,7 @@ end
 -- nginx, where nginx allows it; elsewhere (init_by_lua, where nothing is
 -- served yet, or log_by_lua after a blocking libcurl call the caller chose)
 -- `fallback`.
+-- @local
 function M.sleeper(fallback)
   return function(seconds)
     if COSOCKET_PHASES[ngx.get_phase()] then return ngx.sleep(seconds) end
@@ -121,12 +128,14 @@ local KNOWN = {
   max_response_bytes = true, verify = true, pool_size = true, keepalive_timeout_ms = true,
 }
 
---- new{connect_timeout_ms=, timeout_ms=, low_speed_bytes= (1), low_speed_ms=
--- (30000), max_response_bytes=, verify= (true), pool_size= (30),
--- keepalive_timeout_ms= (60000)} -> transport. Once the final answer has
--- begun, fewer than low_speed_bytes arriving within low_speed_ms ends it
--- ("timeout"); 0 bytes turns that off. The wait for the answer's first
--- byte is bounded by timeout_ms only.
+--- A transport on nginx's cosockets, for flexiroam.new{transport = ...}.
+-- Once the final answer has begun, fewer than low_speed_bytes arriving
+-- within low_speed_ms ends it ("timeout"); 0 bytes turns that off. The wait
+-- for the answer's first byte is bounded by timeout_ms only.
+-- @tparam[opt] table opts connect_timeout_ms, timeout_ms, low_speed_bytes (1), low_speed_ms (30000),
+-- max_response_bytes, verify (true), pool_size (30), keepalive_timeout_ms (60000)
+-- @return the transport: :request{method =, url =, headers =, body =, timeout_ms =}, :multi, :close
+-- @raise an unknown option, or ca_file, ca_path, proxy (nginx.conf's business)
 function M.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then misuse("options must be a table") end
