@@ -69,7 +69,7 @@ describe_with(missing_tools(), "make dist", function()
 
   it("ships the library, the core, the sandbox, the examples, the docs and the types", function()
     local wanted = lines(run("git ls-files lua src bin examples docs library rockspec"))
-    for _, extra in ipairs { "README.md", "LICENSE", "CHANGELOG.md", "docs/reference/index.html",
+    for _, extra in ipairs { "README.md", "CONTRIBUTING.md", "LICENSE", "CHANGELOG.md", "docs/reference/index.html",
       "docs/reference/classes/flexiroam.client.html" } do
       wanted[#wanted + 1] = extra
     end
