@@ -202,12 +202,14 @@ describe("docs that run", function()
       return
     end
 
-    local sb, ran
+    local sb, control, ran
     lazy_setup(function()
       sb = sandbox.start { seed = 1 }
+      control = require("flexiroam").new { api_key = "sandbox-key", base_url = sb.url }
       ran = 0
     end)
     lazy_teardown(function()
+      if control then control:close() end
       if sb then sb:stop() end
       print(("\ndoc blocks: %d ran, %d fragments not run (%d documents)"):format(ran or 0, #fragments, #docs))
     end)
@@ -222,10 +224,7 @@ describe("docs that run", function()
     for _, b in ipairs(all) do
       it(("runs: %s:%d"):format(b.doc, b.line), function()
         -- the sandbox's initial state again, so no block depends on another
-        local reset = io.popen("curl -s -o /dev/null -w '%{http_code}' -X POST " .. sb.url .. "/__sandbox/reset")
-        local code = reset:read("*a")
-        reset:close()
-        assert.equals("200", code, "could not reset the sandbox")
+        assert(control:request("POST", "/__sandbox/reset"))
         local ok, out, status = run_block(b.code, {
           FLEXIROAM_API_KEY = "sandbox-key", FLEXIROAM_BASE_URL = sb.url,
         })
