@@ -108,10 +108,6 @@ local function percent_encode(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
---- Replaces every occurrence of `secret` in `text`, as sent, percent-encoded
--- and JSON-escaped: a body or a message from a server (or a proxy in
--- between) may echo what it was sent, in a header, a URL or a JSON string.
--- @local
 -- The spellings of `secret` an echo may carry: as sent, percent-encoded
 -- (a URL), and as JSON encoders write it inside a string: "/" as "\/"
 -- (PHP's default) or "\u002f"/"\u002F" (a base64 key has slashes).
@@ -133,6 +129,10 @@ local function spellings(secret)
   return out
 end
 
+--- Replaces every occurrence of `secret` in `text`, as sent, percent-encoded
+-- and JSON-escaped: a body or a message from a server (or a proxy in
+-- between) may echo what it was sent, in a header, a URL or a JSON string.
+-- @local
 function errors.redact(text, secret)
   if type(text) ~= "string" or not secret or secret == "" then return text end
   for _, s in ipairs(spellings(secret)) do text = replace_all(text, s) end
