@@ -32,6 +32,8 @@ PKGS_SCAN    := zbar-tools librsvg2-bin chromium-headless-shell
 # The command line (bin/flexiroam): its argument parser. Its specs also use
 # util-linux's `script` (a pseudo-terminal) and bash, both always in Debian.
 PKGS_CLI     := lua-argparse
+# The shells whose completion the command line's specs drive (bash is always there).
+PKGS_SHELLS  := zsh
 PKGS_LUAJIT  := luajit2 libluajit2-5.1-dev
 PKGS_ROCK    := luarocks
 PKGS_FUZZ    := clang libclang-rt-14-dev
@@ -90,7 +92,7 @@ deps:
 # Everything CI's targets use, up front, so no spec skips for want of nginx
 # or LuaJIT just because its target had not run yet.
 ci-deps: deps
-	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX) $(PKGS_LUAS) $(PKGS_LINT) $(PKGS_FUZZ) $(PKGS_SCAN))
+	$(call ensure_packages,$(PKGS_LUAJIT) $(PKGS_ROCK) $(PKGS_NGINX) $(PKGS_LUAS) $(PKGS_LINT) $(PKGS_FUZZ) $(PKGS_SCAN) $(PKGS_SHELLS))
 
 $(BUILD_54): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(@D)
@@ -106,7 +108,7 @@ $(BUILD_ASAN): $(SOURCES) $(HEADERS) Makefile
 	  $$(pkg-config --cflags lua5.4 $(CORE_PKGS)) -shared -o $@ $(SOURCES) $(CORE_LIBS)
 
 test: deps
-	$(call ensure_packages,$(PKGS_SCAN))
+	$(call ensure_packages,$(PKGS_SCAN) $(PKGS_SHELLS))
 	@$(MAKE) --no-print-directory build $(LOCALE_DIR)/de_DE.UTF-8
 	@$(SPEC_ENV) .ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) $(SPECS)
 

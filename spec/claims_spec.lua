@@ -189,6 +189,48 @@ describe("sell_plan with a shared store", function()
     assert(sell(client(api), "later"))
   end)
 
+  it("a purchase that landed but whose answer was lost (too large) is found by its reference, never released",
+    function()
+    -- The server makes the order; the answer never arrives whole. The
+    -- inventory still lists the SIM as free (it may lag), so a released
+    -- claim would let the next sale buy the same SIM again.
+    local api = fake_api.new { sims = 1 }
+    api.on_purchase = function(body)
+      api.on_purchase = nil
+      api:_buy(body)
+      return { nil, errors.new("too_large", "simulated: the answer passed max_response_bytes", { sent = true }) }
+    end
+    local free_row = { iccid = fake_api.iccid_at(1), chip_type = "esim", availability_sku = "free___1",
+      subscribed = "0___1", status = "active" }
+    local real = api.request
+    api.request = function(self, req)
+      if req.url:find("list%-inventory") then
+        return { status = 200, headers = { ["content-type"] = "application/json" },
+          body = flexiroam.json.encode { items = { free_row }, page_key = flexiroam.json.null } }
+      end
+      return real(self, req)
+    end
+    local sale = assert(sell(client(api), "landed")) -- the lookup by reference found the order
+    assert.equals("landed", sale.order.reference)
+    assert.is_not_nil(s:ttl(claim_key(fake_api.iccid_at(1))))
+    local other, err = sell(client(api), "next-customer")
+    assert.is_nil(other)
+    assert.equals("sims_claimed", err.code)
+    assert.equals(1, #api.orders)
+  end)
+
+  it("a purchase that failed in a way that proves nothing keeps the claim", function()
+    local api = fake_api.new { sims = 1 }
+    api.on_purchase = function()
+      -- no status, and whether it left is unknown: not a proof that nothing was bought
+      return { nil, errors.new("tls", "simulated: the connection broke mid-answer", {}) }
+    end
+    local sale, err = sell(client(api, { retries = 0 }), "unclear")
+    assert.is_nil(sale)
+    assert.is_not_nil(err)
+    assert.is_not_nil(s:ttl(claim_key(fake_api.iccid_at(1))))
+  end)
+
   it("a holder that dies mid-purchase leaves its claim to expire with the lease", function()
     local api = fake_api.new { sims = 1 }
     api.before = function(req)

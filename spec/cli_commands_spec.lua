@@ -171,6 +171,46 @@ describe("flexiroam commands", function()
     assert.truthy(run({ "completion", "zsh" }).out:find("^#compdef flexiroam"))
   end)
 
+  it("completes in zsh: an interactive zsh (zpty) offers the subcommands and choices", function()
+    if not procs.have("zsh") then return pending("zsh is not installed (make test installs it)") end
+    local script = run { "completion", "zsh" }
+    assert.equals(0, script.code, script.err)
+    os.execute("mkdir -p " .. procs.quote(home .. "/zfunctions"))
+    local f = assert(io.open(home .. "/zfunctions/_flexiroam", "w"))
+    f:write(script.out)
+    f:close()
+    -- Types a command line and a TAB into a real interactive zsh with
+    -- compinit, and answers what the terminal shows (escapes removed).
+    local function complete(line)
+      local driver = home .. "/complete.zsh"
+      f = assert(io.open(driver, "w"))
+      f:write(([[
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z 'PS1="> "; fpath=(%s $fpath); autoload -U compinit; compinit -u -D'
+sleep 1
+zpty -w -n z %s
+sleep 2
+out=""
+while zpty -rt z chunk; do out+=$chunk; done
+print -r -- "$out"
+zpty -d z
+]]):format(procs.quote(home .. "/zfunctions"), procs.quote(line .. "\t")))
+      f:close()
+      local p = assert(io.popen("timeout 20 zsh -f " .. procs.quote(driver) .. " 2>&1"))
+      local out = p:read("*a")
+      p:close()
+      return (out:gsub("\27%[[%d;?]*%a", ""):gsub("\r", "\n"))
+    end
+    local shown = complete("flexiroam sims ")
+    assert.truthy(shown:find("list%s+%-%- every SIM"), shown)
+    assert.truthy(shown:find("show%s+%-%- one SIM"), shown)
+    shown = complete("flexiroam -o ")
+    for _, format in ipairs { "table", "json", "ndjson", "csv" } do
+      assert.truthy(shown:find("%f[%w]" .. format .. "%f[%W]"), shown)
+    end
+  end)
+
   it("sandbox start, status, fault, stop", function()
     local own = cli.home()
     local function sb_run(args) return cli.run(own, args) end

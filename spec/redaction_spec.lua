@@ -187,6 +187,18 @@ describe("redaction", function()
     sink:assert_clean()
   end)
 
+  it("redacts a key with slashes in every spelling an echo may carry: raw, percent-encoded, JSON-escaped", function()
+    local key = "sk/live+Q9z=="
+    local redact = flexiroam.errors.redactor(key)
+    local echoed = table.concat({ key, "sk%2Flive%2BQ9z%3D%3D", "sk\\/live+Q9z==", "sk\\u002flive+Q9z==",
+      "sk\\u002Flive+Q9z==" }, " | ")
+    assert.equals("[REDACTED] | [REDACTED] | [REDACTED] | [REDACTED] | [REDACTED]", redact(echoed))
+    assert.equals(redact(echoed), flexiroam.errors.redact(echoed, key))
+    -- a body the server wrote with PHP's json_encode, decoded: the key reads as sent
+    local body = '{"message": "no plans for key sk\\/live+Q9z=="}'
+    assert.is_nil(redact(body):find("live", 1, true))
+  end)
+
   it("shows credential headers as [REDACTED] in hook payloads", function()
     local seen, sent
     local client = flexiroam.new {

@@ -796,6 +796,15 @@ describe("retry.classify", function()
       { "lookup", e("decode", { status = 200 }), "retry" },
       { "lookup", e("server", { status = 503 }), "retry" },
       { "lookup", e("auth", { status = 401 }), "stop" },
+      -- Sent, and the answer was too large to read: the purchase may have
+      -- been made, so it is looked up, never taken for "nothing bought".
+      { "reference", e("too_large", { sent = true }), "reconcile" },
+      { "reference", e("too_large", {}), "reconcile" }, -- sent unknown
+      { "reference", e("too_large", { status = 200 }), "reconcile" },
+      { "reference", e("tls", { sent = true }), "reconcile" },
+      { "unsafe", e("too_large", { sent = true }), "stop" },
+      { "read", e("too_large", { status = 200 }), "stop" },
+      { "reference", e("too_large", { sent = false }), "stop" },
     }
     for i, case in ipairs(cases) do
       assert.equals(case[3], (retry.classify(case[1], case[2])), "case " .. i)

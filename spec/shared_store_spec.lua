@@ -117,6 +117,27 @@ describe("flexiroam.digest", function()
       digest.sha1("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))
     assert.equals("291e9a6c66994949b57ba5e650361e98fc36b1ba", digest.sha1(("a"):rep(1000)))
   end)
+
+  it("gives the RFC 4231 HMAC-SHA256 test vectors", function()
+    local function bin(hex) return (hex:gsub("%x%x", function(p) return string.char(tonumber(p, 16)) end)) end
+    local hmac = digest.hmac_sha256
+    assert.equals("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", hmac(("\11"):rep(20), "Hi There"))
+    assert.equals("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+      hmac("Jefe", "what do ya want for nothing?"))
+    assert.equals("773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+      hmac(("\170"):rep(20), ("\221"):rep(50)))
+    assert.equals("82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+      hmac(bin("0102030405060708090a0b0c0d0e0f10111213141516171819"), ("\205"):rep(50)))
+    -- case 5 (a 128-bit truncation): the first 32 hex digits
+    assert.equals("a3b6167473100ee06e0c796c2955552b",
+      hmac(("\12"):rep(20), "Test With Truncation"):sub(1, 32))
+    -- cases 6 and 7: a key longer than a block, hashed first
+    assert.equals("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+      hmac(("\170"):rep(131), "Test Using Larger Than Block-Size Key - Hash Key First"))
+    assert.equals("9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+      hmac(("\170"):rep(131), "This is a test using a larger than block-size key and a larger than block-size data."
+        .. " The key needs to be hashed before being used by the HMAC algorithm."))
+  end)
 end)
 
 describe("flexiroam.store", function()

@@ -490,15 +490,23 @@ static CURLcode drive(fx_session *s)
         if (mc == CURLM_OK && running == 0) {
             int left;
             CURLMsg *msg = curl_multi_info_read(s->driver, &left);
-            result = msg != NULL ? msg->data.result : CURLE_OK;
+            /* No message for a transfer that stopped running would be
+             * libcurl's own fault: a failure of the transfer, not a success
+             * with no answer. */
+            result = msg != NULL ? msg->data.result : CURLE_RECV_ERROR;
             done = 1;
         } else if (mc == CURLM_OK) {
             mc = curl_multi_poll(s->driver, NULL, 0, 1000, NULL);
         }
     }
     curl_multi_remove_handle(s->driver, s->easy);
+    /* The multi itself failed (it cannot, short of memory or a bug): a
+     * transfer failure, reported as a network one; whether the request left
+     * is read from libcurl's counters as for any other (fx_session_capture).
+     * Not CURLE_BAD_FUNCTION_ARGUMENT: mid-head that code means a refused
+     * fold (session_response.c). */
     if (mc != CURLM_OK)
-        return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_BAD_FUNCTION_ARGUMENT;
+        return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
     return result;
 }
 

@@ -7,9 +7,15 @@
 --                              the iOS install button, the details to type
 --                              by hand with copy buttons, the plan and its validity
 --   GET /install/<iccid>.png   the QR code as a PNG (to download, or to mail)
+--   (each with ?e=<expiry>&t=<token>: a link signed by install_token.lua)
 --
--- A malformed ICCID answers 400, one the API does not know (or a physical
--- SIM) 404, the API's own trouble 502/503/504. The page loads nothing from
+-- A link is signed with STOREFRONT_SECRET (nginx.conf's `env`): a missing,
+-- wrong, expired or other ICCID's token answers 404 like an unknown ICCID,
+-- before any API call, and so does a SIM nobody bought (free stock): an
+-- ICCID alone is guessable, the page's activation code installs the eSIM.
+-- Without the secret (or one under 32 bytes) every install link answers
+-- 503 and the log says why. A malformed ICCID answers 400, one the API
+-- does not know (or a physical SIM) 404, the API's own trouble 502/503/504. The page loads nothing from
 -- anywhere: its one style sheet and its one script are inline and allowed
 -- by their SHA-256 in a Content-Security-Policy that allows nothing else,
 -- every value from the API is HTML-escaped, and the install links are
@@ -18,6 +24,7 @@
 -- on as a referrer.
 local flexiroam = require "flexiroam"
 local digest = require "flexiroam.digest"
+local token = require "install_token"
 
 local esim = flexiroam.esim
 
@@ -222,20 +229,42 @@ local function plan_named(client, plan_id)
   return nil
 end
 
---- page.serve(client): answers GET /install/<iccid>[.png] with `client`.
+--- The secret install links are signed with (nginx.conf: env STOREFRONT_SECRET).
+function page.secret() return os.getenv("STOREFRONT_SECRET") end
+
+local NOT_FOUND = "No eSIM with this ICCID, or this link has expired: ask your seller for a new one."
+
+--- page.serve(client): answers GET /install/<iccid>[.png]?e=&t= with `client`.
 function page.serve(client)
+  local secret = page.secret()
+  local usable, why = token.secret_ok(secret)
+  if not usable then
+    ngx.log(ngx.ERR, "install page disabled: ", why)
+    return fail(503, "eSIM installation is not available right now: please contact us.")
+  end
   local rest = ngx.var.uri:sub(#"/install/" + 1)
   local iccid, png = rest:match("^(.*)(%.png)$")
   iccid = iccid or rest
   local _, bad = esim.check_iccid(iccid)
   if bad then return fail(400, "This link does not name an eSIM: the ICCID " .. bad.fields.iccid .. ".") end
+  -- The token before any API call: a wrong one learns nothing, not even
+  -- whether the ICCID exists (the same 404 as an unknown one).
+  local e, t = ngx.var.arg_e, ngx.var.arg_t
+  if not token.verify(secret, iccid, e, t, ngx.time()) then return fail(404, NOT_FOUND) end
 
-  -- The activation and the usage (for the plan) at once, on light threads.
-  local results = client:batch({ { "get_activation", { iccid = iccid } }, { "get_usage", { iccid = iccid } } })
+  -- The SIM (sold?), the activation and the usage (for the plan) at once,
+  -- on light threads.
+  local results = client:batch({
+    { "get_activation", { iccid = iccid } }, { "get_usage", { iccid = iccid } },
+    { "get_sim", { iccid = iccid } },
+  })
+  local sim = results[3]
+  if not sim.ok and sim.err.kind ~= "not_found" then return api_failure(sim.err) end
+  if not sim.ok or sim.value:is_free() then return fail(404, NOT_FOUND) end -- unknown, or unsold stock
   local got = results[1]
   if not got.ok then
     local kind = got.err.kind
-    if kind == "not_found" then return fail(404, "No eSIM with this ICCID.") end
+    if kind == "not_found" then return fail(404, NOT_FOUND) end
     if kind == "validation" then return fail(404, "This SIM is not an eSIM: there is nothing to install.") end
     return api_failure(got.err)
   end
@@ -255,7 +284,8 @@ function page.serve(client)
   end
   local usage = results[2].ok and results[2].value or nil
   return answer(200, "text/html; charset=utf-8", page.render {
-    iccid = iccid, links = links, svg = code:svg { module = 8 }, png_url = "/install/" .. iccid .. ".png",
+    iccid = iccid, links = links, svg = code:svg { module = 8 },
+    png_url = ("/install/%s.png?e=%s&t=%s"):format(iccid, e, t:lower()), -- the same token: it names the ICCID
     usage = usage, plan = usage and plan_named(client, usage.plan_id),
   })
 end

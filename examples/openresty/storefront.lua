@@ -3,9 +3,14 @@
 -- answers the LPA string a phone installs the eSIM from (shown as a QR code).
 --
 --   GET  /plans[?country=FRA]                        the one-time eSIM plans on sale
---   POST /buy {"plan_id": "...", "reference": "..."}  -> 201 {"iccid", "order_id", "plan_id", "lpa"}
+--   POST /buy {"plan_id": "...", "reference": "..."}  -> 201 {"iccid", "order_id", "plan_id", "lpa", "install_url"}
 --   GET  /usage?iccid=A,B,...                         data left on up to 20 eSIMs, asked all at once
---   GET  /install/<iccid>[.png]                       the page that installs an eSIM (install_page.lua)
+--   GET  /install/<iccid>[.png]?e=&t=                 the page that installs an eSIM (install_page.lua)
+--
+-- install_url is the install page's link signed for this eSIM
+-- (install_token.lua, with STOREFRONT_SECRET), valid STOREFRONT_INSTALL_TTL
+-- seconds (7 days if unset), a path for the shop to send its customer on
+-- its own host; null, and a log line, while the secret is missing.
 --
 -- `reference` is the shop's own order number: the API charges once per
 -- reference, and a repeated /buy with it answers the same eSIM, so a
@@ -22,6 +27,7 @@
 -- come from the cache: the SIMs, orders and usage are live state.
 local flexiroam = require "flexiroam"
 local install_page = require "install_page"
+local install_token = require "install_token"
 
 local json = flexiroam.json
 
@@ -79,6 +85,19 @@ function storefront.plans()
   return reply(200, { plans = json.array(plans) })
 end
 
+-- The signed link to the page installing this eSIM, or json.null without a
+-- usable secret (the sale itself still stands).
+local function install_url(iccid)
+  local secret = install_page.secret()
+  local usable, why = install_token.secret_ok(secret)
+  if not usable then
+    ngx.log(ngx.ERR, "no install link: ", why)
+    return json.null
+  end
+  local ttl = tonumber(os.getenv("STOREFRONT_INSTALL_TTL") or "") or install_token.DEFAULT_TTL
+  return install_token.path(secret, iccid, ngx.time() + math.floor(ttl))
+end
+
 function storefront.buy()
   ngx.req.read_body()
   local body = json.decode(ngx.req.get_body_data() or "")
@@ -92,7 +111,7 @@ function storefront.buy()
   if not sale then return fail(err) end
   return reply(201, {
     iccid = sale.order.iccid, order_id = sale.order.id, plan_id = sale.order.plan_id,
-    lpa = sale.activation.lpa, replayed = sale.replayed,
+    lpa = sale.activation.lpa, replayed = sale.replayed, install_url = install_url(sale.order.iccid),
   })
 end
 

@@ -108,28 +108,45 @@ local function percent_encode(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
---- Replaces every occurrence of `secret` in `text`, as sent and as it reads
--- once percent-encoded: a body or a message from a server (or a proxy in
--- between) may echo what it was sent, in a header or in a URL.
+-- The spellings of `secret` an echo may carry: as sent, percent-encoded
+-- (a URL), and as JSON encoders write it inside a string: "/" as "\/"
+-- (PHP's default) or "\u002f"/"\u002F" (a base64 key has slashes).
+local function spellings(secret)
+  local out, seen = {}, {}
+  local function add(s)
+    if not seen[s] then
+      seen[s] = true
+      out[#out + 1] = s
+    end
+  end
+  add(secret)
+  add(percent_encode(secret))
+  if secret:find("/", 1, true) then
+    add((secret:gsub("/", "\\/")))
+    add((secret:gsub("/", "\\u002f")))
+    add((secret:gsub("/", "\\u002F")))
+  end
+  return out
+end
+
+--- Replaces every occurrence of `secret` in `text`, as sent, percent-encoded
+-- and JSON-escaped: a body or a message from a server (or a proxy in
+-- between) may echo what it was sent, in a header, a URL or a JSON string.
 -- @local
 function errors.redact(text, secret)
   if type(text) ~= "string" or not secret or secret == "" then return text end
-  text = replace_all(text, secret)
-  local encoded = percent_encode(secret)
-  if encoded ~= secret then text = replace_all(text, encoded) end
+  for _, s in ipairs(spellings(secret)) do text = replace_all(text, s) end
   return text
 end
 
 --- errors.redactor(secret) -> function(text): errors.redact with the
--- secret's encoded form worked out once, for a client's many calls.
+-- secret's spellings worked out once, for a client's many calls.
 -- @local
 function errors.redactor(secret)
-  local encoded = percent_encode(secret)
-  if encoded == secret then encoded = nil end
+  local all = spellings(secret)
   return function(text)
     if type(text) ~= "string" then return text end
-    text = replace_all(text, secret)
-    if encoded then text = replace_all(text, encoded) end
+    for i = 1, #all do text = replace_all(text, all[i]) end
     return text
   end
 end

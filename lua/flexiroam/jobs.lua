@@ -17,18 +17,38 @@ local jobs = {}
 local SIM = models.SIM
 local PICK_FROM = 50
 
--- SIMs a client has picked for a sale, per client: a loop or coroutines
--- selling through one client never pick the same free SIM twice, even
--- while the inventory still lists it as free.
+-- SIMs a client has picked for a sale, per client, with when: a loop or
+-- coroutines selling through one client never pick the same free SIM twice
+-- while the inventory may still list it as free (PICKED_FOR, the rival
+-- check's window). Older picks are forgotten, so a long-lived worker's set
+-- stays small and a SIM the API puts back in stock can be sold again.
 local claimed = setmetatable({}, { __mode = "k" })
+local PICKED_FOR = 15 * 60
+local PRUNE_EVERY = 256
 
 local function claims(client)
   local set = claimed[client]
   if not set then
-    set = {}
+    set = { n = 0, at = {} }
     claimed[client] = set
   end
   return set
+end
+
+local function picked_lately(set, iccid)
+  local at = set.at[iccid]
+  return at ~= nil and os.time() - at < PICKED_FOR
+end
+
+local function pick(set, iccid)
+  set.at[iccid] = os.time()
+  set.n = set.n + 1
+  if set.n % PRUNE_EVERY == 0 then
+    local now = os.time()
+    for k, at in pairs(set.at) do
+      if now - at >= PICKED_FOR then set.at[k] = nil end
+    end
+  end
 end
 
 -- A page of the inventory's free eSIMs that this client has not picked
@@ -39,7 +59,8 @@ local function free_candidates(client, call_opts, page_key)
   if not page then return nil, err end
   local mine, candidates = claims(client), {}
   for _, sim in ipairs(page.items) do
-    if type(sim) == "table" and type(sim.iccid) == "string" and not mine[sim.iccid] and SIM.is_free(sim) then
+    if type(sim) == "table" and type(sim.iccid) == "string" and not picked_lately(mine, sim.iccid)
+      and SIM.is_free(sim) then
       candidates[#candidates + 1] = sim
     end
   end
@@ -150,15 +171,27 @@ local function finish(client, sim, order, replayed, picked, call_opts)
         tostring(other.id), tostring(order.id)), { code = "sim_taken", order = order, other = other, sim = sim })
     end
   end
-  local activation, err = client:get_activation({ iccid = order.iccid }, call_opts)
+  -- The sale's own reads come from the API, never from a catalogue cache
+  -- (a client may cache get_activation): an answer kept from before the sale
+  -- would be another state of this SIM.
+  local read_opts = options.merge(call_opts, { cache = false })
+  local activation, err = client:get_activation({ iccid = order.iccid }, read_opts)
   if not activation then return failed(err, "fetching the activation") end
   local fresh
-  fresh, err = client:get_sim({ iccid = order.iccid }, call_opts)
+  fresh, err = client:get_sim({ iccid = order.iccid }, read_opts)
   if not fresh then return failed(err, "reading the SIM back") end
   return { sim = fresh, order = order, activation = activation, replayed = replayed or false }
 end
 
 local SELL_ARGUMENTS = { plan_id = true, reference = true, iccid = true }
+
+-- Whether a failed purchase provably bought nothing.
+local function nothing_bought(err)
+  if err.kind == "indeterminate" then return false end
+  if err.sent == false then return true end
+  local status = err.status
+  return status ~= nil and ((status >= 400 and status < 500) or err.kind == "api")
+end
 
 --- Sells a one-time plan: client:sell_plan{plan_id =, reference = [, iccid =]} [, call opts].
 --
@@ -236,10 +269,10 @@ function jobs.sell_plan(client, args, opts)
   end
   if not sim then return nil, err end
   local mine = claims(client)
-  mine[sim.iccid] = true
+  pick(mine, sim.iccid)
   -- Nothing bought: the SIM is free again, for this client and the fleet.
   local function release()
-    mine[sim.iccid] = nil
+    mine.at[sim.iccid] = nil
     if sale then sale:release() end
   end
   local order
@@ -253,9 +286,12 @@ function jobs.sell_plan(client, args, opts)
       release()
       return finish(client, nil, existing, true, true, opts)
     end
-    -- Nothing bought, unless the outcome is unknown: then the SIM stays
-    -- claimed, so neither this client nor the fleet sells it meanwhile.
-    if err.kind ~= "indeterminate" then
+    -- The SIM is free again only on proof that nothing was bought: the
+    -- request never left, or the API refused it (a 4xx, an error envelope).
+    -- Anything else (indeterminate, or a failure the pipeline could not
+    -- classify) keeps it claimed, so neither this client nor the fleet
+    -- sells it meanwhile.
+    if nothing_bought(err) then
       release()
     elseif sale then
       sale:keep_unknown()

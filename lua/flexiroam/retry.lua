@@ -42,8 +42,18 @@ end
 function retry.classify(mode, err)
   local kind, status = err.kind, err.status
   if status == nil then
-    if kind ~= "network" and kind ~= "timeout" then return "stop", kind end
-    if err.sent == false then return "retry", kind .. " (not sent)" end
+    if err.sent == false then
+      if kind == "network" or kind == "timeout" then return "retry", kind .. " (not sent)" end
+      return "stop", kind
+    end
+    -- Any other failure once the request may have left (an answer past
+    -- max_response_bytes, a TLS or protocol error mid-answer): the server
+    -- may have processed it, so a reference write is looked up, never
+    -- taken for "nothing bought"; nothing else is repeated.
+    if kind ~= "network" and kind ~= "timeout" then
+      if mode == "reference" then return "reconcile", kind end
+      return "stop", kind
+    end
     if repeatable(mode) then return "retry", kind end
     if mode == "reference" then return "reconcile", kind end
     return "stop", kind
@@ -58,9 +68,10 @@ function retry.classify(mode, err)
     if mode == "reference" then return "reconcile", reason end
     return "stop", reason
   end
-  -- A 2xx whose body could not be read: the write happened, but which
-  -- order it made is unknown.
-  if status >= 200 and status < 300 and kind == "decode" and mode == "reference" then
+  -- A 2xx whose body could not be read (not JSON, or past
+  -- max_response_bytes): the write happened, but which order it made is
+  -- unknown. (An error envelope inside a 200, kind "api", is a refusal.)
+  if status >= 200 and status < 300 and kind ~= "api" and mode == "reference" then
     return "reconcile", "unreadable " .. status
   end
   if status >= 200 and status < 300 and mode == "lookup" and (kind == "decode" or kind == "api") then

@@ -71,7 +71,9 @@ local function start(ctx, args)
   local url
   for _ = 1, 300 do
     url = slurp(log):match("^listening (http://%S+)\n")
-    if url or not (pid and state.is_sandbox(pid)) then break end
+    -- Alive, not is_sandbox: mid-exec (setsid, env, then lua5.4) the
+    -- process's cmdline may read empty for a moment, which is no death.
+    if url or not (pid and state.alive(pid)) then break end
     sleep(0.05)
   end
   if not url then
