@@ -329,7 +329,10 @@ describe("flexiroam money commands", function()
         os.remove(path .. ".journal")
         r = run { "jobs", "run", path, "--yes", "-o", "json" }
         assert.equals(0, r.code, r.err)
-        for i, item in ipairs(assert(json.decode(r.out))) do assert.equals(refs[i], item.reference) end
+        for i, item in ipairs(assert(json.decode(r.out))) do
+          assert.equals(refs[i], item.reference)
+          assert.equals("replayed", item.status)
+        end
         r = run { "jobs", "run", path, "--yes", "--journal", home .. "/other-" .. math.random(1e9) .. ".journal" }
         assert.equals(0, r.code, r.err)
         local s = stats()
@@ -342,6 +345,35 @@ describe("flexiroam money commands", function()
         r = run { "jobs", "run", path, "--yes", "--new-job", "--journal", home .. "/again-" .. math.random(1e9) }
         assert.equals(0, r.code, r.err)
         assert.equals(6, stats().orders)
+      end)
+
+    it("a --new-job interrupted early is resumed under its own salted references, not the first job's",
+      function()
+        local path = job_file(4)
+        assert.equals(0, run({ "jobs", "run", path, "--yes" }).code)
+        assert.equals(4, stats().orders)
+        local second = home .. "/second-" .. math.random(1e9) .. ".journal"
+        assert(client:request("POST", "/__sandbox/faults",
+          { json = { path = "/v1/public-v2/purchase-plan", fault = "delay_ms=400", times = 4 } }))
+        local child = cli.spawn(home, { "jobs", "run", path, "--yes", "--concurrency", "1", "--new-job",
+          "--journal", second }, { env = env })
+        local deadline = socket.gettime() + 10
+        repeat
+          socket.sleep(0.05)
+          local _, err = cli.output(child)
+        until err:find("sending purchase_plan", 1, true) or socket.gettime() > deadline
+        os.execute("kill -INT " .. child.pid)
+        assert.equals(130, cli.wait(child).code)
+        assert(client:request("DELETE", "/__sandbox/faults"))
+        local r = run { "jobs", "resume", path, "--yes", "--journal", second, "-o", "json" }
+        assert.equals(0, r.code, r.err)
+        for _, item in ipairs(assert(json.decode(r.out))) do
+          assert.truthy(item.reference:find("^job%-%x%x%x%x%x%x%x%x%-%x+%-%d+$"), item.reference)
+          assert.are_not.equal("replayed", item.status)
+        end
+        local s = stats()
+        assert.equals(8, s.orders)
+        assert.equals(1, max_charge(s))
       end)
 
     it("--dry-run skips what the journal shows done, and says so", function()

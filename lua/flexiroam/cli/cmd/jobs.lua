@@ -12,6 +12,7 @@ local flexiroam_jobs = require("flexiroam.jobs")
 local operations = require("flexiroam.operations")
 local pipeline = require("flexiroam.pipeline")
 local errors = require("flexiroam.errors")
+local models = require("flexiroam.models")
 local checks = require("flexiroam.cli.checks")
 local job_file = require("flexiroam.cli.job_file")
 local catalogue = require("flexiroam.cli.catalogue")
@@ -179,6 +180,9 @@ local function row(call, result)
   if result.ok then
     local v = result.value
     r.status = result.journaled and "done before" or "done"
+    -- The API answered an earlier order under this reference: nothing was
+    -- charged now (a rerun; --new-job buys again on purpose).
+    if not result.journaled and models.is_replayed(v) then r.status = "replayed" end
     if type(v) == "table" then
       r.id = rawget(v, "id")
       r.reference = rawget(v, "reference")
