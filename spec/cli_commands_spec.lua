@@ -42,7 +42,16 @@ describe("flexiroam commands", function()
     r = run { "list-plans", "--country", "JPN", "--type", "recurring" }
     assert.equals(0, r.code, r.err)
     for _, plan in ipairs(assert(json.decode(r.out))) do assert.equals("recurring", plan.type) end
+    -- A generated write asks first, like buy: off a terminal, --yes or nothing is sent.
+    local before = json.encode(assert(client:get_sim { iccid = sim.iccid }).auto_topup_settings)
     r = run { "update-auto-topup", sim.iccid, "true", "--threshold", "20", "--quantity", "2" }
+    assert.equals(2, r.code, "a write off a terminal without --yes is refused: " .. r.err)
+    assert.truthy(r.err:find("--yes", 1, true), r.err)
+    assert.equals(before, json.encode(assert(client:get_sim { iccid = sim.iccid }).auto_topup_settings))
+    local cancel = run { "cancel-subscription", "sub-1" }
+    assert.equals(2, cancel.code, cancel.err)
+    assert.truthy(cancel.err:find("--yes", 1, true), cancel.err)
+    r = run { "update-auto-topup", sim.iccid, "true", "--threshold", "20", "--quantity", "2", "--yes" }
     assert.equals(0, r.code, r.err)
     local updated = assert(json.decode(r.out))
     assert.is_true(updated.auto_topup_settings.enabled)
@@ -239,5 +248,31 @@ zpty -d z
     assert(ok, why)
     assert.equals(0, stopped.code, stopped.err)
     assert.is_false(alive)
+  end)
+end)
+
+describe("flexiroam.cli.failure's hint to finish a purchase", function()
+  local failure = require("flexiroam.cli.failure")
+  local errors = require("flexiroam.errors")
+
+  local function report(err)
+    local written = {}
+    local real = io.stderr
+    -- luacheck: push ignore 122
+    io.stderr = { write = function(_, ...) for _, s in ipairs { ... } do written[#written + 1] = s end end }
+    local ok, code = pcall(failure.report, { retry_hint = "`flexiroam sell P --reference R` finishes it" }, err)
+    io.stderr = real
+    -- luacheck: pop
+    assert(ok, code)
+    return table.concat(written), code
+  end
+
+  it("is given after an order went through, not when the SIM was taken (that needs a new reference)", function()
+    local text = report(errors.new("indeterminate", "the answer was lost", { reference = "R" }))
+    assert.truthy(text:find("--reference R", 1, true), text)
+    text = report(errors.new("conflict", "SIM taken by another order: sell again under a NEW reference",
+      { code = "sim_taken", order = { id = "o-1" } }))
+    assert.falsy(text:find("--reference R", 1, true), text)
+    assert.truthy(text:find("NEW reference", 1, true), text)
   end)
 end)

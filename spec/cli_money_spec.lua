@@ -116,6 +116,40 @@ describe("flexiroam money commands", function()
     end)
   end)
 
+  describe("Ctrl-C while a purchase is out", function()
+    local function interrupted(args, again)
+      assert(client:request("POST", "/__sandbox/faults",
+        { json = { path = "/v1/public-v2/purchase-plan", fault = "delay_ms=1500", times = 2 } }))
+      local child = cli.spawn(home, args, { env = env })
+      local deadline = socket.gettime() + 10
+      repeat
+        socket.sleep(0.05)
+        local _, err = cli.output(child)
+      until err:find("sending purchase_plan", 1, true) or socket.gettime() > deadline
+      socket.sleep(0.2)
+      os.execute("kill -INT " .. child.pid)
+      local r = cli.wait(child)
+      assert(client:request("DELETE", "/__sandbox/faults"))
+      assert.equals(130, r.code, r.err)
+      local last = r.err:match("([^\n]*)\n?$")
+      assert.truthy(last:find("may have gone through", 1, true), r.err)
+      assert.truthy(last:find(again, 1, true), r.err)
+      assert.truthy(last:find("without buying twice", 1, true), r.err)
+    end
+
+    it("buy, topup and sell say it may have gone through, and the command that finishes it", function()
+      local iccid = free(1)[1]
+      interrupted({ "buy", iccid, "FRA-1GB-7D", "--yes", "--reference", "int-buy" },
+        "flexiroam buy " .. iccid .. " FRA-1GB-7D --reference int-buy")
+      assert.equals(0, run({ "buy", iccid, "FRA-1GB-7D", "--yes", "--reference", "int-buy" }).code)
+      interrupted({ "topup", iccid, "FRA-1GB-7D", "--yes", "--reference", "int-top" },
+        "flexiroam topup " .. iccid .. " FRA-1GB-7D --reference int-top")
+      interrupted({ "sell", "FRA-1GB-7D", "--yes", "--reference", "int-sell" },
+        "flexiroam sell FRA-1GB-7D --reference int-sell")
+      assert.equals(1, max_charge(stats()))
+    end)
+  end)
+
   describe("topup and sell", function()
     it("topup refuses a SIM nobody bought onto (exit 2) and tops up one in use with its current plan", function()
       local iccid = free(1)[1]
@@ -228,6 +262,130 @@ describe("flexiroam money commands", function()
       assert.equals(6, s.orders)
       assert.equals(1, max_charge(s))
       assert.falsy(procs.alive(child.pid))
+    end)
+
+    local function write_job(rows)
+      local path = home .. "/job-" .. tostring(math.random(1e9)) .. ".csv"
+      local f = assert(io.open(path, "w"))
+      f:write(rows[1].key and "iccid,plan_id,key\n" or "iccid,plan_id\n")
+      for _, r in ipairs(rows) do f:write(r.iccid, ",", r.plan_id, r.key and ("," .. r.key) or "", "\n") end
+      f:close()
+      return path
+    end
+
+    it("--extend after a record is added above the others buys only the new one", function()
+      local sims = free(3)
+      local rows = { { iccid = sims[1], plan_id = "FRA-1GB-7D" }, { iccid = sims[2], plan_id = "FRA-1GB-7D" } }
+      local path = write_job(rows)
+      local r = run { "jobs", "run", path, "--yes" }
+      assert.equals(0, r.code, r.err)
+      assert.equals(2, stats().orders)
+      table.insert(rows, 1, { iccid = sims[3], plan_id = "FRA-1GB-7D" })
+      local f = assert(io.open(path, "w"))
+      f:write("iccid,plan_id\n")
+      for _, row in ipairs(rows) do f:write(row.iccid, ",", row.plan_id, "\n") end
+      f:close()
+      r = run { "jobs", "run", path, "--extend", "--yes", "-o", "csv" }
+      assert.equals(0, r.code, r.err)
+      local s = stats()
+      assert.equals(3, s.orders)
+      assert.equals(1, max_charge(s))
+      local out = assert(csv.parse(r.out))
+      assert.equals("done", out[2][6])
+      assert.equals("done before", out[3][6])
+      assert.equals("done before", out[4][6])
+    end)
+
+    it("--extend refuses, sending nothing, a purchase that matches one the journal shows done under another key",
+      function()
+        local sims = free(2)
+        local path = write_job { { iccid = sims[1], plan_id = "FRA-1GB-7D", key = "order-1" },
+          { iccid = sims[2], plan_id = "FRA-1GB-7D", key = "order-2" } }
+        assert.equals(0, run({ "jobs", "run", path, "--yes" }).code)
+        local before = stats().requests
+        local f = assert(io.open(path, "w"))
+        f:write("iccid,plan_id,key\n", sims[1], ",FRA-1GB-7D,order-1-renamed\n", sims[2], ",FRA-1GB-7D,order-2\n")
+        f:close()
+        local r = run { "jobs", "run", path, "--extend", "--yes" }
+        assert.equals(9, r.code, r.err)
+        assert.truthy(r.err:find(":2 (purchase_plan FRA-1GB-7D onto " .. sims[1], 1, true), r.err)
+        assert.truthy(r.err:find("order-1", 1, true), r.err)
+        assert.truthy(r.err:find("Nothing was sent", 1, true), r.err)
+        local s = stats()
+        assert.equals(2, s.orders)
+        assert.is_true(s.requests - before <= 1, "only the catalogue may be read") -- no purchase
+      end)
+
+    it("the same file run again without its journal (deleted, or another --journal) charges nothing again",
+      function()
+        local sims = free(2)
+        local path = write_job { { iccid = sims[1], plan_id = "FRA-1GB-7D" },
+          { iccid = sims[1], plan_id = "FRA-1GB-7D" }, { iccid = sims[2], plan_id = "FRA-1GB-7D" } }
+        local r = run { "jobs", "run", path, "--yes", "-o", "json" }
+        assert.equals(0, r.code, r.err)
+        assert.equals(3, stats().orders) -- two identical records are two purchases
+        local refs = {}
+        for _, item in ipairs(assert(json.decode(r.out))) do refs[#refs + 1] = item.reference end
+        os.remove(path .. ".journal")
+        r = run { "jobs", "run", path, "--yes", "-o", "json" }
+        assert.equals(0, r.code, r.err)
+        for i, item in ipairs(assert(json.decode(r.out))) do
+          assert.equals(refs[i], item.reference)
+          assert.equals("replayed", item.status)
+        end
+        r = run { "jobs", "run", path, "--yes", "--journal", home .. "/other-" .. math.random(1e9) .. ".journal" }
+        assert.equals(0, r.code, r.err)
+        local s = stats()
+        assert.equals(3, s.orders)
+        assert.equals(1, max_charge(s))
+        -- --new-job buys again on purpose, and refuses a journal that holds a job.
+        r = run { "jobs", "run", path, "--yes", "--new-job" }
+        assert.equals(2, r.code, r.err)
+        assert.equals(3, stats().orders)
+        r = run { "jobs", "run", path, "--yes", "--new-job", "--journal", home .. "/again-" .. math.random(1e9) }
+        assert.equals(0, r.code, r.err)
+        assert.equals(6, stats().orders)
+      end)
+
+    it("a --new-job interrupted early is resumed under its own salted references, not the first job's",
+      function()
+        local path = job_file(4)
+        assert.equals(0, run({ "jobs", "run", path, "--yes" }).code)
+        assert.equals(4, stats().orders)
+        local second = home .. "/second-" .. math.random(1e9) .. ".journal"
+        assert(client:request("POST", "/__sandbox/faults",
+          { json = { path = "/v1/public-v2/purchase-plan", fault = "delay_ms=400", times = 4 } }))
+        local child = cli.spawn(home, { "jobs", "run", path, "--yes", "--concurrency", "1", "--new-job",
+          "--journal", second }, { env = env })
+        local deadline = socket.gettime() + 10
+        repeat
+          socket.sleep(0.05)
+          local _, err = cli.output(child)
+        until err:find("sending purchase_plan", 1, true) or socket.gettime() > deadline
+        os.execute("kill -INT " .. child.pid)
+        assert.equals(130, cli.wait(child).code)
+        assert(client:request("DELETE", "/__sandbox/faults"))
+        local r = run { "jobs", "resume", path, "--yes", "--journal", second, "-o", "json" }
+        assert.equals(0, r.code, r.err)
+        for _, item in ipairs(assert(json.decode(r.out))) do
+          assert.truthy(item.reference:find("^job%-%x%x%x%x%x%x%x%x%-%x+%-%d+$"), item.reference)
+          assert.are_not.equal("replayed", item.status)
+        end
+        local s = stats()
+        assert.equals(8, s.orders)
+        assert.equals(1, max_charge(s))
+      end)
+
+    it("--dry-run skips what the journal shows done, and says so", function()
+      local path = job_file(2)
+      assert.equals(0, run({ "jobs", "run", path, "--yes" }).code)
+      local f = assert(io.open(path, "a"))
+      f:write(free(3)[3], ",FRA-1GB-7D,order-3\n")
+      f:close()
+      local r = run { "--dry-run", "jobs", "run", path }
+      assert.equals(0, r.code, r.err)
+      assert.equals(2, select(2, r.err:gsub("done in [^\n]*skipped", "")), r.err)
+      assert.equals(1, select(2, (r.out .. r.err):gsub("purchase%-plan", "")), r.out .. r.err)
     end)
 
     it("a partly failed job exits 8 and says how to go on", function()

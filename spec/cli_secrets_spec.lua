@@ -63,6 +63,32 @@ describe("flexiroam profiles and keys", function()
     end
   end
 
+  it("--base-url never takes a profile's key elsewhere: refused (exit 13) before anything is sent", function()
+    local listener = assert(socket.bind("127.0.0.1", 0))
+    listener:settimeout(0)
+    local _, port = listener:getsockname()
+    local url = "http://127.0.0.1:" .. port
+    for _, args in ipairs {
+      { "--base-url", url, "plans" },                             -- the default profile's key
+      { "--profile", "env", "--base-url", url, "plans" },         -- a named profile's
+    } do
+      local r = run(args, { SPEC_FLEXIROAM_KEY = KEY })
+      assert.equals(13, r.code, r.err)
+      assert.truthy(r.err:find("--base-url", 1, true), r.err)
+      assert.truthy(r.err:find("nothing was sent", 1, true), r.err)
+      assert_no_key(r, table.concat(args, " "))
+    end
+    assert.is_nil(listener:accept(), "a request reached the listener")
+    listener:close()
+    -- The profile's own URL is fine; so is FLEXIROAM_API_KEY with no profile.
+    local r = run { "--base-url", sb.url, "plans", "show", "FRA-1GB-7D" }
+    assert.equals(0, r.code, r.err)
+    local bare = cli.home()
+    r = cli.run(bare, { "--base-url", sb.url, "plans", "show", "FRA-1GB-7D" }, { env = { FLEXIROAM_API_KEY = KEY } })
+    cli.cleanup(bare)
+    assert.equals(0, r.code, r.err)
+  end)
+
   it("uses the default profile's key file (0600)", function()
     local r = run { "plans", "show", "FRA-1GB-7D" }
     assert.equals(0, r.code, r.err)

@@ -89,6 +89,16 @@ function journal.key(index, name, params)
   return string.format("%d:%s:%s", index, tostring(name), hash(table.concat(out)))
 end
 
+--- journal.fingerprint(name, params) -> 16 hex digits: the operation and
+-- its parameters (canonical: keys sorted), alike in every run and under
+-- LuaJIT; what the command line's position-independent keys and derived
+-- references are made of.
+function journal.fingerprint(name, params)
+  local out = { tostring(name), ":" }
+  canonical(params or {}, out, 0)
+  return hash(table.concat(out))
+end
+
 --- job(keys, names) -> {id =, keys = set, operations = sorted list, calls = n}:
 -- the identity of a call list, from its items' keys (in order) and
 -- operation names.

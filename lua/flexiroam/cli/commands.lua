@@ -14,7 +14,8 @@ commands.GLOBAL_OPTIONS = {
     description = "the fields to show, comma-separated paths (iccid,balances.main_data); reads decode only these" },
   { "-p", "--profile", arg = "NAME", description = "the config profile to use (default: $FLEXIROAM_PROFILE, " ..
     "else the config's default)" },
-  { "--base-url", arg = "URL", description = "the API's address, instead of the profile's" },
+  { "--base-url", arg = "URL", description = "the API's address: with FLEXIROAM_API_KEY and no profile " ..
+    "selected, or the selected profile's own (a profile's key is never sent elsewhere)" },
   { "-y", "--yes", description = "do it without asking (scripts): purchases, cancellations, bulk jobs" },
   { "-n", "--dry-run", description = "print the requests as curl commands (key redacted) and send nothing" },
   { "-v", "--verbose", description = "a line per request on stderr: status, phase timings, request id" },

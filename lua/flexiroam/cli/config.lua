@@ -37,6 +37,8 @@ config.PROFILE_KEYS = {
   retries = "retries of a failed request (default: the SDK's, 2)",
 }
 local TOP_KEYS = { default = true }
+-- The API's address when a profile names none (the SDK's default).
+config.DEFAULT_BASE_URL = "https://solutions-api.flexiroam.com"
 local KEY_SOURCES = { "key_file", "key_command", "key_env" }
 
 local function config_error(message)
@@ -199,7 +201,16 @@ function config.resolve(flags)
     s.base_url = env("FLEXIROAM_BASE_URL")
     s.base_url_from = s.base_url and "FLEXIROAM_BASE_URL" or nil
   end
-  if flags.base_url then s.base_url, s.base_url_from = flags.base_url, "--base-url" end
+  if flags.base_url then
+    -- A profile's key goes to that profile's URL only: --base-url elsewhere
+    -- would send it to whatever listens there.
+    if s.profile and flags.base_url ~= (s.base_url or config.DEFAULT_BASE_URL) then
+      return nil, config_error(string.format("--base-url %s is not the URL of profile %s (from %s), and its key " ..
+        "is sent only there; nothing was sent. Set base_url in the profile, or use FLEXIROAM_API_KEY with no " ..
+        "profile selected", flags.base_url, s.profile, s.profile_from))
+    end
+    s.base_url, s.base_url_from = flags.base_url, "--base-url"
+  end
   if not s.base_url then s.base_url_from = "the default" end
   return s
 end

@@ -64,7 +64,9 @@ function failure.report(ctx, thrown)
     -- A purchase whose outcome is unknown, or that went through before a
     -- later step failed: how to finish it without buying twice.
     local hint
-    if ctx and ctx.retry_hint and (thrown.kind == "indeterminate" or thrown.order ~= nil) then
+    -- Not a SIM taken by another sale: that one needs a new reference.
+    if ctx and ctx.retry_hint and (thrown.kind == "indeterminate" or thrown.order ~= nil) and
+      not (thrown.kind == "conflict" and thrown.code == "sim_taken") then
       hint = ctx.retry_hint
     end
     say(sdk_line(thrown, hint))

@@ -2,8 +2,9 @@
 -- columns) or NDJSON (one JSON object a line, also .jsonl). A record holds
 -- an operation's parameters (iccid, plan_id, reference, ...), optionally
 -- `operation` (default: purchase_plan, or --operation) and `key` (the
--- item's name in the journal: your order number; default: its position,
--- operation and parameters). Every record is checked before anything is
+-- item's name in the journal: your order number; default: its operation,
+-- parameters and occurrence among identical records, never its position:
+-- flexiroam.cli.cmd.jobs). Every record is checked before anything is
 -- sent: an unknown column, a missing parameter or a bad ICCID is refused
 -- with its line number.
 local json = require("flexiroam.json")

@@ -48,6 +48,8 @@ function purchase.one(ctx, p)
   }, p.question or "Buy it?")
   if not ok then error(err, 0) end
   ctx.retry_hint = "`" .. again .. "` finishes it without buying twice"
+  -- Ctrl-C while it is out: the purchase may have gone through.
+  ctx.interrupt_hint = "the purchase may have gone through; " .. ctx.retry_hint
   ctx.announce_references = true
   local value
   value, err = client:call(p.operation, params)

@@ -6,10 +6,13 @@
 -- unknown are looked up by their reference before anything is sent, and
 -- nothing is ever bought twice.
 local json = require("flexiroam.json")
+local journal = require("flexiroam.journal")
+local reference = require("flexiroam.reference")
 local flexiroam_jobs = require("flexiroam.jobs")
 local operations = require("flexiroam.operations")
 local pipeline = require("flexiroam.pipeline")
 local errors = require("flexiroam.errors")
+local models = require("flexiroam.models")
 local checks = require("flexiroam.cli.checks")
 local job_file = require("flexiroam.cli.job_file")
 local catalogue = require("flexiroam.cli.catalogue")
@@ -28,6 +31,102 @@ end
 
 local function is_money(name)
   return pipeline.mode_of(operations[name]) == "reference"
+end
+
+-- What a journal records, by key, read without the SDK's lock (before the
+-- batch opens it): {done =, reference =, operation =, iccid =, plan_id =,
+-- absent =, failed = kind}. nil when there is no journal.
+local function journal_records(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local records, salt = {}, nil
+  for line in f:lines() do
+    local rec = json.decode(line)
+    if type(rec) == "table" and type(rec.key) == "string" and type(rec.state) == "string" then
+      local known = records[rec.key] or {}
+      records[rec.key] = known
+      if rec.state == "done" then
+        known.done = true
+      elseif rec.state == "started" and type(rec.reference) == "string" then
+        known.reference = known.reference or rec.reference
+        known.operation, known.iccid, known.plan_id = rec.operation, rec.iccid, rec.plan_id
+        known.absent, known.failed = nil, nil
+        salt = salt or rec.reference:match("^job%-(%x%x%x%x%x%x%x%x)%-%x+%-%d+$")
+      elseif rec.state == "absent" then
+        known.absent = true
+      elseif rec.state == "failed" then
+        known.failed = tostring(rec.kind)
+      end
+    end
+  end
+  f:close()
+  return records, salt
+end
+
+-- Whether a purchase may have gone through: done, or started and never
+-- settled.
+local function maybe_bought(known)
+  if known.done then return true end
+  if not known.reference or known.absent then return false end
+  return known.failed == nil or known.failed == "indeterminate"
+end
+
+-- Each call's key and, for a purchase without its own reference, its
+-- reference, both from its content alone (operation, canonical parameters
+-- and how many identical records come before it), never from its
+-- position or the file's name: a record added above others changes no
+-- key, and the same file run again (its journal lost, or another
+-- --journal) sends the same references, which the API answers with the
+-- first orders (replayed) instead of charging again. `salt` (--new-job)
+-- makes the references new, for a deliberate repeat purchase.
+-- A key the journal already holds keeps the reference it was sent under.
+local function identify(calls, salt, records)
+  local seen = {}
+  for _, c in ipairs(calls) do
+    local fp = journal.fingerprint(c.name, c.params)
+    local n = (seen[c.name .. ":" .. fp] or 0) + 1
+    seen[c.name .. ":" .. fp] = n
+    c.key = c.key or string.format("%s:%s#%d", c.name, fp, n)
+    local param = operations[c.name].reference or "reference"
+    local known = records and records[c.key]
+    if is_money(c.name) and c.params[param] == nil and known and known.reference then
+      c.params[param] = known.reference
+    elseif is_money(c.name) and c.params[param] == nil then
+      c.params[param] = salt and string.format("job-%s-%s-%d", salt, fp, n) or string.format("job-%s-%d", fp, n)
+      c.derived = true
+    end
+  end
+end
+
+-- --extend: a purchase the journal does not know that matches (operation,
+-- ICCID, plan) one it shows done or unclear under a key no longer in the
+-- file is refused, before anything is sent: it is likely the same order
+-- under a changed key, and buying it would charge twice.
+local function refuse_rebuys(ctx, calls, records, journal_path)
+  local current = {}
+  for _, c in ipairs(calls) do current[c.key] = true end
+  local orphans = {}
+  for key, known in pairs(records) do
+    if not current[key] and known.operation and maybe_bought(known) then
+      orphans[string.format("%s|%s|%s", known.operation, tostring(known.iccid), tostring(known.plan_id))] =
+        { key = key, known = known }
+    end
+  end
+  local clashes = {}
+  for _, c in ipairs(calls) do
+    local o = is_money(c.name) and not records[c.key] and
+      orphans[string.format("%s|%s|%s", c.name, tostring(c.params.iccid), tostring(c.params.plan_id))]
+    if o then
+      clashes[#clashes + 1] = string.format("%s:%d (%s %s onto %s) matches journal entry %s, %s under reference %s",
+        ctx.args.file, c.line, c.name, tostring(c.params.plan_id), tostring(c.params.iccid), o.key,
+        o.known.done and "done" or "whose outcome is unknown", tostring(o.known.reference))
+    end
+  end
+  if #clashes > 0 then
+    error({ kind = "conflict", message = string.format("--extend refuses to buy again what %s shows bought or " ..
+      "maybe bought under a key no longer in the file: %s. Nothing was sent. Remove those records from the " ..
+      "file, or give each its old `key` (or `reference`) column", journal_path, table.concat(clashes, "; ")) }, 0)
+  end
 end
 
 -- What the job will do, for the confirmation: counts by operation, the
@@ -81,6 +180,9 @@ local function row(call, result)
   if result.ok then
     local v = result.value
     r.status = result.journaled and "done before" or "done"
+    -- The API answered an earlier order under this reference: nothing was
+    -- charged now (a rerun; --new-job buys again on purpose).
+    if not result.journaled and models.is_replayed(v) then r.status = "replayed" end
     if type(v) == "table" then
       r.id = rawget(v, "id")
       r.reference = rawget(v, "reference")
@@ -95,16 +197,24 @@ local function row(call, result)
   return r
 end
 
-local function dry(ctx, calls, journal_path)
+local function dry(ctx, calls, journal_path, records)
   local client = ctx:client()
+  local skipped = 0
   return ctx:dry_run(function()
     for _, c in ipairs(calls) do
-      local ok, _, err = dry_run.run(ctx, function() return client:call(c.name, c.params) end)
-      if not ok and err then error(err, 0) end
+      local known = records and records[c.key]
+      if known and known.done then
+        skipped = skipped + 1
+        ctx.say(string.format("%s:%d: done in %s: skipped, it would not be sent", ctx.args.file, c.line,
+          journal_path))
+      else
+        local ok, _, err = dry_run.run(ctx, function() return client:call(c.name, c.params) end)
+        if not ok and err then error(err, 0) end
+      end
     end
   end, {
-    "references not in the file are minted when the job runs and recorded in " .. journal_path ..
-      " before each is sent; the ones above were minted for this dry run only",
+    "references not in the file are derived from each record's content (the same in every run of this file; " ..
+      "--new-job makes new ones) and recorded in " .. journal_path .. " before each is sent",
   })
 end
 
@@ -115,7 +225,17 @@ local function execute(ctx, args, mode)
       args.file .. "` starts the job" }, 0)
   end
   local calls = job_file.read(args.file, args.operation and args.operation:gsub("%-", "_"))
-  if ctx.args.dry_run then return dry(ctx, calls, journal_path) end
+  local records, salt = journal_records(journal_path)
+  if args.new_job then
+    if records then
+      error({ kind = "usage", message = "--new-job starts a new job, and " .. journal_path .. " holds one: " ..
+        "name a new journal (--journal PATH)" }, 0)
+    end
+    salt = reference.uuid4():gsub("%-", ""):sub(1, 8)
+  end
+  identify(calls, salt, records)
+  if ctx.args.dry_run then return dry(ctx, calls, journal_path, records) end
+  if args.extend and records then refuse_rebuys(ctx, calls, records, journal_path) end
   local lines, writes = summary_lines(ctx, calls, journal_path)
   if writes then
     local ok, err = prompt.confirm(ctx, lines, "Run it?")
@@ -182,6 +302,9 @@ local RUN_OPTIONS = {
   { "--rate", arg = "N", convert = checks.positive_number, description = "at most N requests a second" },
   { "--extend", description = "resume a journal whose file changed since (items no longer in it are " ..
     "reported, never sent again)" },
+  { "--new-job", description = "buy the file's purchases again, deliberately: new references (salted with a " ..
+    "random value, kept in the new journal's references) instead of the ones derived from each record, which " ..
+    "a rerun of the same file sends again and the API charges once" },
   { "--repair", description = "drop a journal's last line when a crash cut it short (it was never sent)" },
 }
 
@@ -193,7 +316,11 @@ return {
   summary = "bulk calls from a file, with a journal: run, resume, inspect",
   description = "A job file holds one call a record: CSV with a header row, or NDJSON (one JSON object a line). " ..
     "Columns are an operation's parameters; `operation` (default purchase_plan) and `key` (the item's name in " ..
-    "the journal) are optional. Every record is checked before anything is sent.\n\nThe journal (FILE.journal) " ..
+    "the journal; default: its operation, parameters and how many identical records come before it, never its " ..
+    "position) are optional. A purchase without a `reference` column gets one derived the same way: the same " ..
+    "file run again, even without its journal, sends the same references and the API charges each once " ..
+    "(answering the first order); --new-job buys again on purpose. Every record is checked before anything " ..
+    "is sent.\n\nThe journal (FILE.journal) " ..
     "records each purchase's reference before it is sent and each outcome after: `jobs resume FILE` goes on " ..
     "where a run stopped, skipping what is done and looking up what is unclear, and never buys twice.",
   commands = {

@@ -109,6 +109,7 @@ local function sell(ctx, args)
   }, "Sell it?")
   if not ok then error(err, 0) end
   ctx.retry_hint = "`" .. again .. "` finishes the sale without buying twice"
+  ctx.interrupt_hint = "the sale may have gone through; " .. ctx.retry_hint
   ctx.announce_references = true
   local result
   result, err = client:sell_plan(sale)

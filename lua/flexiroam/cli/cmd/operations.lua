@@ -4,13 +4,16 @@
 -- required parameters are arguments in the table's order, the others
 -- options (--plan-id); --params '{"name": value}' gives any of them as
 -- JSON. Lists stream every page; purchases (an operation with a
--- reference) go through the same confirmation as `buy`.
+-- reference) go through the same confirmation as `buy`, and every other
+-- write asks first too (--yes for scripts).
 local operations = require("flexiroam.operations")
 local pipeline = require("flexiroam.pipeline")
 local params = require("flexiroam.cli.params")
 local checks = require("flexiroam.cli.checks")
 local reads = require("flexiroam.cli.reads")
 local purchase = require("flexiroam.cli.purchase")
+local prompt = require("flexiroam.cli.prompt")
+local json = require("flexiroam.json")
 
 local function option_name(param)
   return "--" .. param:gsub("_", "-")
@@ -62,6 +65,14 @@ local function runner(name, op)
     end
     local client = ctx:client()
     if ctx.args.dry_run then return ctx:dry_run(function() return client:call(name, p) end) end
+    -- A write changes a SIM, its top-ups or a subscription (money, service):
+    -- asked first like the curated commands, --yes for scripts.
+    local shown = {}
+    for k, v in pairs(p) do shown[#shown + 1] = k .. "=" .. (type(v) == "table" and json.encode(v) or tostring(v)) end
+    table.sort(shown)
+    local ok, why = prompt.confirm(ctx, { string.format("about to send %s (%s %s): %s", command_name(name),
+      op.method, op.path, table.concat(shown, ", ")) }, "Send it?")
+    if not ok then error(why, 0) end
     local value, err = client:call(name, p)
     if value == nil then error(err, 0) end
     ctx:item(value)
@@ -88,8 +99,9 @@ local function spec(name, op)
   end
   opts[#opts + 1] = { "--params", arg = "JSON", convert = params.object,
     description = "parameters as a JSON object (typed exactly; an option given too wins)" }
-  local what = ({ read = "a read", idempotent = "a write (safe to repeat)", reference = "a purchase under a " ..
-    "reference (asks first; never sent twice)", unsafe = "a write sent once" })[mode] or mode
+  local what = ({ read = "a read", idempotent = "a write (safe to repeat; asks first)",
+    reference = "a purchase under a " ..
+    "reference (asks first; never sent twice)", unsafe = "a write sent once (asks first)" })[mode] or mode
   return {
     name = command_name(name),
     summary = string.format("%s %s: %s", op.method, op.path, what),
