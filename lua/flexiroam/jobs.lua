@@ -10,6 +10,7 @@ local models = require("flexiroam.models")
 local dates = require("flexiroam.dates")
 local journal = require("flexiroam.journal")
 local options = require("flexiroam.options")
+local retry = require("flexiroam.retry")
 local raise = require("flexiroam.misuse").raise
 
 local jobs = {}
@@ -185,12 +186,12 @@ end
 
 local SELL_ARGUMENTS = { plan_id = true, reference = true, iccid = true }
 
--- Whether a failed purchase provably bought nothing.
+-- Whether a failed purchase provably bought nothing: the rule every write
+-- follows (flexiroam.retry), or the API's own refusal inside a 200 (an
+-- error envelope).
 local function nothing_bought(err)
   if err.kind == "indeterminate" then return false end
-  if err.sent == false then return true end
-  local status = err.status
-  return status ~= nil and ((status >= 400 and status < 500) or err.kind == "api")
+  return retry.nothing_done(err) or (err.status ~= nil and err.kind == "api")
 end
 
 --- Sells a one-time plan: client:sell_plan{plan_id =, reference = [, iccid =]} [, call opts].

@@ -80,14 +80,19 @@ function retry.classify(mode, err)
   return "stop", reason
 end
 
+--- Whether a failed write provably did nothing: it never left, or the
+-- server refused it (a 4xx). A 2xx or 5xx may have done it; no answer at
+-- all may too.
+function retry.nothing_done(err)
+  if err.sent == false then return true end
+  local status = err.status
+  return status ~= nil and status >= 400 and status < 500
+end
+
 --- Whether repeating the same call (same reference) could cause a second effect.
 function retry.safe_to_retry(mode, err)
   if mode ~= "unsafe" then return true end
-  if err.sent == false then return true end
-  local status = err.status
-  if status == nil then return false end
-  -- A 4xx is a refusal: nothing was done. A 2xx or 5xx may have done it.
-  return status >= 400 and status < 500
+  return retry.nothing_done(err)
 end
 
 -- Kinds where the same request, sent again, may get another answer.
