@@ -71,6 +71,18 @@ void fx_buffer_shrink(fx_buffer *b, size_t keep)
     }
 }
 
+int fx_scratch_should_shrink(unsigned *idle, size_t held, size_t used, size_t keep)
+{
+    if (held <= keep || used >= held / 4) {
+        *idle = 0;
+        return 0;
+    }
+    if (++*idle < FX_SCRATCH_IDLE_CALLS)
+        return 0;
+    *idle = 0;
+    return 1;
+}
+
 fx_buffer *fx_buffers_take(lua_State *L, int upvalue, size_t n)
 {
     buffer_set *set;

@@ -30,15 +30,9 @@
  * (a few hundred bytes a level, more under sanitizers). */
 #define ENC_DEPTH_CEILING 10000
 
-/* The scratch buffers are kept from one call to the next: growing the
- * output buffer again for every big answer (a realloc at every doubling,
- * each a copy, on fresh pages) cost more than the encoding itself once the
- * answer is a few MB. One that has grown past ENC_KEEP_BYTES is cut back to
- * that only after ENC_IDLE_CALLS calls in a row have used less than a
- * quarter of it: a run of big answers keeps it, and one big answer among
- * small ones does not pin its memory for long. */
+/* The scratch buffers are kept between calls (fx_scratch_should_shrink);
+ * above this much they are given back once calls stop using them. */
 #define ENC_KEEP_BYTES (64 * 1024)
-#define ENC_IDLE_CALLS 8
 
 /* Upvalue 2: how many calls in a row left the buffers mostly unused. */
 typedef struct enc_state {
@@ -1104,10 +1098,7 @@ static void release(lua_State *L, enc *e, size_t used)
     e->out->len = 0;
     e->path->len = 0;
     e->sort->len = 0;
-    if (big <= ENC_KEEP_BYTES || used >= e->out->cap / 4) {
-        st->idle = 0;
-    } else if (++st->idle >= ENC_IDLE_CALLS) {
-        st->idle = 0;
+    if (fx_scratch_should_shrink(&st->idle, big, used, ENC_KEEP_BYTES)) {
         fx_buffer_shrink(e->out, ENC_KEEP_BYTES);
         fx_buffer_shrink(e->path, ENC_KEEP_BYTES);
         fx_buffer_shrink(e->sort, ENC_KEEP_BYTES);

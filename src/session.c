@@ -422,9 +422,10 @@ static void set_method(lua_State *L, fx_session *s, enum method m, const char *b
 
 void fx_session_reset_buffers(fx_session *s)
 {
+    size_t used = s->body.len;
     s->body.len = 0;
     s->head.len = 0;
-    if (s->body.cap > KEPT_CAPACITY)
+    if (fx_scratch_should_shrink(&s->body_idle, s->body.cap, used, KEPT_CAPACITY))
         fx_buffer_shrink(&s->body, KEPT_CAPACITY);
     if (s->head.cap > KEPT_CAPACITY)
         fx_buffer_shrink(&s->head, KEPT_CAPACITY);

@@ -35,6 +35,7 @@ typedef struct fx_session {
     CURLSH *share;
     struct curl_slist *headers;  /* this request's header lines (carry the API key) */
     fx_buffer body;              /* the response body, reused across requests */
+    unsigned body_idle;          /* requests in a row that used little of it (fx_scratch_should_shrink) */
     fx_buffer head;              /* the final response's raw header lines */
     size_t max_response;         /* cap on the body and, separately, on the header lines */
     long timeout_ms;             /* default per-request total timeout */

@@ -22,4 +22,28 @@ function memory.reset_peak()
   end
 end
 
+--- Minor page faults of this process so far (/proc/self/stat, field 10):
+-- a count of fresh pages touched, which a buffer given back and grown again
+-- on every call pays for every call.
+function memory.minor_faults()
+  local f = assert(io.open("/proc/self/stat", "r"))
+  local stat = f:read("a")
+  f:close()
+  -- the command name (field 2) may hold spaces: count from after its ")"
+  local i = 2
+  for field in stat:match("%) (.*)$"):gmatch("%S+") do
+    i = i + 1
+    if i == 10 then return tonumber(field) end
+  end
+  error("no minflt field in /proc/self/stat")
+end
+
+--- Whether blocks come from the system's allocator: not under `make asan`
+-- (its own allocator, with a quarantine) or valgrind, whose allocators
+-- hand out fresh memory by design, so page counts mean nothing there.
+function memory.own_allocator()
+  local core_path = package.searchpath("flexiroam.core", package.cpath) or ""
+  return not os.getenv("FLEXIROAM_UNDER_VALGRIND") and not core_path:find("/asan/", 1, true)
+end
+
 return memory
