@@ -137,6 +137,67 @@ describe("json.encode", function()
       end
     end)
 
+    -- The reference: RFC 3629's table, a character at a time; the position
+    -- of the first byte of the first sequence that is not a character.
+    local function first_bad_utf8(str)
+      local i, n = 1, #str
+      while i <= n do
+        local c = str:byte(i)
+        local more, lo, hi = 0, 0x80, 0xBF
+        if c >= 0xC2 and c <= 0xDF then more = 1
+        elseif c >= 0xE0 and c <= 0xEF then
+          more = 2
+          if c == 0xE0 then lo = 0xA0 elseif c == 0xED then hi = 0x9F end
+        elseif c >= 0xF0 and c <= 0xF4 then
+          more = 3
+          if c == 0xF0 then lo = 0x90 elseif c == 0xF4 then hi = 0x8F end
+        elseif c >= 0x80 then return i end
+        if more > 0 then
+          local b1 = str:byte(i + 1)
+          if not b1 or b1 < lo or b1 > hi then return i end
+          for k = 2, more do
+            local b = str:byte(i + k)
+            if not b or b < 0x80 or b > 0xBF then return i end
+          end
+        end
+        i = i + 1 + more
+      end
+      return nil
+    end
+
+    -- Strings are checked as UTF-8 a run at a time, 16 bytes a block (see
+    -- src/utf8_check.c): random texts of good and broken sequences, bytes
+    -- to escape between them, at every length around the block sizes.
+    it("accepts and rejects UTF-8 exactly as RFC 3629 does, at the byte it names", function()
+      local next_int = rng(29)
+      local good = { "a", "é", "€", "😀", "\194\128", "\223\191", "\224\160\128", "\237\159\191", "\238\128\128",
+        "\239\191\191", "\240\144\128\128", "\244\143\191\191", "Zürich", "東京", "data" }
+      local broken = { "\128", "\191", "\192\128", "\193\191", "\224\128\128", "\224\159\191", "\237\160\128",
+        "\240\128\128\128", "\244\144\128\128", "\245\128", "\255", "\226\130", "\240\159\152", "\195" }
+      local escaped = { '"', "\\", "\n", "\0", "\31" }
+      local valid, invalid = 0, 0
+      for _ = 1, 6000 do
+        local parts, length = {}, next_int(70)
+        local bad_odds = next_int(2) == 0 and 6 or 0 -- in half the strings, 6% of the pieces
+        while #table.concat(parts) < length do
+          local r = next_int(100)
+          if r < bad_odds then parts[#parts + 1] = broken[next_int(#broken) + 1]
+          elseif r < bad_odds + 8 then parts[#parts + 1] = escaped[next_int(#escaped) + 1]
+          else parts[#parts + 1] = good[next_int(#good) + 1] end
+        end
+        local str = table.concat(parts)
+        local at = first_bad_utf8(str)
+        if at then
+          invalid = invalid + 1
+          assert.equal(("invalid UTF-8 in string (byte %d)"):format(at), enc_error(str).message)
+        else
+          valid = valid + 1
+          assert.equal(reference_quote(str), enc(str))
+        end
+      end
+      assert(valid > 1000 and invalid > 1000, ("valid %d, invalid %d"):format(valid, invalid))
+    end)
+
     it("rejects invalid UTF-8 in values and keys", function()
       local bad = {
         "\128", "\191", "\192\128", "\193\191", "\224\128\128", "\224\159\191", "\237\160\128", "\237\191\191",

@@ -25,6 +25,7 @@
 #include "json.h"
 #include "json_scan.h"
 #include "options.h"
+#include "utf8_check.h"
 
 /* C recursion follows the nesting, so max_depth also bounds the C stack
  * (a few hundred bytes a level, more under sanitizers). */
@@ -88,21 +89,6 @@ static const char short_escape[256] = {
 
 static const char hex_digits[] = "0123456789abcdef";
 
-/* Eight bytes at once: nonzero when a byte needs a look (< 0x20, '"',
- * '\\' or >= 0x80). Borrows only run upwards from a flagged byte, so a
- * clean word always gives 0, which is all it is asked. */
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
-static inline uint64_t special_bytes(uint64_t w)
-{
-    uint64_t lt = (w - ONES * 0x20) & ~w;
-    uint64_t q = w ^ (ONES * '"');
-    uint64_t bs = w ^ (ONES * '\\');
-    q = (q - ONES) & ~q;
-    bs = (bs - ONES) & ~bs;
-    return (lt | q | bs | w) & HIGHS;
-}
-
 static inline uint64_t load64(const char *p)
 {
     uint64_t v;
@@ -115,6 +101,95 @@ static inline uint32_t load32(const char *p)
     uint32_t v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+
+/* Eight bytes at once: nonzero when a byte must be escaped (< 0x20, '"'
+ * or '\\'). Borrows only run upwards from a flagged byte, so a clean word
+ * always gives 0, which is all it is asked. */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+static inline uint64_t escape_bytes(uint64_t w)
+{
+    uint64_t lt = (w - ONES * 0x20) & ~w;
+    uint64_t q = w ^ (ONES * '"');
+    uint64_t bs = w ^ (ONES * '\\');
+    q = (q - ONES) & ~q;
+    bs = (bs - ONES) & ~bs;
+    return (lt | q | bs) & HIGHS;
+}
+
+/* A string of under 16 bytes as words (two that overlap from 8 bytes on,
+ * two halves from 4, its first, middle and last bytes below that, padded
+ * with 'a'): nonzero when a byte must be escaped or, with `high`, is >= 0x80. */
+static inline uint64_t short_flags(const char *s, size_t len, int high)
+{
+    uint64_t a, b;
+    if (len >= 8) {
+        a = load64(s);
+        b = load64(s + len - 8);
+    } else {
+        if (len >= 4)
+            a = (uint64_t)load32(s) << 32 | load32(s + len - 4);
+        else if (len > 0)
+            a = UINT64_C(0x6161616161000000) | (uint64_t)(uchar)s[0] | (uint64_t)(uchar)s[len >> 1] << 8 |
+                (uint64_t)(uchar)s[len - 1] << 16;
+        else
+            return 0;
+        b = a; /* not 0: a NUL byte is one to escape */
+    }
+    return escape_bytes(a) | escape_bytes(b) | (high ? (a | b) & HIGHS : 0);
+}
+
+#if FX_JSON_SSE2
+/* Sixteen bytes at once: a bit per byte to escape (bytes >= 0x80 are
+ * UTF-8 to check, not flagged). */
+static inline unsigned escape_flags(__m128i v)
+{
+    __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))), control));
+}
+#endif
+
+/* The first byte of [p, end) to escape, or end; *high gets a nonzero bit
+ * when a byte >= 0x80 came before it. `s` is where the string starts: its
+ * last 16 bytes may be read, nothing past end. */
+static inline const uchar *next_escape(const uchar *p, const uchar *s, const uchar *end, unsigned *high)
+{
+#if FX_JSON_SSE2
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned m = escape_flags(v), hi = (unsigned)_mm_movemask_epi8(v);
+        if (m != 0) {
+            unsigned at = (unsigned)__builtin_ctz(m);
+            *high |= hi & ((1u << at) - 1);
+            return p + at;
+        }
+        *high |= hi;
+        p += 16;
+    }
+    if (p < end && end - s >= 16) {
+        const uchar *q = end - 16;
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        unsigned keep = (0xFFFFu << (p - q)) & 0xFFFF;
+        unsigned m = escape_flags(v) & keep, hi = (unsigned)_mm_movemask_epi8(v) & keep;
+        if (m != 0) {
+            unsigned at = (unsigned)__builtin_ctz(m);
+            *high |= hi & ((1u << at) - 1);
+            return q + at;
+        }
+        *high |= hi;
+        return end;
+    }
+#else
+    (void)s;
+#endif
+    for (; p < end; p++) {
+        if (*p < 0x20 || *p == '"' || *p == '\\')
+            return p;
+        *high |= *p >= 0x80;
+    }
+    return end;
 }
 
 /* ---- failure and path ----------------------------------------------------- */
@@ -623,43 +698,76 @@ static inline void copy_short(char *o, const char *s, size_t n)
     }
 }
 
-/* A string, quoted and escaped, the general case: the scanner the decoder
- * uses (json_scan.h: 16 bytes at a time, UTF-8 checked a block at a time)
- * stops on what must be escaped and on bad UTF-8. */
+/* Where the first byte of bad UTF-8 in a string is: the decoder's scanner
+ * (json_scan.h) stops on it, and on the bytes to escape, stepped over. */
+static ENC_COLD size_t first_bad_utf8(const uchar *start, const uchar *end)
+{
+    const uchar *p = start;
+    for (;;) {
+        int bad = 0;
+        p = scan_run(p, start, end, &bad);
+        if (bad || p >= end)
+            return (size_t)(p - start);
+        p++;
+    }
+}
+
+/* A string, quoted and escaped, the general case: the runs between bytes
+ * to escape are copied whole, and when any byte was >= 0x80 the whole
+ * string is checked as UTF-8 once (utf8_check.c; the escaped bytes are
+ * ASCII, so the runs are valid exactly when the string is). A string that
+ * fails leaves its output behind to be thrown away with the call's. */
 static ENC_NOINLINE int put_string_scan(enc *e, const char *s, size_t len, int is_key)
 {
     fx_buffer *b = e->out;
-    const uchar *p = (const uchar *)s, *end = p + len;
+    const uchar *start = (const uchar *)s, *p = start, *end = p + len;
+    unsigned high = 0;
     char *out;
     /* one output byte per input byte, the quotes and one to spare (a key's
-     * ':'); escapes ask for more */
-    fx_buffer_reserve(e->L, b, len + 3);
+     * ':'), and at least the 51 bytes the three 16-byte stores below need;
+     * escapes ask for more */
+    fx_buffer_reserve(e->L, b, len + 3 > 51 ? len + 3 : 51);
     out = b->data + b->len;
     *out++ = '"';
-    for (;;) {
-        const uchar *run = p;
-        int bad = 0;
-        unsigned c;
-        p = scan_run(p, (const uchar *)s, end, &bad);
-        copy_short(out, (const char *)run, (size_t)(p - run));
-        out += p - run;
-        if (bad) {
-            size_t at = (size_t)(p - (const uchar *)s);
-            /* a key is the one at -2 (from lua_next) in both object loops */
-            if (is_key)
-                return fail_key(e, -2, "invalid UTF-8 in ", "", (unsigned long)at + 1);
-            return fail(e, "invalid UTF-8 in string (byte %lu)", (unsigned long)at + 1);
+#if FX_JSON_SSE2
+    if (len >= 16 && len <= 48) {
+        /* put_string's words again: text with bytes >= 0x80 and nothing to
+         * escape (a name, a word in another script) is copied at once */
+        __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+        __m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(s + len - 16));
+        __m128i v1 = len > 32 ? _mm_loadu_si128((const __m128i *)(const void *)(s + 16)) : v0;
+        if ((escape_flags(v0) | escape_flags(v1) | escape_flags(v2)) == 0) {
+            _mm_storeu_si128((__m128i *)(void *)out, v0);
+            _mm_storeu_si128((__m128i *)(void *)(out + 16), v1);
+            _mm_storeu_si128((__m128i *)(void *)(out + len - 16), v2);
+            out += len;
+            p = end;
+            high = 1;
         }
-        if (p >= end)
+    }
+#endif
+    if (len < 16 && short_flags(s, len, 0) == 0) {
+        copy_short(out, s, len);
+        out += len;
+        p = end;
+        high = 1;
+    }
+    while (p < end) {
+        const uchar *q = next_escape(p, start, end, &high);
+        unsigned c;
+        copy_short(out, (const char *)p, (size_t)(q - p));
+        out += q - p;
+        if (q >= end)
             break;
         /* a quote, a backslash or a control byte (NUL too): 6 bytes at most,
          * then room for the rest, the closing quote and one to spare */
-        if ((size_t)(b->data + b->cap - out) < (size_t)(end - p) + 9) {
+        if ((size_t)(b->data + b->cap - out) < (size_t)(end - q) + 9) {
             b->len = (size_t)(out - b->data);
-            fx_buffer_reserve(e->L, b, (size_t)(end - p) + 9);
+            fx_buffer_reserve(e->L, b, (size_t)(end - q) + 9);
             out = b->data + b->len;
         }
-        c = *p++;
+        c = *q;
+        p = q + 1;
         *out++ = '\\';
         if (short_escape[c]) {
             *out++ = short_escape[c];
@@ -670,16 +778,23 @@ static ENC_NOINLINE int put_string_scan(enc *e, const char *s, size_t len, int i
             out += 5;
         }
     }
+    if (high != 0 && !fx_utf8_valid(start, len)) {
+        unsigned long at = (unsigned long)first_bad_utf8(start, end) + 1;
+        /* a key is the one at -2 (from lua_next) in both object loops */
+        if (is_key)
+            return fail_key(e, -2, "invalid UTF-8 in ", "", at);
+        return fail(e, "invalid UTF-8 in string (byte %lu)", at);
+    }
     *out++ = '"';
     b->len = (size_t)(out - b->data);
     return 0;
 }
 
 /* A string, quoted and escaped. Strings of up to 48 bytes with nothing to
- * look at (most keys and values of an API answer) are checked as words that
- * overlap (16 bytes with SSE2, 8 without) and copied as such, here, inline;
- * the rest go to put_string_scan. Either leaves a byte to spare after the
- * closing quote, for a key's ':'. */
+ * look at (most keys and values of an API answer: plain ASCII) are checked
+ * as words that overlap (16 bytes with SSE2, 8 without) and copied as such,
+ * here, inline; the rest (escapes, bytes >= 0x80) go to put_string_scan.
+ * Either leaves a byte to spare after the closing quote, for a key's ':'. */
 static inline int put_string(enc *e, const char *s, size_t len, int is_key)
 {
     fx_buffer *b = e->out;
@@ -709,20 +824,8 @@ static inline int put_string(enc *e, const char *s, size_t len, int is_key)
     if (len >= 16)
         return put_string_scan(e, s, len, is_key);
 #endif
-    {
-        uint64_t w;
-        if (len >= 8)
-            w = special_bytes(load64(s)) | special_bytes(load64(s + len - 8));
-        else if (len >= 4)
-            w = special_bytes((uint64_t)load32(s) << 32 | load32(s + len - 4));
-        else if (len > 0)
-            w = special_bytes(UINT64_C(0x6161616161000000) | (uint64_t)(uchar)s[0] |
-                              (uint64_t)(uchar)s[len >> 1] << 8 | (uint64_t)(uchar)s[len - 1] << 16);
-        else
-            w = 0;
-        if (w != 0)
-            return put_string_scan(e, s, len, is_key);
-    }
+    if (short_flags(s, len, 1) != 0)
+        return put_string_scan(e, s, len, is_key);
     fx_buffer_reserve(e->L, b, 18);
     out = b->data + b->len;
     *out++ = '"';

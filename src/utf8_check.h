@@ -1,0 +1,16 @@
+/* Whole runs of bytes checked as UTF-8 at once, for the encoder's strings:
+ * on x86 with SSSE3 sixteen bytes at a time by table lookup, elsewhere one
+ * character at a time. Only says yes or no: where a run goes wrong, and so
+ * the byte an error names, is found by json_scan.h's scan_run, which the
+ * encoder then runs over that run alone. */
+#ifndef FLEXIROAM_UTF8_CHECK_H
+#define FLEXIROAM_UTF8_CHECK_H
+
+#include <stddef.h>
+
+/* 1 when [p, p + n) is well-formed UTF-8 (no overlong form, no encoded
+ * surrogate, nothing above U+10FFFF, no sequence cut short by the end),
+ * else 0. Reads nothing outside the run. */
+int fx_utf8_valid(const unsigned char *p, size_t n);
+
+#endif
