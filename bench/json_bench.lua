@@ -48,7 +48,7 @@ local BLOCK = tonumber(arg[1]) or 0.08
 local ONLY = arg[2]
 local DUMP = os.getenv("JSON_BENCH_DUMP")
 local KEEP_ALL = os.getenv("JSON_BENCH_KEEP_ALL") == "1"
-local ROUNDS = 7
+local ROUNDS = 11
 local BUDGET = 80 -- seconds: later inputs get fewer rounds rather than run long
 
 local clock = os.clock
@@ -81,7 +81,10 @@ local function time_block(fn, arg1, iters)
   return clock() - t0
 end
 
--- Median MB/s of ours and theirs on the same argument, interleaved.
+-- Median MB/s of ours and theirs on the same argument, interleaved, and
+-- the ratio ours/theirs: {median, min, max} of the rounds' own ratios
+-- (each round's pair ran back to back, so a slow spell of the machine
+-- weighs on both sides of a ratio alike).
 local function compare(ours, theirs, arg1, bytes, rounds)
   ours(arg1)
   theirs(arg1)
@@ -96,7 +99,9 @@ local function compare(ours, theirs, arg1, bytes, rounds)
     if not first_ours then a[#a + 1] = time_block(ours, arg1, iters) end
   end
   local mb = bytes * iters / 1e6
-  return mb / median(a), mb / median(b)
+  local ratios = {}
+  for i = 1, rounds do ratios[i] = b[i] / a[i] end
+  return mb / median(a), mb / median(b), { median(ratios), math.min(table.unpack(ratios)), math.max(table.unpack(ratios)) }
 end
 
 local decode_ok = works(json.decode, '{"a":[1,2.5,"x",null,true]}')
@@ -279,9 +284,10 @@ local function fmt(x)
   return ("%.0f"):format(x)
 end
 
-local function ratio(a, b)
-  if a == nil or b == nil then return "n/a" end
-  return ("%.2f"):format(a / b)
+-- "2.07 (1.95-2.21)": the median of the rounds' ratios and their range.
+local function ratio(r)
+  if r == nil then return "n/a" end
+  return ("%.2f (%.2f-%.2f)"):format(r[1], r[2], r[3])
 end
 
 -- The text and the value of an input.
@@ -308,7 +314,8 @@ if KEEP_ALL then print("(JSON_BENCH_KEEP_ALL: every input made first and kept al
 if not decode_ok then print("(json.decode is not available in this build: decode columns are n/a)") end
 if not encode_ok then print("(json.encode is not available in this build: encode columns are n/a)") end
 print()
-print("| input | bytes | decode ours MB/s | cjson MB/s | ratio | encode ours MB/s | cjson MB/s | ratio |")
+print("| input | bytes | decode ours MB/s | cjson MB/s | ratio (rounds' range) | encode ours MB/s | cjson MB/s |"
+  .. " ratio (rounds' range) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 
 for i, input in ipairs(inputs) do
@@ -325,17 +332,17 @@ for i, input in ipairs(inputs) do
       f:close()
     end
     local rounds = clock() - started > BUDGET and 3 or ROUNDS
-    local dec_ours, dec_cjson, enc_ours, enc_cjson
+    local dec_ours, dec_cjson, dec_ratio, enc_ours, enc_cjson, enc_ratio
     if decode_ok then
-      dec_ours, dec_cjson = compare(json.decode, cjson.decode, text, #text, rounds)
+      dec_ours, dec_cjson, dec_ratio = compare(json.decode, cjson.decode, text, #text, rounds)
     end
     if encode_ok then
       local out_bytes = #assert(json.encode(value))
-      enc_ours, enc_cjson = compare(json.encode, cjson.encode, value, out_bytes, rounds)
+      enc_ours, enc_cjson, enc_ratio = compare(json.encode, cjson.encode, value, out_bytes, rounds)
     end
     print(("| %s | %d | %s | %s | %s | %s | %s | %s |"):format(input.name, #text,
-      fmt(dec_ours), fmt(dec_cjson), ratio(dec_ours, dec_cjson),
-      fmt(enc_ours), fmt(enc_cjson), ratio(enc_ours, enc_cjson)))
+      fmt(dec_ours), fmt(dec_cjson), ratio(dec_ratio),
+      fmt(enc_ours), fmt(enc_cjson), ratio(enc_ratio)))
     text, value = nil, nil -- luacheck: ignore 311
   end
 end

@@ -67,6 +67,11 @@ typedef struct enc {
     int stack_ok;      /* depths below this have their Lua stack slots already */
     int max_depth;
     int sort_keys;
+    /* How many tables of the path fall in each bucket (path_bucket): a
+     * table whose bucket is empty is not on the path, and only the others
+     * are looked for in it (a walk of the whole path for every table was
+     * 14% of encoding comment threads 40 deep). */
+    uint16_t on_path[256];
     char msg[192];
 } enc;
 
@@ -1071,15 +1076,22 @@ static int enc_object_sorted(enc *e, int t)
     return 0;
 }
 
+static inline unsigned path_bucket(const void *p)
+{
+    return (unsigned)(((uint64_t)(uintptr_t)p >> 4) * UINT64_C(0x9E3779B97F4A7C15) >> 56);
+}
+
 static int enc_table(enc *e, int t)
 {
     lua_State *L = e->L;
     const void *self = lua_topointer(L, t);
     const void **path = (const void **)(void *)e->path->data;
+    unsigned bucket = path_bucket(self);
     int i, rc;
-    for (i = 0; i < e->depth; i++)
-        if (path[i] == self)
-            return fail(e, "cycle: a table contains itself");
+    if (e->on_path[bucket] != 0)
+        for (i = 0; i < e->depth; i++)
+            if (path[i] == self)
+                return fail(e, "cycle: a table contains itself");
     if (e->depth >= e->max_depth)
         return fail(e, "nesting deeper than max_depth (%d)", e->max_depth);
     if (e->depth >= e->stack_ok && !lua_checkstack(L, 4))
@@ -1087,6 +1099,7 @@ static int enc_table(enc *e, int t)
     e->path->len = (size_t)e->depth * sizeof self;
     fx_buffer_reserve(L, e->path, sizeof self);
     ((const void **)(void *)e->path->data)[e->depth++] = self;
+    e->on_path[bucket]++;
 
     if (lua_getmetatable(L, t)) {
         int marked = lua_topointer(L, -1) == e->array_mt;
@@ -1108,6 +1121,7 @@ static int enc_table(enc *e, int t)
     }
 done:
     e->depth--;
+    e->on_path[bucket]--;
     return rc;
 }
 
@@ -1229,6 +1243,7 @@ static int json_encode(lua_State *L)
     e.sort = e.out + 2;
     e.out->len = e.path->len = e.sort->len = 0;
     e.depth = 0;
+    memset(e.on_path, 0, sizeof e.on_path);
     /* each level holds at most 3 slots: the first levels ask once, here */
     e.stack_ok = lua_checkstack(L, 3 * ENC_STACK_LEVELS + 8) ? ENC_STACK_LEVELS : 0;
     e.msg[0] = '\0';
