@@ -101,7 +101,8 @@ local function compare(ours, theirs, arg1, bytes, rounds)
   local mb = bytes * iters / 1e6
   local ratios = {}
   for i = 1, rounds do ratios[i] = b[i] / a[i] end
-  return mb / median(a), mb / median(b), { median(ratios), math.min(table.unpack(ratios)), math.max(table.unpack(ratios)) }
+  local spread = { median(ratios), math.min(table.unpack(ratios)), math.max(table.unpack(ratios)) }
+  return mb / median(a), mb / median(b), spread
 end
 
 local decode_ok = works(json.decode, '{"a":[1,2.5,"x",null,true]}')
