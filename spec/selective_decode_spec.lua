@@ -120,11 +120,8 @@ describe("selective decode", function()
 
   lazy_setup(function()
     fixtures = { { name = "20 SIMs", body = page_json(20, 1) }, { name = "1000 SIMs", body = page_json(1000, 2) } }
-    local f = io.open(SAMPLE, "rb")
-    if f then
-      fixtures[#fixtures + 1] = { name = "the published sample", body = f:read("*a") }
-      f:close()
-    end
+    local sample = procs.slurp(SAMPLE)
+    if sample ~= "" then fixtures[#fixtures + 1] = { name = "the published sample", body = sample } end
   end)
 
   local SELECTIONS = {
