@@ -36,11 +36,7 @@ local function sh(cmd)
   if not ok then error("command failed: " .. cmd) end
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = require("tools.files").write
 
 local function free_port()
   local socket = require "socket"

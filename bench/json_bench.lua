@@ -54,13 +54,8 @@ local BUDGET = 80 -- seconds: later inputs get fewer rounds rather than run long
 local clock = os.clock
 local started = clock()
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local files = require("tools.files")
+local read_file = files.slurp
 
 -- A codec function "works" when it answers without raising (the decoder
 -- and encoder land on separate branches: either may be a placeholder).
@@ -328,9 +323,7 @@ for i, input in ipairs(inputs) do
       text, value = make(input)
     end
     if DUMP then -- JSON_BENCH_DUMP=dir: each input's text into dir, for profiling
-      local f = assert(io.open(("%s/%s.json"):format(DUMP, input.name:gsub("[^%w]+", "_")), "wb"))
-      f:write(text)
-      f:close()
+      files.write(("%s/%s.json"):format(DUMP, input.name:gsub("[^%w]+", "_")), text)
     end
     local rounds = clock() - started > BUDGET and 3 or ROUNDS
     local dec_ours, dec_cjson, dec_ratio, enc_ours, enc_cjson, enc_ratio

@@ -11,13 +11,8 @@ if not readme_path or not dir then
   os.exit(2)
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local files = require("tools.files")
+local slurp = files.slurp
 
 -- The markdown tables of a bench's output: runs of lines starting with "|".
 local function tables_of(text)
@@ -52,9 +47,5 @@ end)
 if #missing > 0 then
   io.stderr:write("bench/readme.lua: no tables for " .. table.concat(missing, ", ") .. " in " .. dir .. "\n")
 end
-if out ~= readme then
-  local f = assert(io.open(readme_path, "wb"))
-  f:write(out)
-  f:close()
-end
+if out ~= readme then files.write(readme_path, out) end
 print(("bench/readme.lua: %d table block(s) of %s regenerated from %s"):format(replaced, readme_path, dir))

@@ -32,11 +32,7 @@ local ORDER = '{"item": {"order_id": "ord_1", "reference": "r", "iccid": "' .. I
   '", "plan_id": "FRA-3GB-7D", "status": "completed"}}'
 local LIST = '{"items": [], "page_key": null}'
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = require("tools.files").write
 
 local dir = procs.tmpdir()
 local ports = { h1 = procs.free_port(), h2 = procs.free_port() }

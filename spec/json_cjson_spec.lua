@@ -12,13 +12,7 @@ local SHARED = os.getenv("FLEXIROAM_SHARED") or "../shared"
 local SUITE = SHARED .. "/jsontestsuite/test_parsing"
 local SAMPLE = SHARED .. "/api/list-inventory.sample.json"
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local slurp = require("spec.support.test_processes").slurp
 
 -- The y_ files of the suite, sorted; nil when the suite is not there.
 local function suite_files()
@@ -135,7 +129,7 @@ describe("json codec vs lua-cjson", function()
     end
     local rejected_by_cjson = {}
     for _, name in ipairs(files) do
-      local text = assert(read_file(SUITE .. "/" .. name))
+      local text = slurp(SUITE .. "/" .. name)
       if not check_text(name, text) then rejected_by_cjson[#rejected_by_cjson + 1] = name end
     end
     print(("\n%d y_ files checked; cjson itself rejects %d of them (compared for round-trip only)%s"):format(
@@ -144,8 +138,8 @@ describe("json codec vs lua-cjson", function()
   end)
 
   it("agrees on the published list-inventory sample and round-trips it", function()
-    local text = read_file(SAMPLE)
-    if not text then
+    local text = slurp(SAMPLE)
+    if text == "" then
       return pending("sample skipped: " .. SAMPLE .. " not found (set FLEXIROAM_SHARED)")
     end
     assert.is_true(check_text("list-inventory.sample.json", text))

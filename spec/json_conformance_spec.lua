@@ -16,11 +16,10 @@ local function list_cases()
   return names
 end
 
+local slurp = require("spec.support.test_processes").slurp
+
 local function read(name)
-  local f = assert(io.open(DIR .. "/" .. name, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
+  return slurp(DIR .. "/" .. name)
 end
 
 local function is_decode_error(err)

@@ -8,8 +8,10 @@ local json = require "flexiroam.json"
 
 local HAS_INTEGERS = math.type ~= nil
 
--- The oracle (spec/support/select_oracle.lua), apart from the SDK's code.
-local restrict = require("spec.support.select_oracle").restrict
+-- The oracle (spec/support/select_oracle.lua), apart from the SDK's code,
+-- and its random selections.
+local oracle = require("spec.support.select_oracle")
+local restrict, rng = oracle.restrict, oracle.rng
 
 local function is_object(v) return type(v) == "table" and not json.is_array(v) end
 
@@ -70,17 +72,6 @@ local function check(text, tree, at, extra, where)
   return got
 end
 
-local function rng(seed)
-  local state = seed
-  return function(a, b)
-    state = (state * 1103515245 + 12345) % 2147483648
-    local x = state / 2147483648
-    if a == nil then return x end
-    if b == nil then a, b = 1, a end
-    return a + math.floor(x * (b - a + 1))
-  end
-end
-
 -- Documents written by hand (not by an encoder): duplicate keys, keys with
 -- \u escapes, whitespace, every kind of scalar, records among non-records.
 local KEYS = { "items", "item", "iccid", "status", "plan", "name", "price", "tags", "x", "y", "k1", "k2", "k3",
@@ -112,14 +103,7 @@ local function writer(rnd)
     for i = 1, rnd(0, 5) do parts[i] = ws() .. value(depth + 1) end
     return "[" .. table.concat(parts, ",") .. ws() .. "]"
   end
-  local function tree(depth)
-    local t = {}
-    for _ = 1, rnd(0, depth == 0 and 12 or 4) do
-      local name = KEYS[rnd(#KEYS)]
-      t[name] = (depth < 3 and rnd(2) == 1) and tree(depth + 1) or true
-    end
-    return t
-  end
+  local function tree() return oracle.random_tree(rnd, KEYS) end
   local function document()
     if rnd(10) == 1 then return value(0) end
     local parts = {}
@@ -240,7 +224,7 @@ describe("json.decode with select", function()
     local w = writer(rng(151))
     local accepted = 0
     for n = 1, 3000 do
-      local text, tree = w.document(), w.tree(0)
+      local text, tree = w.document(), w.tree()
       local at = n % 2 == 0 and "items" or "item"
       if check(text, tree, at, { big_integers = BIG[n % 3 + 1] }, "document " .. n .. " " .. ("%q"):format(text)) then
         accepted = accepted + 1
@@ -275,7 +259,7 @@ describe("json.decode with select", function()
     local w = writer(rng(977))
     for n = 1, 3000 do
       local text = w.mutate(w.document())
-      check(text, w.tree(0), n % 2 == 0 and "items" or "item", { big_integers = BIG[n % 3 + 1] },
+      check(text, w.tree(), n % 2 == 0 and "items" or "item", { big_integers = BIG[n % 3 + 1] },
         "mutated document " .. n .. " " .. ("%q"):format(text))
     end
   end)

@@ -4,16 +4,15 @@
 local flexiroam = require "flexiroam"
 local fake_transport = require "spec.support.fake_transport"
 local fake_clock = require "spec.support.fake_clock"
+local slurp = require("spec.support.test_processes").slurp
 
 local json = flexiroam.json
 local ICCID = "89852350824010131081"
 
 -- The field names of README.md's event table ("| field | type | in |").
 local function documented_fields()
-  local f = io.open("README.md", "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
+  local text = slurp("README.md")
+  if text == "" then return nil end
   local names, in_table = {}, false
   for line in (text .. "\n"):gmatch("(.-)\n") do -- one line each, on 5.1 as on 5.4
     if line:find("^| field | type | in |") then

@@ -5,12 +5,7 @@
 local flexiroam = require "flexiroam"
 local fake = require "spec.support.fake_transport"
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local slurp = require("spec.support.test_processes").slurp
 
 local function rockspec(path)
   local env = {}

@@ -10,26 +10,10 @@ local json = flexiroam.json
 local KEY = "sk_SELECTIVE_DECODE_SPEC_51aa"
 local SAMPLE = "../shared/api/list-inventory.sample.json"
 
--- The oracle (spec/support/select_oracle.lua), apart from the SDK's code.
-local restrict = require("spec.support.select_oracle").restrict
-
--- A selection list as a tree, as the SDK documents it.
-local function tree_of(paths)
-  local tree = {}
-  table.sort(paths)
-  for _, path in ipairs(paths) do
-    local node = tree
-    local parts = {}
-    for p in path:gmatch("[^.]+") do parts[#parts + 1] = p end
-    for i = 1, #parts - 1 do
-      if node[parts[i]] == true then node = nil break end
-      node[parts[i]] = node[parts[i]] or {}
-      node = node[parts[i]]
-    end
-    if node then node[parts[#parts]] = true end
-  end
-  return tree
-end
+-- The oracle (spec/support/select_oracle.lua), apart from the SDK's code,
+-- and its random selections.
+local oracle = require("spec.support.select_oracle")
+local restrict, tree_of, rng = oracle.restrict, oracle.tree_of, oracle.rng
 
 -- Deep equality on raw contents (guards never run), arrays told from objects.
 local function same(a, b, where)
@@ -93,38 +77,15 @@ local function random_value(rnd, depth)
   return a
 end
 
-local function random_paths(rnd)
-  local paths = {}
-  for _ = 1, rnd(1, 4) do
-    local depth, parts = rnd(1, 3), {}
-    for i = 1, depth do parts[i] = KEYS[rnd(#KEYS)] end
-    paths[#paths + 1] = table.concat(parts, ".")
-  end
-  return paths
-end
-
-local function rng(seed)
-  -- A small LCG: the same documents under 5.4 and LuaJIT.
-  local state = seed
-  return function(a, b)
-    state = (state * 1103515245 + 12345) % 2147483648
-    local x = state / 2147483648
-    if a == nil then return x end
-    if b == nil then a, b = 1, a end
-    return a + math.floor(x * (b - a + 1))
-  end
-end
+local function random_paths(rnd) return oracle.random_paths(rnd, KEYS) end
 
 describe("selective decode", function()
   local fixtures = {}
 
   lazy_setup(function()
     fixtures = { { name = "20 SIMs", body = page_json(20, 1) }, { name = "1000 SIMs", body = page_json(1000, 2) } }
-    local f = io.open(SAMPLE, "rb")
-    if f then
-      fixtures[#fixtures + 1] = { name = "the published sample", body = f:read("*a") }
-      f:close()
-    end
+    local sample = procs.slurp(SAMPLE)
+    if sample ~= "" then fixtures[#fixtures + 1] = { name = "the published sample", body = sample } end
   end)
 
   local SELECTIONS = {

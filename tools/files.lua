@@ -1,4 +1,5 @@
---- Whole-file reads and writes for the release tools.
+--- Whole-file reads and writes for the tools and the benchmarks (bench/*.lua
+-- load it as tools.files); the library and the specs keep their own.
 local files = {}
 
 --- files.slurp(path) -> the file's bytes, or nil when it cannot be read.

@@ -113,6 +113,12 @@ function M.error_kinds(op)
   return kinds
 end
 
+--- The request and how a failed one is sent again:
+-- "`GET /path`; retry mode read, ...".
+function M.request(op)
+  return "`" .. op.method .. " " .. op.path .. "`; retry mode " .. M.mode(op) .. "."
+end
+
 --- The retry mode's sentence ("read: ...").
 function M.mode(op)
   local mode = op.mode or fail("an operation without a mode")
