@@ -71,9 +71,9 @@ void fx_buffer_shrink(fx_buffer *b, size_t keep)
     }
 }
 
-int fx_scratch_should_shrink(unsigned *idle, size_t held, size_t used, size_t keep)
+int fx_scratch_should_shrink(unsigned *idle, size_t held, size_t cap, size_t used, size_t keep)
 {
-    if (held <= keep || used >= held / 4) {
+    if (held <= keep || used >= cap / 4) {
         *idle = 0;
         return 0;
     }

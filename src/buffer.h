@@ -35,13 +35,16 @@ void fx_buffer_shrink(fx_buffer *b, size_t keep);
  * in it once answers were about a megabyte; on this project's virtual
  * machine a session fetching the 1000-SIM page went from 430 to 1650 calls
  * a second when the body buffer stopped shrinking after every call.
- * Memory held above `keep` bytes is given back only after
- * FX_SCRATCH_IDLE_CALLS calls in a row have used under a quarter of it: a
- * run of big answers keeps it, one big answer among small ones does not
- * pin it for long. Returns 1 when the caller should shrink its buffers to
- * `keep` now; `idle` is the caller's count of such calls. */
+ * The caller holds `held` bytes (its largest buffer); `cap` is its main
+ * buffer's capacity and `used` what this call used of it. Memory held
+ * above `keep` bytes is given back only after FX_SCRATCH_IDLE_CALLS calls
+ * in a row have used under a quarter of `cap`: a run of big answers keeps
+ * it, one big answer among small ones does not pin it for long once calls
+ * go on (a caller that may sit idle after one big answer caps what it
+ * keeps as well: see session.c). Returns 1 when the caller should shrink
+ * its buffers to `keep` now; `idle` is the caller's count of such calls. */
 #define FX_SCRATCH_IDLE_CALLS 8
-int fx_scratch_should_shrink(unsigned *idle, size_t held, size_t used, size_t keep);
+int fx_scratch_should_shrink(unsigned *idle, size_t held, size_t cap, size_t used, size_t keep);
 
 /* Scratch buffers shared across calls live in an upvalue of the function
  * that uses them (one fx_buffers_push userdata), and a call takes them out,

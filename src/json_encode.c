@@ -1215,7 +1215,7 @@ static void release(lua_State *L, enc *e, size_t used)
     e->out->len = 0;
     e->path->len = 0;
     e->sort->len = 0;
-    if (fx_scratch_should_shrink(&st->idle, big, used, ENC_KEEP_BYTES)) {
+    if (fx_scratch_should_shrink(&st->idle, big, e->out->cap, used, ENC_KEEP_BYTES)) {
         fx_buffer_shrink(e->out, ENC_KEEP_BYTES);
         fx_buffer_shrink(e->path, ENC_KEEP_BYTES);
         fx_buffer_shrink(e->sort, ENC_KEEP_BYTES);

@@ -15,7 +15,12 @@
 
 #define SESSION_MT "flexiroam.session"
 #define MAX_OPTION 0x7fffffffL        /* every integer option: fits a long and a LuaJIT string */
-#define KEPT_CAPACITY (256 * 1024)    /* buffer memory kept between requests */
+#define KEPT_CAPACITY (256 * 1024)    /* buffer memory always kept between requests */
+/* Above this a body buffer is given back after the request that grew it,
+ * whatever fx_scratch_should_shrink says: a session (or each slot of a
+ * multi) may sit idle for hours after one big answer, and max_response
+ * allows 32 MiB. A page of 1000 SIMs (868 KB, a 1 MiB buffer) stays kept. */
+#define KEPT_MAX (4 * 1024 * 1024)
 
 static const char *const session_keys[] = {
     "connect_timeout_ms", "timeout_ms", "low_speed_bytes", "low_speed_ms", "max_response_bytes",
@@ -425,7 +430,8 @@ void fx_session_reset_buffers(fx_session *s)
     size_t used = s->body.len;
     s->body.len = 0;
     s->head.len = 0;
-    if (fx_scratch_should_shrink(&s->body_idle, s->body.cap, used, KEPT_CAPACITY))
+    if (fx_scratch_should_shrink(&s->body_idle, s->body.cap, s->body.cap, used, KEPT_CAPACITY) ||
+        s->body.cap > KEPT_MAX)
         fx_buffer_shrink(&s->body, KEPT_CAPACITY);
     if (s->head.cap > KEPT_CAPACITY)
         fx_buffer_shrink(&s->head, KEPT_CAPACITY);

@@ -29,9 +29,10 @@ function memory.minor_faults()
   local f = assert(io.open("/proc/self/stat", "r"))
   local stat = f:read("a")
   f:close()
-  -- the command name (field 2) may hold spaces: count from after its ")"
+  -- the command name (field 2) may hold spaces and ") ": count from after
+  -- the last ")"
   local i = 2
-  for field in stat:match("%) (.*)$"):gmatch("%S+") do
+  for field in stat:match(".*%) (.*)$"):gmatch("%S+") do
     i = i + 1
     if i == 10 then return tonumber(field) end
   end
