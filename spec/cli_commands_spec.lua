@@ -153,7 +153,8 @@ describe("flexiroam commands", function()
     f:close()
     local cfg = home .. "/profiles.config"
     f = assert(io.open(cfg, "w"))
-    f:write("[alpha]\nkey_env = X\n[beta]\nkey_env = Y\n")
+    -- "-eu" starts like a formula: the profile names are asked for as raw CSV.
+    f:write("[alpha]\nkey_env = X\n[beta]\nkey_env = Y\n[-eu]\nkey_env = Z\n")
     f:close()
     -- COMP_WORDS[0] runs the very command being completed (for profiles).
     local wrapper = home .. "/flexiroam"
@@ -176,7 +177,8 @@ describe("flexiroam commands", function()
     assert.equals("--qr --qr-scheme", complete("sims", "show", "--q"))
     assert.equals("table json ndjson csv", complete("-o", ""))
     assert.equals("get-activation get-sim get-usage", complete("get-"))
-    assert.equals("alpha beta sandbox", complete("--profile", "")) -- and the built-in one
+    assert.equals("alpha beta -eu sandbox", complete("--profile", "")) -- and the built-in one
+    assert.equals("--csv-raw", complete("--csv"))
     assert.truthy(run({ "completion", "zsh" }).out:find("^#compdef flexiroam"))
   end)
 
@@ -218,6 +220,8 @@ zpty -d z
     for _, format in ipairs { "table", "json", "ndjson", "csv" } do
       assert.truthy(shown:find("%f[%w]" .. format .. "%f[%W]"), shown)
     end
+    shown = complete("flexiroam --csv")
+    assert.truthy(shown:find("--csv-raw", 1, true), shown)
   end)
 
   it("sandbox start, status, fault, stop", function()
