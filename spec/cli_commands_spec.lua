@@ -25,6 +25,29 @@ describe("flexiroam commands", function()
     assert(client:request("POST", "/__sandbox/faults", { json = { path = path, fault = f, times = times } }))
   end
 
+  it("types a generated command's parameters as the operations table types them, and nowhere else", function()
+    local params = require("flexiroam.cli.params")
+    -- An operation added with a typed parameter needs nothing in the CLI.
+    local added = { params = { "iccid", "count", "on", "extra" }, required = { "iccid" },
+      types = { count = "integer", on = "boolean", extra = "object" } }
+    assert.equals(3, params.convert("count", "3", added))
+    assert.is_true(params.convert("on", "yes", added))
+    assert.same({ a = 1 }, params.convert("extra", '{"a":1}', added))
+    assert.equals("3", params.convert("iccid", "3", added))
+    assert.same({ nil, "count must be a whole number" }, { params.convert("count", "three", added) })
+    -- params.TYPES (by name alone) is the table's types, gathered.
+    local gathered = {}
+    for _, op in pairs(operations) do
+      for name, type_of in pairs(op.types or {}) do gathered[name] = type_of end
+    end
+    assert.same(gathered, params.TYPES)
+    assert.same({ device_info = "object", user_info = "object", limit = "integer",
+      enabled = "boolean", threshold_in_percentage = "boolean", threshold = "integer", quantity = "integer",
+    }, params.TYPES)
+    local page = run { "help", "update-auto-topup" }
+    assert.truthy(page.out:find("the quantity (integer)", 1, true), page.out)
+  end)
+
   it("has a command for every operation of the operations table", function()
     local help = run { "--help" }
     assert.equals(0, help.code)
