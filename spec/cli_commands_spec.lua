@@ -25,6 +25,29 @@ describe("flexiroam commands", function()
     assert(client:request("POST", "/__sandbox/faults", { json = { path = path, fault = f, times = times } }))
   end
 
+  it("types a generated command's parameters as the operations table types them, and nowhere else", function()
+    local params = require("flexiroam.cli.params")
+    -- An operation added with a typed parameter needs nothing in the CLI.
+    local added = { params = { "iccid", "count", "on", "extra" }, required = { "iccid" },
+      types = { count = "integer", on = "boolean", extra = "object" } }
+    assert.equals(3, params.convert("count", "3", added))
+    assert.is_true(params.convert("on", "yes", added))
+    assert.same({ a = 1 }, params.convert("extra", '{"a":1}', added))
+    assert.equals("3", params.convert("iccid", "3", added))
+    assert.same({ nil, "count must be a whole number" }, { params.convert("count", "three", added) })
+    -- params.TYPES (by name alone) is the table's types, gathered.
+    local gathered = {}
+    for _, op in pairs(operations) do
+      for name, type_of in pairs(op.types or {}) do gathered[name] = type_of end
+    end
+    assert.same(gathered, params.TYPES)
+    assert.same({ device_info = "object", user_info = "object", limit = "integer",
+      enabled = "boolean", threshold_in_percentage = "boolean", threshold = "integer", quantity = "integer",
+    }, params.TYPES)
+    local page = run { "help", "update-auto-topup" }
+    assert.truthy(page.out:find("the quantity (integer)", 1, true), page.out)
+  end)
+
   it("has a command for every operation of the operations table", function()
     local help = run { "--help" }
     assert.equals(0, help.code)
@@ -153,7 +176,8 @@ describe("flexiroam commands", function()
     f:close()
     local cfg = home .. "/profiles.config"
     f = assert(io.open(cfg, "w"))
-    f:write("[alpha]\nkey_env = X\n[beta]\nkey_env = Y\n")
+    -- "-eu" starts like a formula: the profile names are asked for as raw CSV.
+    f:write("[alpha]\nkey_env = X\n[beta]\nkey_env = Y\n[-eu]\nkey_env = Z\n")
     f:close()
     -- COMP_WORDS[0] runs the very command being completed (for profiles).
     local wrapper = home .. "/flexiroam"
@@ -176,7 +200,8 @@ describe("flexiroam commands", function()
     assert.equals("--qr --qr-scheme", complete("sims", "show", "--q"))
     assert.equals("table json ndjson csv", complete("-o", ""))
     assert.equals("get-activation get-sim get-usage", complete("get-"))
-    assert.equals("alpha beta sandbox", complete("--profile", "")) -- and the built-in one
+    assert.equals("alpha beta -eu sandbox", complete("--profile", "")) -- and the built-in one
+    assert.equals("--csv-raw", complete("--csv"))
     assert.truthy(run({ "completion", "zsh" }).out:find("^#compdef flexiroam"))
   end)
 
@@ -218,6 +243,8 @@ zpty -d z
     for _, format in ipairs { "table", "json", "ndjson", "csv" } do
       assert.truthy(shown:find("%f[%w]" .. format .. "%f[%W]"), shown)
     end
+    shown = complete("flexiroam --csv")
+    assert.truthy(shown:find("--csv-raw", 1, true), shown)
   end)
 
   it("sandbox start, status, fault, stop", function()

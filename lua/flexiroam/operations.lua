@@ -7,8 +7,13 @@
 -- query string lists them), required (parameters that must be present),
 -- answer ("list": {items, page_key}; "item": {item}), model (the model
 -- object the answer's items become, see flexiroam.models; absent or false:
--- plain tables). Every parameter named `iccid` is checked (19-20 digits,
--- Luhn) before a request is sent.
+-- plain tables), types (the parameters that are not strings, by name:
+-- "boolean", "integer" or "object"; any other is a string). Every parameter
+-- named `iccid` is checked (19-20 digits, Luhn) before a request is sent.
+-- The types are the contract's: the command line turns its text into them
+-- (flexiroam.cli.params) and the editor types and the manual start from
+-- them (tools/operation_docs.lua), so a parameter's type is written here
+-- and nowhere else.
 --
 -- And how a failed request may be sent again (flexiroam.pipeline, flexiroam.retry):
 --   mode       "read": repeating it changes nothing;
@@ -33,6 +38,7 @@
 --   Neither: a read that is not cached unless a client or a call asks
 --   (get_activation: the same code for the same SIM, but an install secret).
 -- @module flexiroam.operations
+local options = require("flexiroam.options")
 
 --- An entry of the table: client:NAME(params [, opts]) for each (see the client's page).
 -- @table Operation
@@ -40,6 +46,7 @@
 -- @field path the request's path
 -- @field params every accepted parameter, in query-string order
 -- @field required the parameters that must be present
+-- @field types the parameters that are not strings: name -> "boolean", "integer" or "object"
 -- @field answer "list" (a page {items, page_key}) or "item"
 -- @field model the model the answer's records become ("SIM", ...), or absent for plain tables
 -- @field mode "read", "idempotent", "reference" or "unsafe": how a failed request may be sent again
@@ -49,13 +56,19 @@
 -- @field live true for state a sale or the SIM's use changes: never cached
 -- @field documented true for the operations the published page documents
 local P = "/v1/public-v2/"
+-- A list's paging parameters, after its own, and the types of those.
 local PAGING = { "page_key", "limit" }
+local PAGING_TYPES = { limit = "integer" }
 
 local function with_paging(params)
   local all = {}
   for _, p in ipairs(params) do all[#all + 1] = p end
   for _, p in ipairs(PAGING) do all[#all + 1] = p end
   return all
+end
+
+local function with_paging_types(types)
+  return options.merge(types, PAGING_TYPES)
 end
 
 -- The two writes that buy something: a plan onto a SIM, under a caller's
@@ -73,6 +86,7 @@ return {
   list_inventory = {
     method = "GET", mode = "read", path = P .. "list-inventory", answer = "list", model = "SIM", documented = true,
     live = true, params = with_paging { "chip_type", "search_by", "search" }, required = {},
+    types = with_paging_types {},
   },
   get_sim = {
     method = "GET", mode = "read", path = P .. "get-sim", answer = "item", model = "SIM", live = true,
@@ -84,6 +98,7 @@ return {
   update_sim = {
     method = "POST", path = P .. "update-sim", answer = "item", model = "SIM", mode = "idempotent",
     params = { "iccid", "device_info", "user_info" }, required = { "iccid" },
+    types = { device_info = "object", user_info = "object" },
   },
   get_activation = {
     method = "GET", mode = "read", path = P .. "get-activation", answer = "item", model = "Activation",
@@ -91,12 +106,12 @@ return {
   },
   list_plans = {
     method = "GET", mode = "read", path = P .. "list-plans", answer = "list", model = "Plan", cache = 300,
-    params = with_paging { "chip_type", "type", "country" }, required = {},
+    params = with_paging { "chip_type", "type", "country" }, required = {}, types = with_paging_types {},
   },
   purchase_plan = referenced_write("purchase-plan", "Order", "list_orders"),
   list_orders = {
     method = "GET", mode = "read", path = P .. "list-orders", answer = "list", model = "Order", live = true,
-    params = with_paging { "iccid", "reference" }, required = {},
+    params = with_paging { "iccid", "reference" }, required = {}, types = with_paging_types {},
   },
   get_usage = {
     method = "GET", mode = "read", path = P .. "get-usage", answer = "item", model = "Usage", live = true,
@@ -105,7 +120,7 @@ return {
   create_subscription = referenced_write("create-subscription", "Subscription", "list_subscriptions"),
   list_subscriptions = {
     method = "GET", mode = "read", path = P .. "list-subscriptions", answer = "list", model = "Subscription",
-    live = true, params = with_paging { "iccid", "status" }, required = {},
+    live = true, params = with_paging { "iccid", "status" }, required = {}, types = with_paging_types {},
   },
   -- Cancelling twice is not an error by contract, and changes nothing more.
   cancel_subscription = {
@@ -117,5 +132,6 @@ return {
     method = "POST", path = P .. "update-auto-topup", answer = "item", model = "SIM", mode = "idempotent",
     params = { "iccid", "enabled", "threshold", "threshold_in_percentage", "quantity" },
     required = { "iccid", "enabled" },
+    types = { enabled = "boolean", threshold = "integer", threshold_in_percentage = "boolean", quantity = "integer" },
   },
 }

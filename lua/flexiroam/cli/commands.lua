@@ -10,6 +10,9 @@ local commands = {}
 commands.GLOBAL_OPTIONS = {
   { "-o", "--output", arg = "FORMAT", choices = output.FORMATS,
     description = "table, json, ndjson or csv (default: a table on a terminal, json otherwise)" },
+  { "--csv-raw", description = "CSV: every cell exactly as the data has it. Without it, text a spreadsheet " ..
+    "would run as a formula (=, +, -, @, a tab or CR first; not a plain number such as -5) starts with a " ..
+    "single quote (')" },
   { "--fields", arg = "LIST", convert = checks.fields,
     description = "the fields to show, comma-separated paths (iccid,balances.main_data); reads decode only these" },
   { "-p", "--profile", arg = "NAME", description = "the config profile to use (default: $FLEXIROAM_PROFILE, " ..

@@ -40,14 +40,14 @@ end
 function Context:list(opts)
   opts = opts or {}
   return output.list { format = self.format, write = self.write, width = self.width, fields = self.fields,
-    model = opts.model, cols = opts.cols }
+    model = opts.model, cols = opts.cols, csv_raw = self.args.csv_raw }
 end
 
 --- One record (output.item) in this run's format.
 function Context:item(record, opts)
   opts = opts or {}
   output.item(record, { format = self.format, write = self.write, width = self.width, fields = self.fields,
-    model = opts.model, cols = opts.cols })
+    model = opts.model, cols = opts.cols, csv_raw = self.args.csv_raw })
 end
 
 --- Under --dry-run: runs f against the capturing transport and prints every

@@ -3,6 +3,29 @@
 -- "\n" line ends; read with either.
 local csv = {}
 
+-- Text a spreadsheet opens as a formula: its first character is one of
+-- these (OWASP, "CSV Injection").
+local FORMULA_START = "^[=+%-@\t\r]"
+
+-- "-5", "+3", "-0.25", "-.5", "-7.": a sign, digits and at most one point.
+local function is_signed_number(text)
+  return text:find("^[-+]%d+%.?%d*$") ~= nil or text:find("^[-+]%.%d+$") ~= nil
+end
+
+--- csv.guard_formula(text) -> text a spreadsheet shows and never runs.
+-- A server-supplied string or a SIM's label such as `=HYPERLINK(...)` would
+-- otherwise run when an operator opens the export, so text that starts
+-- like a formula gets a leading single quote, which spreadsheets read as
+-- "this cell is text" (OWASP's recommendation). Text that is only a number
+-- ("-5", "+3", "-0.25") is left exact: a spreadsheet reads it as that
+-- number, never as a formula, and quoting it would turn the number into
+-- text. A Lua number is never passed here (it is the number it is).
+function csv.guard_formula(text)
+  if not text:find(FORMULA_START) then return text end
+  if is_signed_number(text) then return text end
+  return "'" .. text
+end
+
 local function field(value)
   if value:find('[,"\r\n]') or value:find("^%s") or value:find("%s$") then
     return '"' .. value:gsub('"', '""') .. '"'

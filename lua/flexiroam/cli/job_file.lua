@@ -80,7 +80,7 @@ function job_file.read(path, default_operation)
             table.concat(op.params or {}, ", ")))
         end
         if not r.typed and type(value) == "string" then
-          local v, why = params.convert(field, value)
+          local v, why = params.convert(field, value, op)
           if v == nil then bad(path, r.line, why) end
           value = v
         end

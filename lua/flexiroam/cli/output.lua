@@ -7,6 +7,9 @@
 -- (a page at a time from the API) and flush it; a table holds its first
 -- rows to size its columns (flexiroam.cli.table). Numbers are written as
 -- the API sent them (integers exact) everywhere but in a table's cells.
+-- CSV is read by spreadsheets: a text cell that would open as a formula is
+-- written with a leading quote (csv.guard_formula) unless `csv_raw` asks
+-- for every cell exactly (--csv-raw).
 local json = require("flexiroam.json")
 local columns = require("flexiroam.cli.columns")
 local cells = require("flexiroam.cli.cells")
@@ -65,14 +68,27 @@ local function as_json(record, fields)
   return encode(record)
 end
 
-local function texts(cols, record, readable)
+-- A record's table cells, and which of them are numbers (set right).
+local function table_cells(cols, record)
   local row, numbers = {}, {}
   for i, c in ipairs(cols) do
     local value = c.get(record)
-    row[i] = readable and cells.readable(value, c.format) or cells.exact(value)
+    row[i] = cells.readable(value, c.format)
     numbers[i] = type(value) == "number" and c.format == nil
   end
-  if readable then row.numbers = numbers end
+  row.numbers = numbers
+  return row
+end
+
+-- A record's CSV cells. Only string values are guarded: a number, a
+-- boolean or an object (written as JSON, "{" or "[" first) is no formula.
+local function csv_cells(cols, record, raw)
+  local row = {}
+  for i, c in ipairs(cols) do
+    local value = c.get(record)
+    row[i] = cells.exact(value)
+    if not raw and type(value) == "string" then row[i] = csv.guard_formula(row[i]) end
+  end
   return row
 end
 
@@ -82,10 +98,20 @@ local function names(cols)
   return out
 end
 
+-- The header: column names come from --fields or the record's own keys,
+-- which a server chooses, so they are guarded like any text.
+local function csv_header(cols, raw)
+  local row = names(cols)
+  if not raw then
+    for i = 1, #row do row[i] = csv.guard_formula(row[i]) end
+  end
+  return row
+end
+
 --- output.list(opts) -> writer with :add(record) and :finish(): a listing.
 -- opts: format, write (a sink), width (a table's), model (the records'
 -- model name, if known), fields (--fields), cols (columns to use instead
--- of the model's).
+-- of the model's), csv_raw (CSV cells exactly, formulas unguarded).
 function output.list(opts)
   local format, write, fields = opts.format, opts.write, opts.fields
   -- --fields wins over a command's own columns.
@@ -102,7 +128,7 @@ function output.list(opts)
     if format == "table" then
       sink = tables.new { headers = names(cols), write = write, width = opts.width }
     elseif format == "csv" then
-      if #cols > 0 then write(csv.line(names(cols))) end
+      if #cols > 0 then write(csv.line(csv_header(cols, opts.csv_raw))) end
     end
   end
 
@@ -110,9 +136,9 @@ function output.list(opts)
     if w.count == 0 then open(record) end
     w.count = w.count + 1
     if format == "table" then
-      sink:add(texts(cols, record, true))
+      sink:add(table_cells(cols, record))
     elseif format == "csv" then
-      write(csv.line(texts(cols, record, false)))
+      write(csv.line(csv_cells(cols, record, opts.csv_raw)))
     elseif format == "ndjson" then
       write(as_json(record, fields) .. "\n")
     else
@@ -138,7 +164,7 @@ end
 
 --- output.item(record, opts): one record. A table shows it as field/value
 -- lines (every field, or --fields); JSON and NDJSON as one object; CSV as a
--- header and a row.
+-- header and a row. opts as output.list's.
 function output.item(record, opts)
   local format, write, fields = opts.format, opts.write, opts.fields
   if format == "json" or format == "ndjson" then
@@ -162,8 +188,8 @@ function output.item(record, opts)
     end
   end
   if format == "csv" then
-    write(csv.line(names(cols)))
-    write(csv.line(texts(cols, record, false)))
+    write(csv.line(csv_header(cols, opts.csv_raw)))
+    write(csv.line(csv_cells(cols, record, opts.csv_raw)))
     return
   end
   local t = tables.new { headers = { "field", "value" }, write = write, width = opts.width, sample = math.huge }

@@ -1,12 +1,13 @@
 --- flexiroam completion bash|zsh: the shell's completion script, made by
 -- lua-argparse from the same grammar the command line parses with, with
 -- one addition for bash: --profile completes the config's profile names
--- (asked of the very command being completed).
+-- (asked of the very command being completed, as raw CSV: a name such as
+-- "-eu" must not come back guarded as a formula).
 --   source <(flexiroam completion bash)
 --   flexiroam completion zsh > "${fpath[1]}/_flexiroam"
 local PROFILE_FILES = '-p|--profile)\n            COMPREPLY=($(compgen -f -- "$cur"))'
 local PROFILE_NAMES = '-p|--profile)\n            COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" config profiles ' ..
-  '-o csv --fields profile 2>/dev/null | tail -n +2)" -- "$cur"))'
+  '-o csv --csv-raw --fields profile 2>/dev/null | tail -n +2)" -- "$cur"))'
 
 local function bash(p)
   local script = p:get_bash_complete()

@@ -33,7 +33,7 @@ local function call_params(name, op, args)
   for _, param in ipairs(op.params or {}) do
     local text = args[param]
     if text ~= nil then
-      local v, why = params.convert(param, text)
+      local v, why = params.convert(param, text, op)
       if v == nil then error({ kind = "usage", message = why }, 0) end
       p[param] = v
     end
@@ -89,7 +89,7 @@ local function spec(name, op)
   end
   for _, param in ipairs(op.params or {}) do
     if not required[param] then
-      local t = params.TYPES[param]
+      local t = params.type_of(param, op)
       opts[#opts + 1] = { option_name(param), arg = param:upper(), description = "the " .. param ..
         (t and (" (" .. (t == "object" and "a JSON object" or t) .. ")") or "") }
     end
