@@ -19,6 +19,7 @@ local rate_counter = require "spec.support.rate_counter"
 local redis_server = require "spec.support.redis_server"
 local nginx = require "spec.support.nginx"
 local load = require "spec.support.load"
+local fleet = require "spec.support.fleet"
 
 local TTL = 1 -- seconds list_plans stays fresh
 local VIEWS, RATE = 1000, 250 -- page views, arriving at this many a second (4 s)
@@ -96,19 +97,8 @@ describe_with(nginx.missing(), "the catalogue cache in nginx: 4 workers, one lua
 
   lazy_setup(function()
     counter = rate_counter.start()
-    srv = nginx.start {
-      workers = 4,
-      http = ([[
-  lua_shared_dict flexiroam 1m;
-  lua_shared_dict tiny 64k;
-  lua_shared_dict results 1m;
-  server {
-    listen 127.0.0.1:${port} reuseport;
-    set $counter_url %s;
-    set $cache_ttl %g;
-    location / { content_by_lua_block { require("spec.support.cache_app").handle() } }
-  }]]):format(counter.url, TTL),
-    }
+    srv = fleet.nginx("spec.support.cache_app", { counter_url = counter.url, cache_ttl = ("%g"):format(TTL) },
+      { tiny = "64k" })
   end)
 
   lazy_teardown(function()
@@ -158,34 +148,22 @@ end)
 -- 4 Lua processes on one redis-server
 ----------------------------------------------------------------------
 
--- The code of one process: a client on the Redis at `redis_port` making
--- `views` page views, its share of `rate` a second, starting at `start`
--- (epoch seconds) shifted by its `slot` of `slots`.
-local function fleet_member(o)
-  return ([[
-local socket = require "socket"
-local flexiroam = require "flexiroam"
-local redis = require "redis"
+-- The code of one process (spec/support/fleet.lua): a client on the Redis at
+-- o.redis_port making o.views page views, one every o.every seconds from
+-- o.start (epoch seconds).
+local PAGE_VIEWS = [[
 local outcomes = {}
-local client = flexiroam.new { api_key = %q, base_url = %q, timeout_ms = 5000, rate_limit = 10,
-  shared = require("flexiroam.store").redis(function()
-    return redis.connect { host = "127.0.0.1", port = %d, timeout = 1 }
-  end),
-  cache = { ttl = { list_plans = %g } },
-  on_cache = function(e) outcomes[e.outcome] = (outcomes[e.outcome] or 0) + 1 end }
-local start, views, every = %.6f, %d, %.6f
+local client = fleet.client(o, { timeout_ms = 5000, rate_limit = 10, cache = { ttl = { list_plans = o.ttl } },
+  on_cache = function(e) outcomes[e.outcome] = (outcomes[e.outcome] or 0) + 1 end })
 local ok, failed = 0, 0
-for k = 0, views - 1 do
-  local due = start + k * every
-  local now = socket.gettime()
-  if due > now then socket.sleep(due - now) end
+for k = 0, o.views - 1 do
+  fleet.wait_until(o.start + k * o.every)
   if client:list_plans { chip_type = "esim", type = "one_time" } then ok = ok + 1 else failed = failed + 1 end
 end
 local parts = {}
 for name, n in pairs(outcomes) do parts[#parts + 1] = name .. "=" .. n end
-print(("result ok=%%d failed=%%d %%s"):format(ok, failed, table.concat(parts, " ")))
-]]):format(o.api_key, o.url, o.redis_port, TTL, o.start + o.slot / RATE, VIEWS / o.slots, o.slots / RATE)
-end
+print(("result ok=%d failed=%d %s"):format(ok, failed, table.concat(parts, " ")))
+]]
 
 describe_with(redis_server.missing(), "the catalogue cache on Redis: 4 processes", function()
   local KEY = "sk_live_cache_fleet_SECRET_0123"
@@ -207,13 +185,13 @@ describe_with(redis_server.missing(), "the catalogue cache on Redis: 4 processes
     counter:delay(DELAY_MS)
     local started = socket.gettime()
     local start = started + 1 -- every process started and connected by then
-    local children, outcomes = {}, {}
-    for i = 1, 4 do
-      children[i] = processes.lua_spawn(fleet_member { api_key = KEY, url = counter.url, redis_port = server.port,
-        start = start, slot = i - 1, slots = 4 })
-    end
-    for _, child in ipairs(children) do
-      local out = processes.lua_collect(child)
+    local outcomes = {}
+    -- Each process shifted by its slot of 4, so that together they view at RATE a second.
+    local outs = fleet.run(4, function(i)
+      return { api_key = KEY, url = counter.url, redis_port = server.port, ttl = TTL,
+        start = start + (i - 1) / RATE, views = math.floor(VIEWS / 4), every = 4 / RATE }
+    end, PAGE_VIEWS)
+    for _, out in ipairs(outs) do
       local ok, failed = out:match("result ok=(%d+) failed=(%d+)")
       assert(ok, "a process failed: " .. out)
       assert.equals(VIEWS / 4, tonumber(ok), out)

@@ -22,6 +22,7 @@ local nginx = require "spec.support.nginx"
 local load = require "spec.support.load"
 local sandbox = require "spec.support.sandbox"
 local orders_per_sim = require "spec.support.orders_per_sim"
+local fleet = require "spec.support.fleet"
 
 local KEY = "sandbox-key"
 local PLAN = "FRA-1GB-7D"
@@ -122,17 +123,7 @@ describe_with(nginx.missing(), "nginx: 4 workers, one claim per SIM", function()
 
   lazy_setup(function()
     sb = sandbox.start { sims = SIMS, seed = 16, latency_ms = 10 }
-    srv = nginx.start {
-      workers = 4,
-      http = ([[
-  lua_shared_dict flexiroam 1m;
-  lua_shared_dict results 1m;
-  server {
-    listen 127.0.0.1:${port} reuseport;
-    set $sandbox_url %s;
-    location / { content_by_lua_block { require("spec.support.claims_app").handle() } }
-  }]]):format(sb.url),
-    }
+    srv = fleet.nginx("spec.support.claims_app", { sandbox_url = sb.url })
   end)
 
   lazy_teardown(function() stop_all(srv, sb) end)
@@ -199,33 +190,27 @@ end)
 -- 4 separate Lua processes, one Redis
 ----------------------------------------------------------------------
 
--- One process: `n` sales at once under references prefix-1..n, from `start`
--- (epoch seconds), shared on Redis at redis_port (nil: no store). Prints a
--- line per sale: "sale ok <ref> <order id> <order iccid> <sim iccid>" or
--- "sale err <ref> <kind> <code> <message>".
-local function seller(o)
-  return ([[
-local socket = require "socket"
-local flexiroam = require "flexiroam"
+-- One process (spec/support/fleet.lua): o.n sales at once under references
+-- o.prefix-1..n, from o.start (epoch seconds), shared on Redis at
+-- o.redis_port (nil: no store). Prints a line per sale: "sale ok <ref>
+-- <order id> <order iccid> <sim iccid>" or "sale err <ref> <kind> <code> <message>".
+local SELLER = [[
 local coop = require "spec.support.coop"
-local client = flexiroam.new { api_key = %q, base_url = %q, transport = coop.transport(), timeout_ms = 20000,
-  shared = %s }
+local client = fleet.client(o, { transport = coop.transport(), timeout_ms = 20000 })
 local sales = {}
-for i = 1, %d do
-  local ref = %q .. "-" .. i
+for i = 1, o.n do
+  local ref = o.prefix .. "-" .. i
   sales[i] = function()
-    local sale, err = client:sell_plan { plan_id = %q, reference = ref }
-    if sale then return ("ok %%s %%s %%s %%s"):format(ref, sale.order.id, sale.order.iccid, sale.sim.iccid) end
-    return ("err %%s %%s %%s %%s"):format(ref, err.kind, tostring(err.code), err.message)
+    local sale, err = client:sell_plan { plan_id = o.plan, reference = ref }
+    if sale then return ("ok %s %s %s %s"):format(ref, sale.order.id, sale.order.iccid, sale.sim.iccid) end
+    return ("err %s %s %s %s"):format(ref, err.kind, tostring(err.code), err.message)
   end
 end
-local start = %.6f
-while socket.gettime() < start do socket.sleep(0.002) end
-local results, abandoned = coop.run(sales, { hard_stop = start + 60 })
+fleet.wait_until(o.start)
+local results, abandoned = coop.run(sales, { hard_stop = o.start + 60 })
 for _, r in ipairs(results) do print("sale " .. r[1]) end
 print("abandoned " .. abandoned)
-]]):format(KEY, o.url, redis_server.store_source(o.redis_port), o.n, o.prefix, PLAN, o.start)
-end
+]]
 
 local function parse_sales(out)
   local sales = {}
@@ -256,13 +241,13 @@ describe_with(redis_server.missing(), "Redis: 4 processes, one claim per SIM", f
   -- 4 processes selling SALES / 4 each, at once: -> the sales, the time it took.
   local function sell_all(prefix, redis_port)
     local start = socket.gettime() + 1
-    local children, sales = {}, {}
-    for i = 1, 4 do
-      children[i] = processes.lua_spawn(seller { url = sb.url, redis_port = redis_port, n = SALES / 4,
-        prefix = prefix .. i, start = start })
-    end
-    for _, child in ipairs(children) do
-      for _, s in ipairs(parse_sales(processes.lua_collect(child))) do sales[#sales + 1] = s end
+    local sales = {}
+    local outs = fleet.run(4, function(i)
+      return { api_key = KEY, url = sb.url, redis_port = redis_port, n = math.floor(SALES / 4), plan = PLAN,
+        prefix = prefix .. i, start = start }
+    end, SELLER)
+    for _, out in ipairs(outs) do
+      for _, s in ipairs(parse_sales(out)) do sales[#sales + 1] = s end
     end
     return sales, socket.gettime() - start
   end

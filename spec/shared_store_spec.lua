@@ -20,6 +20,7 @@ local rate_counter = require "spec.support.rate_counter"
 local redis_server = require "spec.support.redis_server"
 local nginx = require "spec.support.nginx"
 local load = require "spec.support.load"
+local fleet = require "spec.support.fleet"
 local fake_clock = require "spec.support.fake_clock"
 local fake_transport = require "spec.support.fake_transport"
 
@@ -390,27 +391,22 @@ end)
 -- Separate Lua processes, each a client with rate_limit = 10
 ----------------------------------------------------------------------
 
--- The code of one process: a client (shared on Redis at `redis_port` unless
--- it is nil) calling list_plans from `start` (epoch seconds) for `seconds`.
-local function fleet_member(o)
-  return ([[
+-- The code of one process (spec/support/fleet.lua): a client (shared on
+-- Redis at o.redis_port unless it is nil) calling list_plans from o.start
+-- (epoch seconds) until o.stop.
+local CALLER = [[
 local socket = require "socket"
-local flexiroam = require "flexiroam"
 local warnings = 0
-local opts = { api_key = %q, base_url = %q, rate_limit = %d, timeout_ms = 5000, cache = false,
-  logger = function(level, e) if e.event == "warning" and level == "warn" then warnings = warnings + 1 end end }
-opts.shared = %s
-local client = flexiroam.new(opts)
-local start, stop = %.6f, %.6f
-while socket.gettime() < start do socket.sleep(0.002) end
+local client = fleet.client(o, { rate_limit = o.rate, timeout_ms = 5000, cache = false,
+  logger = function(level, e) if e.event == "warning" and level == "warn" then warnings = warnings + 1 end end })
+fleet.wait_until(o.start)
 local ok, failed, kinds = 0, 0, {}
-while socket.gettime() < stop do
+while socket.gettime() < o.stop do
   local page, err = client:list_plans()
   if page then ok = ok + 1 else failed = failed + 1; kinds[#kinds + 1] = tostring(err) end
 end
-print(("result ok=%%d failed=%%d warnings=%%d %%s"):format(ok, failed, warnings, table.concat(kinds, "; ")))
-]]):format(o.api_key, o.url, RATE, redis_server.store_source(o.redis_port), o.start, o.start + o.seconds)
-end
+print(("result ok=%d failed=%d warnings=%d %s"):format(ok, failed, warnings, table.concat(kinds, "; ")))
+]]
 
 local function parse_result(out)
   local ok, failed, warnings = out:match("result ok=(%d+) failed=(%d+) warnings=(%d+)")
@@ -579,16 +575,17 @@ describe_with(redis_server.missing(), "Redis: 4 processes, one rate limit", func
     local function run_fleet(redis_port, seconds, fault_at)
       counter:reset()
       local start = socket.gettime() + 1
-      local children, out = {}, {}
-      for i = 1, 4 do
-        children[i] = processes.lua_spawn(fleet_member { api_key = KEY, url = counter.url, redis_port = redis_port,
-          start = start, seconds = seconds })
-      end
-      if fault_at then
-        socket.sleep(start + fault_at - socket.gettime())
-        counter:fault { status = 429, retry_after = PAUSE, times = 1 }
-      end
-      for i, child in ipairs(children) do out[i] = parse_result(processes.lua_collect(child)) end
+      local outs = fleet.run(4, function()
+        return { api_key = KEY, url = counter.url, redis_port = redis_port, rate = RATE, start = start,
+          stop = start + seconds }
+      end, CALLER, function()
+        if fault_at then
+          socket.sleep(start + fault_at - socket.gettime())
+          counter:fault { status = 429, retry_after = PAUSE, times = 1 }
+        end
+      end)
+      local out = {}
+      for i, o in ipairs(outs) do out[i] = parse_result(o) end
       return counter:arrivals(), out
     end
 
@@ -714,17 +711,7 @@ describe_with(nginx.missing(), "nginx: 4 workers, one rate limit", function()
 
   lazy_setup(function()
     counter = rate_counter.start()
-    srv = nginx.start {
-      workers = 4,
-      http = ([[
-  lua_shared_dict flexiroam 1m;
-  lua_shared_dict results 1m;
-  server {
-    listen 127.0.0.1:${port} reuseport;
-    set $counter_url %s;
-    location / { content_by_lua_block { require("spec.support.shared_store_app").handle() } }
-  }]]):format(counter.url),
-    }
+    srv = fleet.nginx("spec.support.shared_store_app", { counter_url = counter.url })
   end)
 
   lazy_teardown(function() stop_all(srv, counter) end)

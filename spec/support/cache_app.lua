@@ -25,15 +25,11 @@ local function count(event)
   ngx.shared.results:incr("outcome:" .. event.outcome, 1, 0)
 end
 
-local clients = {}
-local function client(dict)
-  if not clients[dict] then
-    local ttl = tonumber(ngx.var.cache_ttl)
-    clients[dict] = flexiroam.new { api_key = KEY, base_url = ngx.var.counter_url, rate_limit = 10, timeout_ms = 5000,
-      shared = dict, cache = { ttl = { list_plans = ttl } }, on_cache = count }
-  end
-  return clients[dict]
-end
+local client = ngx_app.clients(function(dict)
+  local ttl = tonumber(ngx.var.cache_ttl)
+  return flexiroam.new { api_key = KEY, base_url = ngx.var.counter_url, rate_limit = 10, timeout_ms = 5000,
+    shared = dict, cache = { ttl = { list_plans = ttl } }, on_cache = count }
+end)
 
 local function page_view(dict)
   local page, err = client(dict):list_plans { chip_type = "esim", type = "one_time" }

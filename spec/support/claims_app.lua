@@ -9,26 +9,19 @@
 --   anything else                  spec/support/shared_store_app.lua's (/unfill)
 -- Each answers JSON.
 local flexiroam = require "flexiroam"
+local ngx_app = require "spec.support.ngx_app"
 
-local json = flexiroam.json
 local KEY = "sandbox-key"
 
 local app = {}
 
-local function reply(value)
-  ngx.header["Content-Type"] = "application/json"
-  ngx.say(assert(json.encode(value)))
-end
+local reply = ngx_app.reply
 
-local clients = {}
-local function client(mode)
-  if not clients[mode] then
-    local opts = { api_key = KEY, base_url = ngx.var.sandbox_url, timeout_ms = 20000 }
-    if mode == "shared" then opts.shared = "flexiroam" end
-    clients[mode] = flexiroam.new(opts)
-  end
-  return clients[mode]
-end
+local client = ngx_app.clients(function(mode)
+  local opts = { api_key = KEY, base_url = ngx.var.sandbox_url, timeout_ms = 20000 }
+  if mode == "shared" then opts.shared = "flexiroam" end
+  return flexiroam.new(opts)
+end)
 
 local handlers = {}
 
@@ -70,10 +63,6 @@ handlers["/claims"] = function()
   reply { claims = n }
 end
 
-function app.handle()
-  local handler = handlers[ngx.var.uri]
-  if not handler then return require("spec.support.shared_store_app").handle() end
-  return handler()
-end
+app.handle = ngx_app.dispatch(handlers, require("spec.support.shared_store_app").handle)
 
 return app

@@ -111,15 +111,6 @@ function M.resty_shaped(conn)
 end
 M.null = setmetatable({}, { __tostring = function() return "null" end })
 
---- For a child process's code (processes.lua_spawn): Lua source of an
--- expression that makes a store on the Redis at 127.0.0.1:port, or of nil
--- when port is nil (no store).
-function M.store_source(port)
-  if port == nil then return "nil" end
-  return ('require("flexiroam.store").redis(function() return require("redis").connect { host = "127.0.0.1",' ..
-    ' port = %d, timeout = 1 } end)'):format(port)
-end
-
 --- Every key in the server (KEYS *: the specs' servers hold a few).
 function M.keys(conn)
   return conn:keys("*")

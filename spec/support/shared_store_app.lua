@@ -28,16 +28,12 @@ local function logger(level, event)
   end
 end
 
-local clients = {}
-local function client(mode)
-  if not clients[mode] then
-    local opts = { api_key = KEY, base_url = ngx.var.counter_url, rate_limit = RATE, timeout_ms = 5000,
-      logger = logger, cache = false } -- every call is to reach the API, each taking a slot
-    if mode == "shared" then opts.shared = "flexiroam" end
-    clients[mode] = flexiroam.new(opts)
-  end
-  return clients[mode]
-end
+local client = ngx_app.clients(function(mode)
+  local opts = { api_key = KEY, base_url = ngx.var.counter_url, rate_limit = RATE, timeout_ms = 5000,
+    logger = logger, cache = false } -- every call is to reach the API, each taking a slot
+  if mode == "shared" then opts.shared = "flexiroam" end
+  return flexiroam.new(opts)
+end)
 
 local handlers = {}
 
