@@ -9,7 +9,7 @@
 #include "fuzz_core_state.h"
 #include "utf8_check.h"
 
-int fx_utf8_valid_scalar(const unsigned char *p, size_t n);
+int fx_utf8_valid_scalar(const unsigned char *p, size_t n); /* utf8_check.c: also wants the NUL after */
 
 /* The 1-based position of the lead of the first ill-formed sequence (RFC
  * 3629's table, written out again here), or 0 for well-formed text. */
@@ -63,22 +63,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static lua_State *L;
     int fast, slow, status;
     size_t bad;
+    const uint8_t *text;
     if (L == NULL) {
         L = fuzz_core_state();
         lua_settop(L, 0);
         if (luaL_loadstring(L, checker) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK)
             abort();
     }
-    fast = fx_utf8_valid(data, size);
-    slow = fx_utf8_valid_scalar(data, size);
-    bad = first_bad(data, size);
+    lua_pushvalue(L, 1);
+    lua_pushlstring(L, (const char *)data, size);
+    /* the copy in a Lua string has the NUL after it that fx_utf8_valid asks */
+    text = (const uint8_t *)lua_tostring(L, -1);
+    fast = fx_utf8_valid(text, size);
+    slow = fx_utf8_valid_scalar(text, size);
+    bad = first_bad(text, size);
     if (fast != slow || slow != (bad == 0)) {
         fprintf(stderr, "utf8_check: lookup says %d, scalar says %d, first bad byte %zu (input of %zu bytes)\n", fast,
                 slow, bad, size);
         abort();
     }
-    lua_pushvalue(L, 1);
-    lua_pushlstring(L, (const char *)data, size);
     lua_pushinteger(L, (lua_Integer)bad);
     status = lua_pcall(L, 2, 0, 0);
     if (status != LUA_OK && status != LUA_ERRMEM) {

@@ -20,47 +20,27 @@
  * of zero bytes: a sequence cut short there fails like one cut by ASCII. */
 #include <stdint.h>
 
+#include "json_scan.h"
 #include "utf8_check.h"
 
-/* One character at a time: the reference, and the path without SSSE3. */
+/* One character at a time, by the decoder's own rules (json_scan.h's
+ * utf8_len, which stops at the byte after the run: a string's NUL): the
+ * path for short runs and without SSSE3, and the fuzz target's reference. */
 int fx_utf8_valid_scalar(const unsigned char *p, size_t n);
 
 int fx_utf8_valid_scalar(const unsigned char *p, size_t n)
 {
     const unsigned char *end = p + n;
     while (p < end) {
-        unsigned c = *p;
-        unsigned lo = 0x80, hi = 0xBF;
-        size_t more, i;
-        if (c < 0x80) {
+        int len;
+        if (*p < 0x80) {
             p++;
             continue;
         }
-        if (c < 0xC2)
-            return 0; /* a continuation, or C0/C1 (overlong) */
-        if (c < 0xE0) {
-            more = 1;
-        } else if (c < 0xF0) {
-            more = 2;
-            if (c == 0xE0)
-                lo = 0xA0; /* overlong */
-            else if (c == 0xED)
-                hi = 0x9F; /* a surrogate */
-        } else if (c < 0xF5) {
-            more = 3;
-            if (c == 0xF0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xF4)
-                hi = 0x8F; /* above U+10FFFF */
-        } else {
+        len = utf8_len(p);
+        if (len == 0 || len > end - p)
             return 0;
-        }
-        if ((size_t)(end - p) <= more || p[1] < lo || p[1] > hi)
-            return 0;
-        for (i = 2; i <= more; i++)
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-        p += more + 1;
+        p += len;
     }
     return 1;
 }

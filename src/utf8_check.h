@@ -10,7 +10,9 @@
 
 /* 1 when [p, p + n) is well-formed UTF-8 (no overlong form, no encoded
  * surrogate, nothing above U+10FFFF, no sequence cut short by the end),
- * else 0. Reads nothing outside the run. */
+ * else 0. The byte after the run must be readable and no continuation
+ * byte (a Lua string's NUL): the character-at-a-time path shares the
+ * decoder's utf8_len, which stops there. */
 int fx_utf8_valid(const unsigned char *p, size_t n);
 
 #endif
