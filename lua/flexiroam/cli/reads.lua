@@ -4,6 +4,7 @@
 -- columns of a table or a CSV), and under --dry-run print the request.
 local operations = require("flexiroam.operations")
 local columns = require("flexiroam.cli.columns")
+local checks = require("flexiroam.cli.checks")
 
 local reads = {}
 
@@ -15,6 +16,12 @@ function reads.selection(ctx, name)
   if ctx.fields then return ctx.fields end
   local cols = columns.for_model(op.model, ctx.format)
   return cols and columns.needs(cols) or nil
+end
+
+--- The option every streamed listing takes (its value is reads.stream's
+-- max_pages), a new table each time: each command owns its options.
+function reads.max_pages_option()
+  return { "--max-pages", arg = "N", convert = checks.count, description = "stop after N pages" }
 end
 
 --- reads.stream(ctx, name, params [, {max_pages =}]): every record of a

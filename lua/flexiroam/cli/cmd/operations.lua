@@ -95,7 +95,7 @@ local function spec(name, op)
     end
   end
   if op.answer == "list" and mode == "read" then
-    opts[#opts + 1] = { "--max-pages", arg = "N", convert = checks.count, description = "stop after N pages" }
+    opts[#opts + 1] = reads.max_pages_option()
   end
   opts[#opts + 1] = { "--params", arg = "JSON", convert = params.object,
     description = "parameters as a JSON object (typed exactly; an option given too wins)" }

@@ -30,7 +30,7 @@ return {
         { "--type", arg = "TYPE", choices = { "one_time", "recurring" }, description = "one_time or recurring" },
         { "--chip-type", arg = "TYPE", choices = { "esim", "psim" }, description = "plans sold for this chip" },
         { "--limit", arg = "N", convert = checks.count, description = "plans a page (1-100; default 100)" },
-        { "--max-pages", arg = "N", convert = checks.count, description = "stop after N pages" },
+        reads.max_pages_option(),
       },
       examples = { "flexiroam plans list --country FRA --type one_time" },
       run = list,

@@ -44,7 +44,7 @@ return {
           description = "the field --search matches" },
         { "--search", arg = "VALUE", description = "the value of --search-by" },
         { "--limit", arg = "N", convert = checks.count, description = "SIMs a page (1-100; default 100)" },
-        { "--max-pages", arg = "N", convert = checks.count, description = "stop after N pages" },
+        reads.max_pages_option(),
       },
       examples = { "flexiroam sims list --free --chip-type esim", "flexiroam sims list --used -o csv > used.csv" },
       run = list,

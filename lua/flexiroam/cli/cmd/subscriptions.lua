@@ -46,7 +46,7 @@ return {
       options = {
         { "--iccid", arg = "ICCID", description = "only this SIM's" },
         { "--status", arg = "STATUS", choices = { "active", "cancelled" }, description = "active or cancelled" },
-        { "--max-pages", arg = "N", convert = checks.count, description = "stop after N pages" },
+        reads.max_pages_option(),
       },
       run = list,
     },
