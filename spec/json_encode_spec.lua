@@ -443,19 +443,13 @@ describe("json.encode", function()
     -- the next rather than grown again on fresh pages each call.
     local it_own_allocator = require("spec.support.memory").own_allocator() and it or pending
     it_own_allocator("keeps its output buffer across big answers", function()
-      local out = assert(procs.lua_child([[
+      local per_call, bytes = require("spec.support.memory").faults_per_call([[
         local json = require "flexiroam.json"
-        local memory = require "spec.support.memory"
         local list = {}
         for i = 1, 20000 do list[i] = { id = i, name = ("n"):rep(30) } end
-        local calls, bytes = 20, #assert(json.encode(list))
-        for _ = 1, 3 do json.encode(list) end
-        local before = memory.minor_faults()
-        for _ = 1, calls do assert(#json.encode(list) == bytes) end
-        print("faults", (memory.minor_faults() - before) / calls, "pages", bytes / 4096)
-      ]]))
-      local per_call, pages = out:match("faults%s+(%S+)%s+pages%s+(%S+)")
-      per_call, pages = assert(tonumber(per_call), out), assert(tonumber(pages), out)
+        local function call() return #assert(json.encode(list)) end
+      ]])
+      local pages = bytes / 4096
       assert(per_call < pages / 3, ("%.1f page faults a call for an answer of %.0f pages"):format(per_call, pages))
     end)
 

@@ -39,6 +39,27 @@ function memory.minor_faults()
   error("no minflt field in /proc/self/stat")
 end
 
+--- memory.faults_per_call(setup) -> the minor page faults of one call,
+-- measured in a fresh Lua child (how glibc places a big block depends on
+-- what the process freed before), and the child's output. `setup` is Lua
+-- source that defines `local function call()`, which must return the
+-- size in bytes of what it made; the child calls it 3 times, then counts
+-- over 20 more. The bytes are printed for the caller to compare with.
+function memory.faults_per_call(setup)
+  local procs = require("spec.support.test_processes")
+  local out = assert(procs.lua_child(setup .. [[
+
+    local memory = require "spec.support.memory"
+    local bytes
+    for _ = 1, 3 do bytes = call() end
+    local before = memory.minor_faults()
+    for _ = 1, 20 do assert(call() == bytes, "the calls made different sizes") end
+    print("faults", (memory.minor_faults() - before) / 20, "bytes", bytes)
+  ]]))
+  local per_call, bytes = out:match("faults%s+(%S+)%s+bytes%s+(%S+)")
+  return assert(tonumber(per_call), out), assert(tonumber(bytes), out)
+end
+
 --- Whether blocks come from the system's allocator: not under `make asan`
 -- (its own allocator, with a quarantine) or valgrind, whose allocators
 -- hand out fresh memory by design, so page counts mean nothing there.
