@@ -429,7 +429,7 @@ function Client:close() end
 ---@field can_select boolean
 local json = {}
 ---@param text string
----@param opts? { null_as_nil?: boolean, big_integers?: "float"|"string"|"error", max_depth?: integer, select?: table, select_at?: "items"|"item" }
+---@param opts? { null_as_nil?: boolean, big_integers?: "float"|"string"|"error", max_depth?: integer, select?: table, select_at?: "items"|"item", select_meta?: table<table, table> }
 ---@return any value
 ---@return flexiroam.Error|nil err
 function json.decode(text, opts) end

@@ -69,6 +69,18 @@ local function check(text, tree, at, extra, where)
   end
   assert(gerr == nil, where .. ": the selective decode refused what the full one took: " .. tostring(gerr))
   same(expected(full, tree, at or "items"), got, where)
+  -- With a metatable for the tree and each subtree: the same values.
+  local metas = {}
+  local function each(t)
+    metas[t] = {}
+    for _, sub in pairs(t) do if type(sub) == "table" and not metas[sub] then each(sub) end end
+  end
+  each(tree)
+  local opts_meta = sel(tree, at, extra)
+  opts_meta.select_meta = metas
+  local got_meta, merr = json.decode(text, opts_meta)
+  assert(got_meta ~= nil, where .. " (with select_meta): " .. tostring(merr))
+  same(got, got_meta, where .. " (with select_meta)")
   return got
 end
 
@@ -202,6 +214,38 @@ describe("json.decode with select", function()
     assert.same({ a = { { { { b = 1 } }, { b = 3 } }, "s", {}, {} } }, got.items[1])
     assert.is_true(json.is_array(got.items[1].a[3]))
     assert.is_false(json.is_array(got.items[1].a[4]))
+  end)
+
+  it("gives select_meta's metatables to the records and to every object kept under a subtree", function()
+    local tree = { iccid = true, plan = { name = true, price = { amount = true } } }
+    local rec, plan, price = { __name = "rec" }, { __name = "plan" }, { __name = "price" }
+    local meta = { [tree] = rec, [tree.plan] = plan, [tree.plan.price] = price }
+    local text = '{"items":[{"iccid":"1","x":{"y":2},"plan":{"name":"a","price":{"amount":1,"c":2},"id":3}},' ..
+      '{"plan":[{"name":"b"},[{"name":"c","price":[{"amount":2}]}],3,{}]},[{"iccid":"2"}],7],' ..
+      '"page_key":{"iccid":"k"}}'
+    local got = assert(json.decode(text, { select = tree, select_at = "items", select_meta = meta }))
+    -- the same values as without select_meta (rawequal walk: the guards never run)
+    assert.same(json.decode(text, sel(tree)), got)
+    local items = got.items
+    assert.equals(rec, getmetatable(items[1]))
+    assert.equals(plan, getmetatable(items[1].plan))
+    assert.equals(price, getmetatable(items[1].plan.price))
+    assert.equals(json.array_mt, getmetatable(items[2].plan)) -- arrays stay arrays
+    assert.equals(plan, getmetatable(items[2].plan[1]))
+    assert.equals(plan, getmetatable(items[2].plan[2][1])) -- in an array in the array too
+    assert.equals(price, getmetatable(items[2].plan[2][1].price[1]))
+    assert.equals(plan, getmetatable(items[2].plan[4]))
+    assert.equals(rec, getmetatable(items[2]))
+    assert.equals(json.array_mt, getmetatable(items[3])) -- not a record: as it is
+    assert.is_nil(getmetatable(items[3][1]))
+    assert.is_nil(getmetatable(got))
+    assert.is_nil(getmetatable(got.page_key))
+    -- a get's item; a subtree without an entry gets none
+    got = assert(json.decode('{"item":{"iccid":"1","plan":{"name":"a","price":{"amount":1}}}}',
+      { select = tree, select_at = "item", select_meta = { [tree] = rec, [tree.plan.price] = price } }))
+    assert.equals(rec, getmetatable(got.item))
+    assert.is_nil(getmetatable(got.item.plan))
+    assert.equals(price, getmetatable(got.item.plan.price))
   end)
 
   it("finds names in a wide selection (a hash table past 8 of them) and in an empty one", function()
@@ -379,6 +423,18 @@ describe("json.decode with select", function()
       raises({ select_at = "items" }, "select_at without select")
       raises({ select = { a = true }, select_at = "list" }, 'select_at must be "items" or "item"')
       raises({ select = { a = true }, select_at = 1 }, 'select_at must be "items" or "item"')
+    end)
+
+    it("raises on a select_meta that is not a map of the select's tables to metatables", function()
+      local tree = { plan = { name = true } }
+      raises({ select_meta = { [tree] = {} } }, "select_meta without select")
+      raises({ select = tree, select_at = "items", select_meta = "x" }, "select_meta must be a table")
+      raises({ select = tree, select_at = "items", select_meta = { plan = {} } },
+        "select_meta's keys must be select or tables in it, found a string key")
+      raises({ select = tree, select_at = "items", select_meta = { [tree.plan] = true } },
+        "select_meta's values must be metatables, found a boolean")
+      raises({ select = tree, select_at = "items", select_meta = { [tree] = {}, [{ name = true }] = {} } },
+        "select_meta has a key that is neither select nor a table inside it")
     end)
 
     it("then decodes as before: the shared buffers are not lost", function()

@@ -171,6 +171,37 @@ describe("selective decode", function()
       assert.matches("SIM.plan.price was not selected", err, 1, true)
     end)
 
+    it("raise for an unselected field of an object in an array, at any depth, and in a get's item", function()
+      local body = json.encode { items = json.array { { iccid = "1", plans = json.array {
+        { name = "a", price = 1 }, json.array { { name = "b", price = 2 } } } } }, page_key = json.null }
+      local sim = assert(client_answering(body):list_inventory({}, { fields = { "iccid", "plans.name" } })).items[1]
+      assert.equals("a", sim.plans[1].name)
+      assert.equals("b", sim.plans[2][1].name)
+      for _, read in ipairs { function() return sim.plans[1].price end, function() return sim.plans[2][1].price end } do
+        local ok, err = pcall(read)
+        assert.is_false(ok)
+        assert.matches("SIM.plans.price was not selected", err, 1, true)
+      end
+      local item = assert(client_answering(json.encode { item = { iccid = "1", plan = { name = "x", id = 2 } } })
+        :get_sim({ iccid = "8910300000000000009" }, { fields = { "plan.name" } }))
+      assert.equals("x", item.plan.name)
+      assert.has_error(function() return item.plan.id end, nil)
+      assert.has_error(function() return item.iccid end, nil)
+      assert.same({ "plan.name" }, item:fields())
+    end)
+
+    it("are refused, like whole records, when an item of the page is not an object", function()
+      for _, bad in ipairs { "7", '"x"', "[]", "null" } do
+        local c = client_answering('{"items":[{"iccid":"1"},' .. bad .. '],"page_key":null}')
+        for _, opts in ipairs { {}, { fields = { "iccid" } } } do
+          local page, err = c:list_inventory({}, opts)
+          assert.is_nil(page)
+          assert.equals("decode", err.kind)
+          assert.matches("items[2] is not an object", err.message, 1, true)
+        end
+      end
+    end)
+
     it("read a selected field the server left out as nil, and keep their methods", function()
       local sim = assert(client:list_inventory({}, { fields = { "iccid", "chip_type", "not_sent_by_server" } }))
         .items[1]

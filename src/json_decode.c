@@ -33,6 +33,13 @@
  *                object) and skips the rest without building it, while
  *                checking it as strictly as ever: see SELECT below.
  *                json.can_select is true in a build that has them.
+ *   select_meta  with select: a table {[tree] = metatable}, keyed by the
+ *                select table itself or any table inside it: each object
+ *                kept under that (sub)tree gets the metatable (the records
+ *                for the select table; under a subtree, its object or
+ *                every object in its array). What turns records into
+ *                models that refuse an unselected field, made while
+ *                decoding instead of by a second walk in Lua.
  * Integer literals Lua can hold exactly become integers (5.3+); "-0" and
  * every literal with a fraction or an exponent become floats. */
 #include <float.h>
@@ -150,6 +157,7 @@ typedef struct decoder {
     int key_slot;     /* cache slot of the key just parsed, or NO_KEY */
     key_cache *cache;
     const uchar *sel; /* the compiled opts.select (see SELECT), or NULL */
+    int metas;        /* stack index of the select_meta metatables by number, or 0 */
     const char *at_name; /* opts.select_at: "items" or "item" */
     size_t at_len;
     int at_vk;        /* what the value under that key becomes (V_ITEMS, V_REC) */
@@ -874,13 +882,15 @@ static void make_array(decoder *d, int n, int size)
  *
  * The tree is compiled at each call into the third scratch buffer (owned
  * by the buffers' userdata, freed by its __gc), as 32-bit words: a node is
- * [n, mask, n children of 3 words (name offset, name length, node offset
- * of its subtree or SEL_WHOLE), then, when mask != 0, mask + 1 words of
- * hash table (child index + 1, or 0)]; names are copied after their node's
- * children, each padded to 4 bytes. Offsets are in bytes from the start of
+ * [n, mask, meta, n children of 3 words (name offset, name length, node
+ * offset of its subtree or SEL_WHOLE), then, when mask != 0, mask + 1 words
+ * of hash table (child index + 1, or 0)]; meta is the number of the node's
+ * select_meta metatable in the call's list of them (d->metas), or 0; names
+ * are copied after their node's children, each padded to 4 bytes. Offsets are in bytes from the start of
  * the buffer; the root node is at 0. Names are copied, not pointed to: a
  * finalizer run during the decode could change the tree. */
 #define SEL_WHOLE UINT32_MAX
+#define SEL_HEAD 3          /* a node's words before its children: n, mask, meta */
 #define SEL_LINEAR 8        /* nodes with more children get a hash table */
 #define SEL_MAX_LEVELS 64   /* a deeper tree is refused (a cycle, likely) */
 #define SEL_MAX_CHILDREN (1u << 24)
@@ -928,7 +938,7 @@ static inline uint32_t *sel_words(const fx_buffer *out, uint32_t off)
 static inline const uint32_t *sel_find(const uchar *base, uint32_t node, const uchar *name, size_t len)
 {
     const uint32_t *w = (const uint32_t *)(const void *)(base + node);
-    const uint32_t *kids = w + 2;
+    const uint32_t *kids = w + SEL_HEAD;
     uint32_t n = w[0], mask = w[1], i;
     if (mask == 0) {
         for (i = 0; i < n; i++, kids += 3)
@@ -982,9 +992,32 @@ static void sel_check_entry(lua_State *L, const char **path, int level)
     }
 }
 
+/* opts.select_meta while compiling: the map at stack index `map`, the
+ * metatables found so far (`found`) put in the list at `list`. */
+typedef struct sel_meta {
+    int map, list;
+    uint32_t found;
+} sel_meta;
+
+/* The number of the metatable select_meta gives the table at t (pushed
+ * onto meta->list), or 0. */
+static uint32_t sel_meta_of(lua_State *L, int t, sel_meta *meta)
+{
+    if (meta == NULL)
+        return 0;
+    lua_pushvalue(L, t);
+    lua_rawget(L, meta->map);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_rawseti(L, meta->list, (lua_Integer)++meta->found);
+    return meta->found;
+}
+
 /* Compiles the tree at stack index t (a table) into `out` and returns its
  * node's offset; with out == NULL only checks it (raising as misuse). */
-static uint32_t sel_compile(lua_State *L, int t, int level, const char **path, fx_buffer *out)
+static uint32_t sel_compile(lua_State *L, int t, int level, const char **path, fx_buffer *out, sel_meta *meta)
 {
     size_t n = 0, i = 0, size;
     uint32_t off, mask = 0, *w;
@@ -1003,7 +1036,7 @@ static uint32_t sel_compile(lua_State *L, int t, int level, const char **path, f
         while (lua_next(L, t)) {
             if (lua_istable(L, -1)) {
                 path[level] = lua_tostring(L, -2);
-                sel_compile(L, lua_gettop(L), level + 1, path, NULL);
+                sel_compile(L, lua_gettop(L), level + 1, path, NULL, NULL);
             }
             lua_pop(L, 1);
         }
@@ -1012,7 +1045,7 @@ static uint32_t sel_compile(lua_State *L, int t, int level, const char **path, f
     if (n > SEL_LINEAR)
         for (mask = 15; mask + 1 < 2 * n; mask = mask * 2 + 1)
             ;
-    size = (2 + 3 * n + (mask ? (size_t)mask + 1 : 0)) * sizeof(uint32_t);
+    size = (SEL_HEAD + 3 * n + (mask ? (size_t)mask + 1 : 0)) * sizeof(uint32_t);
     if (out->len > UINT32_MAX / 2)
         sel_error(L, path, level, "too large");
     off = (uint32_t)out->len;
@@ -1022,6 +1055,7 @@ static uint32_t sel_compile(lua_State *L, int t, int level, const char **path, f
     w = sel_words(out, off);
     w[0] = (uint32_t)n;
     w[1] = mask;
+    w[2] = sel_meta_of(L, t, meta);
     lua_pushnil(L);
     while (lua_next(L, t)) {
         static const char zeros[4] = {0, 0, 0, 0};
@@ -1039,9 +1073,9 @@ static uint32_t sel_compile(lua_State *L, int t, int level, const char **path, f
         fx_buffer_add(L, out, zeros, (4 - len % 4) % 4);
         if (lua_istable(L, -1)) {
             path[level] = name;
-            sub = sel_compile(L, lua_gettop(L), level + 1, path, out);
+            sub = sel_compile(L, lua_gettop(L), level + 1, path, out, meta);
         }
-        w = sel_words(out, off) + 2 + 3 * i; /* the buffer may have moved */
+        w = sel_words(out, off) + SEL_HEAD + 3 * i; /* the buffer may have moved */
         w[0] = name_off;
         w[1] = (uint32_t)len;
         w[2] = sub;
@@ -1054,8 +1088,8 @@ static uint32_t sel_compile(lua_State *L, int t, int level, const char **path, f
         const uint32_t *kids;
         uint32_t *table;
         w = sel_words(out, off);
-        kids = w + 2;
-        table = w + 2 + 3 * n;
+        kids = w + SEL_HEAD;
+        table = w + SEL_HEAD + 3 * n;
         for (i = 0; i < n; i++) {
             uint32_t h = sel_hash((const uchar *)out->data + kids[3 * i], kids[3 * i + 1]) & mask;
             while (table[h] != 0)
@@ -1460,7 +1494,15 @@ close:
     if (!in_object && count > PENDING_MAX)
         d->cache->long_hint[slot] = (uint32_t)(count < LONG_HINT_MAX ? count : LONG_HINT_MAX);
     if (depth == sel_depth) {
-        uint64_t saved = pop_sel(d);
+        uint64_t saved;
+        if (ctx == C_OBJ && d->metas != 0) {
+            uint32_t meta = ((const uint32_t *)(const void *)(d->sel + node))[2];
+            if (meta != 0) {
+                lua_rawgeti(L, d->metas, (lua_Integer)meta);
+                lua_setmetatable(L, -2);
+            }
+        }
+        saved = pop_sel(d);
         ctx = (int)(saved & 0xFF);
         node = (uint32_t)(saved >> 8);
         sel_depth--;
@@ -1514,6 +1556,24 @@ static int push_error(decoder *d, int base)
     return 2;
 }
 
+/* Checks opts.select_meta (at stack index t): tables for keys and values. */
+static void check_select_meta(lua_State *L, int t)
+{
+    if (!lua_istable(L, t))
+        luaL_argerror(L, 2, lua_pushfstring(L, "select_meta must be a table {[select or a table in it] = "
+                                               "metatable}, got %s", luaL_typename(L, t)));
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (!lua_istable(L, -2))
+            luaL_argerror(L, 2, lua_pushfstring(L, "select_meta's keys must be select or tables in it, found "
+                                                   "a %s key", luaL_typename(L, -2)));
+        if (!lua_istable(L, -1))
+            luaL_argerror(L, 2, lua_pushfstring(L, "select_meta's values must be metatables, found a %s",
+                                                   luaL_typename(L, -1)));
+        lua_pop(L, 1);
+    }
+}
+
 /* Reads opts; returns 1 when it has a select (checked, not compiled yet:
  * see compile_select). */
 static int read_opts(lua_State *L, decoder *d)
@@ -1525,6 +1585,7 @@ static int read_opts(lua_State *L, decoder *d)
     d->null_as_nil = 0;
     d->big = BIG_FLOAT;
     d->sel = NULL;
+    d->metas = 0;
     if (lua_isnoneornil(L, 2))
         return 0;
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -1539,7 +1600,13 @@ static int read_opts(lua_State *L, decoder *d)
         if (!lua_istable(L, -1))
             luaL_argerror(L, 2, lua_pushfstring(L, "select must be a table of fields ({name = true, other = "
                                                    "{subfield = true}}), got %s", luaL_typename(L, -1)));
-        sel_compile(L, lua_gettop(L), 0, path, NULL);
+        sel_compile(L, lua_gettop(L), 0, path, NULL, NULL);
+        lua_pop(L, 1);
+    }
+    if (fx_opt_push(L, 2, "select_meta")) {
+        if (!has_select)
+            luaL_argerror(L, 2, "select_meta without select");
+        check_select_meta(L, lua_gettop(L));
         lua_pop(L, 1);
     }
     at = fx_opt_choice(L, 2, "select_at", at_names, -1);
@@ -1553,16 +1620,37 @@ static int read_opts(lua_State *L, decoder *d)
     return has_select;
 }
 
-/* Compiles opts.select into `out` (read_opts checked it). */
+/* Compiles opts.select into `out` (read_opts checked it), and with
+ * opts.select_meta leaves the list of its metatables on the stack
+ * (d->metas). */
 static void compile_select(lua_State *L, decoder *d, fx_buffer *out)
 {
     const char *path[SEL_MAX_LEVELS];
+    sel_meta meta = {0, 0, 0}, *with_meta = NULL;
+    int entries = 0;
+    d->metas = 0;
+    lua_getfield(L, 2, "select_meta");
+    if (lua_istable(L, -1)) {
+        meta.map = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, meta.map)) {
+            entries++;
+            lua_pop(L, 1);
+        }
+        lua_createtable(L, entries, 0);
+        meta.list = d->metas = lua_gettop(L);
+        with_meta = &meta;
+    }
     lua_getfield(L, 2, "select");
     if (!lua_istable(L, -1))
         sel_error(L, path, 0, "changed while it was read");
     out->len = 0;
-    sel_compile(L, lua_gettop(L), 0, path, out);
+    sel_compile(L, lua_gettop(L), 0, path, out, with_meta);
     lua_pop(L, 1);
+    /* A key that is no table of the tree would be silently unused. (A
+     * subtree that stands under two names is found twice.) */
+    if (with_meta != NULL && meta.found < (uint32_t)entries)
+        luaL_argerror(L, 2, "select_meta has a key that is neither select nor a table inside it");
     d->sel = (const uchar *)out->data;
 }
 

@@ -5,7 +5,6 @@
 -- made so knows what it holds: reading a field that was not selected
 -- raises, never answers nil by mistake.
 local json = require("flexiroam.json")
-local is_array = json.is_array
 local raise = require("flexiroam.misuse").raise
 
 local fields = {}
@@ -103,42 +102,45 @@ end
 
 local restrict_value
 
--- The fields of `object` that `tree` selects (a new table).
-local function restrict_object(object, tree)
+-- The fields of `object` that `tree` selects (a new table), with the
+-- metatable `metas` gives the tree (fields.metatables), as the decoder sets it.
+local function restrict_object(object, tree, metas)
   local out = {}
   for name, sub in pairs(tree) do
     local v = object[name]
-    if v ~= nil then out[name] = sub == true and v or restrict_value(v, sub) end
+    if v ~= nil then out[name] = sub == true and v or restrict_value(v, sub, metas) end
   end
+  if metas and metas[tree] then setmetatable(out, metas[tree]) end
   return out
 end
 
 -- A value under a subtree: an object is restricted, an array's objects each
 -- are; anything else (a string where an object was expected) is kept as is.
-function restrict_value(v, tree)
+function restrict_value(v, tree, metas)
   if type(v) ~= "table" then return v end
   if json.is_array(v) then
     local out = json.array()
-    for i = 1, #v do out[i] = restrict_value(v[i], tree) end
+    for i = 1, #v do out[i] = restrict_value(v[i], tree, metas) end
     return out
   end
-  return restrict_object(v, tree)
+  return restrict_object(v, tree, metas)
 end
 
---- fields.restrict(data, selection, answer) -> data with only the selected
--- fields of its records (answer "list": data.items[i]; "item": data.item).
+--- fields.restrict(data, selection, answer [, metas]) -> data with only the
+-- selected fields of its records (answer "list": data.items[i]; "item":
+-- data.item), given the metatables of json.decode's select_meta `metas`.
 -- What the decoder does while decoding; here for a decoder that cannot.
-function fields.restrict(data, selection, answer)
+function fields.restrict(data, selection, answer, metas)
   if type(data) ~= "table" then return data end
   if answer == "list" and type(data.items) == "table" then
     local items = data.items
     for i = 1, #items do
       if type(items[i]) == "table" and not json.is_array(items[i]) then
-        items[i] = restrict_object(items[i], selection.tree)
+        items[i] = restrict_object(items[i], selection.tree, metas)
       end
     end
   elseif answer == "item" and type(data.item) == "table" and not json.is_array(data.item) then
-    data.item = restrict_object(data.item, selection.tree)
+    data.item = restrict_object(data.item, selection.tree, metas)
   end
   return data
 end
@@ -148,25 +150,7 @@ local function not_selected(label, name, selection)
     tostring(name), table.concat(selection.paths, ", "), name)
 end
 
---- The names of a tree's objects selected in part ({plan = {name = true}}
--- -> {"plan"}), once per tree: fields.guard_nested looks only at those.
-local nested_of = setmetatable({}, { __mode = "k" })
-
-local function nested_names(tree)
-  local names = nested_of[tree]
-  if not names then
-    names = {}
-    for name, sub in pairs(tree) do
-      if sub ~= true then names[#names + 1] = name end
-    end
-    table.sort(names)
-    nested_of[tree] = names
-  end
-  return names
-end
-
-
--- A guard: the metatable of an object `label` names whose fields outside
+-- A guard: the metatable of the objects `label` names whose fields outside
 -- `sub` raise when read, instead of reading as nil.
 local function guard(sub, label, selection)
   return {
@@ -177,70 +161,24 @@ local function guard(sub, label, selection)
   }
 end
 
--- What guarding the objects below one of `tree`'s records takes, made once
--- per (subtree, label) and kept in the selection itself (so it goes with
--- it, on LuaJIT too, whose weak tables would keep a tree a guard refers
--- to): for each object selected in part, its name, its subtree, and its
--- guards as an object and as an array's element, with their labels.
-local function plan_of(tree, label, selection)
-  local plans = selection.guard_plans
-  if not plans then
-    plans = {}
-    selection.guard_plans = plans
-  end
-  local by_label = plans[tree]
-  if not by_label then
-    by_label = {}
-    plans[tree] = by_label
-  end
-  local plan = by_label[label]
-  if not plan then
-    plan = {}
-    for _, name in ipairs(nested_names(tree)) do
-      local sub, path = tree[name], label .. "." .. name
-      plan[#plan + 1] = {
-        name = name, sub = sub, deeper = #nested_names(sub) > 0,
-        path = path, object = guard(sub, path, selection),
-        element_path = path .. "[]", element = guard(sub, path .. "[]", selection),
-      }
-    end
-    by_label[label] = plan
-  end
-  return plan
-end
-
--- Guards the objects below `record` that `plan` (plan_of) names.
-local function guard_below(record, plan, selection)
-  for i = 1, #plan do
-    local p = plan[i]
-    local v = rawget(record, p.name)
-    if type(v) == "table" then
-      if is_array(v) then
-        local deeper = p.deeper and plan_of(p.sub, p.element_path, selection)
-        for k = 1, #v do
-          local e = v[k]
-          if type(e) == "table" and getmetatable(e) == nil then
-            setmetatable(e, p.element)
-            if deeper then guard_below(e, deeper, selection) end
-          end
-        end
-      elseif getmetatable(v) == nil then
-        setmetatable(v, p.object)
-        if p.deeper then guard_below(v, plan_of(p.sub, p.path, selection), selection) end
+--- fields.metatables(selection, label, record_mt) -> json.decode's
+-- select_meta: the records (of model `label`) get record_mt, and every
+-- object selected in part below them (the value of "plan" in "plan.name",
+-- or each object in its array) a guard that raises on a field outside the
+-- selection, naming it ("SIM.plan.price was not selected"). The decoder
+-- sets them as it builds the objects: no second walk over the records.
+function fields.metatables(selection, label, record_mt)
+  local metas = { [selection.tree] = record_mt }
+  local function below(tree, path)
+    for name, sub in pairs(tree) do
+      if sub ~= true then
+        metas[sub] = guard(sub, path .. "." .. name, selection)
+        below(sub, path .. "." .. name)
       end
     end
   end
-end
-
---- fields.record_guard(selection, label) -> function(record) | nil: what
--- guards the objects below a record (`label`: its model's name) that only
--- some of their fields were selected from (arrays of objects: each
--- element); nil when the selection has none. The record itself is the
--- model's. Made once per page, run for each record.
-function fields.record_guard(selection, label)
-  local plan = plan_of(selection.tree, label, selection)
-  if #plan == 0 then return nil end
-  return function(record) guard_below(record, plan, selection) end
+  below(selection.tree, label)
+  return metas
 end
 
 fields.not_selected = not_selected

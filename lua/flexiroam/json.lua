@@ -7,7 +7,9 @@
 -- @function decode
 -- @string text the JSON text
 -- @tparam[opt] table opts null_as_nil, big_integers ("float", "string" or "error"), max_depth (1000),
--- select (a tree {name = true | subtree} of the fields to keep) and select_at ("items" or "item")
+-- select (a tree {name = true | subtree} of the fields to keep) and select_at ("items" or "item"),
+-- select_meta ({[select or a table in it] = metatable}: set on the records, and on each object kept
+-- under that subtree, as they are built)
 -- @return the value (objects and arrays as tables; null as json.null)
 -- @return[2] nil
 -- @return[2] an error object of kind "decode": message, offset, excerpt

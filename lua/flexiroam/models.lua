@@ -151,33 +151,39 @@ end
 --- What client:call answers, as models when the operation names one
 -- (op.model): an item, or every item of a page. Data the API shaped
 -- unexpectedly (an item that is not an object) is passed through as is.
--- `selection` (flexiroam.fields.compile) when the answer was decoded with
--- only some fields: the models then hold just those, and say so.
+-- (An answer decoded with only some fields is made of models already: see
+-- models.select_meta.)
 -- @local
-function models.wrap(client, op, data, selection)
+function models.wrap(client, op, data)
   local name = op.model
   if data == nil or not name or not CLASSES[name] then return data end
-  local mt = selection and selected_class(client, CLASSES[name], selection) or bound_class(client, CLASSES[name])
+  local mt = bound_class(client, CLASSES[name])
   local items = data.items
   if op.answer == "list" and type(items) == "table" then
-    -- A numeric loop: this runs for every item of every page.
-    -- Only objects selected in part ("plan" of "plan.name") need a guard
-    -- below a record: with none a record costs one setmetatable, as a
-    -- whole one does.
-    local guard = selection and fields.record_guard(selection, name)
-    for i = 1, #items do
+    for i = 1, #items do -- a numeric loop: this runs for every item of every page
       local item = items[i]
-      if type(item) == "table" and getmetatable(item) == nil then
-        setmetatable(item, mt)
-        if guard then guard(item) end
-      end
+      if type(item) == "table" and getmetatable(item) == nil then setmetatable(item, mt) end
     end
   elseif type(data) == "table" and getmetatable(data) == nil then
     setmetatable(data, mt)
-    local guard = selection and fields.record_guard(selection, name)
-    if guard then guard(data) end
   end
   return data
+end
+
+--- The metatables json.decode sets while decoding `op`'s answer with only
+-- the fields of `selection` (its select_meta, flexiroam.fields.metatables):
+-- the records become models of `client` that raise on an unselected field,
+-- and so do the objects selected in part below them. One per (client,
+-- model, selection), kept with the model's metatable.
+-- @local
+function models.select_meta(client, op, selection)
+  local mt = selected_class(client, CLASSES[op.model], selection)
+  local metas = rawget(mt, "_select_meta")
+  if not metas then
+    metas = fields.metatables(selection, op.model, mt)
+    mt._select_meta = metas
+  end
+  return metas
 end
 
 -- model:fields() -> the field paths a model was decoded with ({"iccid",

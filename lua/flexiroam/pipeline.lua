@@ -46,6 +46,7 @@ local DEFAULT_CORRELATION_HEADER = "x-correlation-id"
 local MAX_LOOKUP_PAGES = 10
 local LOOKUP_PAGE_SIZE = 100 -- the contract's largest `limit`
 local NULL = json.null
+local getmetatable = getmetatable
 
 --- pipeline.new(settings) -> pipeline. Settings, checked by flexiroam.new:
 -- base_url, headers (a function returning the request headers: the key
@@ -177,12 +178,13 @@ function Pipeline:prepare(owner, name, params, opts)
   local op = self:operation(name)
   params = check_params(name, op, params)
   local policy, own = options.per_call(name, opts, self.policy)
-  local selection
+  local selection, select_meta
   if own and own.fields ~= nil then
     if pipeline.mode_of(op) ~= "read" or not op.model then
       raise("%s: fields selects what a read operation returns; %s is not one", name, name)
     end
     selection = selective.compile(name, own.fields)
+    select_meta = models.select_meta(owner, op, selection) -- the decoder makes the models
   end
   -- A bad ICCID or reference is data (nil, err when the call runs); one
   -- that is not a string is a bug, and raises here.
@@ -195,7 +197,7 @@ function Pipeline:prepare(owner, name, params, opts)
   return self:new_call(name, own, {
     owner = owner, name = name, op = op, params = params, mode = mode, policy = policy,
     reference_param = mode == "reference" and ref_param or nil,
-    method = op.method, path = op.path, invalid = invalid, selection = selection,
+    method = op.method, path = op.path, invalid = invalid, selection = selection, select_meta = select_meta,
     cache = cache.plan(self.cache, name, op, mode, own), -- the seconds it is cached, or nil
   })
 end
@@ -269,15 +271,23 @@ local function not_object(value)
   return type(value) ~= "table" or json.is_array(value)
 end
 
-local function list_shape(name)
+local function not_record(name, i)
+  return errors.new("decode", string.format("%s: unexpected answer: items[%d] is not an object", name, i))
+end
+
+-- With `record_mt`, the metatable the decoder gave every record that is an
+-- object (a selective decode: models.select_meta), a record is one that has it.
+local function list_shape(name, record_mt)
   return function(data)
     local items, page_key = data.items, data.page_key
     if type(items) ~= "table" or (next(items) ~= nil and not json.is_array(items)) then
       return nil, errors.new("decode", name .. ": unexpected answer: no items array")
     end
     for i = 1, #items do
-      if not_object(items[i]) then
-        return nil, errors.new("decode", string.format("%s: unexpected answer: items[%d] is not an object", name, i))
+      if record_mt then
+        if getmetatable(items[i]) ~= record_mt then return nil, not_record(name, i) end
+      elseif not_object(items[i]) then
+        return nil, not_record(name, i)
       end
     end
     if page_key == NULL then page_key = nil end
@@ -317,7 +327,8 @@ local function build(call)
     if not body then return nil, err end
     call.body = body
   end
-  call.shape = op.answer == "list" and list_shape(call.name) or item_shape(call.name)
+  call.shape = op.answer == "list" and list_shape(call.name, call.select_meta and call.select_meta[call.selection.tree])
+    or item_shape(call.name)
   return true
 end
 
@@ -399,7 +410,8 @@ end
 -- operation answers (flexiroam.response); every string of err redacted.
 function Pipeline:decode(call, res)
   local data, derr = response.decode(res, { method = call.method, path = call.path, redact = self.redact,
-    time = self.clock.time, selection = call.selection, answer = call.op and call.op.answer })
+    time = self.clock.time, selection = call.selection, answer = call.op and call.op.answer,
+    select_meta = call.select_meta })
   if data ~= nil and call.shape then
     data, derr = call.shape(data)
     if data == nil then
@@ -660,7 +672,9 @@ function Pipeline:run(call, sched)
     data, err = self:send(call, sched)
   end
   if not call.op then return data, err end
-  data = models.wrap(call.owner, call.op, data, call.selection)
+  -- 9. With a selection the decoder made the models (models.select_meta),
+  -- and the answer's shape checked every record is one.
+  if not call.select_meta then data = models.wrap(call.owner, call.op, data) end
   if call.replayed and data ~= nil then models.mark_replayed(data) end
   return data, err
 end

@@ -17,18 +17,19 @@ local DECODE_OPTIONS = { big_integers = "string" }
 
 -- With a selection (flexiroam.fields), the decoder skips every field of a
 -- record outside it: the records are the elements of "items" (a list) or
--- the value of "item" (a get). Options per selection and answer, made once.
-local select_options = setmetatable({}, { __mode = "k" })
-local function decode_options(selection, answer)
-  local by_answer = select_options[selection]
-  if not by_answer then
-    by_answer = {}
-    select_options[selection] = by_answer
-  end
-  local o = by_answer[answer]
+-- the value of "item" (a get); and it gives them and the objects below them
+-- the metatables of `select_meta` as it builds them (models.select_meta).
+-- Options per answer and select_meta, made once; weak values too, so that
+-- on LuaJIT (whose weak keys are no ephemerons) an entry, which refers to
+-- its key, never keeps a client's models alive.
+local select_options = { list = setmetatable({}, { __mode = "kv" }), item = setmetatable({}, { __mode = "kv" }) }
+local function decode_options(selection, answer, select_meta)
+  local cache = select_options[answer]
+  local o = cache[select_meta]
   if not o then
-    o = { big_integers = "string", select = selection.tree, select_at = answer == "list" and "items" or "item" }
-    by_answer[answer] = o
+    o = { big_integers = "string", select = selection.tree, select_at = answer == "list" and "items" or "item",
+      select_meta = select_meta }
+    cache[select_meta] = o
   end
   return o
 end
@@ -92,7 +93,8 @@ local function http_error(res, ctx)
 end
 
 --- response.decode(res, ctx) -> table | nil, err
--- ctx: {method=, path=, redact=, time=} (redact(text) hides the API key in
+-- ctx: {method=, path=, redact=, time=, and with a selection: selection=,
+-- answer=, select_meta=} (redact(text) hides the API key in
 -- text a server or a proxy echoed back; time() is the wall clock in epoch
 -- seconds, for a Retry-After given as a date).
 function response.decode(res, ctx)
@@ -103,7 +105,7 @@ function response.decode(res, ctx)
   local options = DECODE_OPTIONS
   if selection then
     if json.can_select then
-      options = decode_options(selection, ctx.answer)
+      options = decode_options(selection, ctx.answer, ctx.select_meta)
     else
       restrict = true
     end
@@ -126,7 +128,7 @@ function response.decode(res, ctx)
     if data.code ~= nil and data.code ~= NULL then fields.code = data.code end
     return nil, errors.new("api", ctx.redact(message_of(data) or "the API reported a failure"), fields)
   end
-  if restrict then return selective.restrict(data, selection, ctx.answer) end
+  if restrict then return selective.restrict(data, selection, ctx.answer, ctx.select_meta) end
   return data
 end
 
