@@ -9,7 +9,9 @@
  * that gets a hash table): the selective decode must refuse exactly what
  * the full decode refuses, with the same message, offset and excerpt, and
  * otherwise give the full decode restricted by the tree (the oracle of
- * spec/selective_decode_spec.lua, written again below). */
+ * spec/selective_decode_spec.lua, written again below); for a text of even
+ * length, through opts.select_meta too, each object with the metatable of
+ * the (sub)tree that restricted it, every other one with none. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,9 @@
 #define SELECT_CHECK 3 /* function(text, flags): raises on a difference */
 
 /* Returns function(text, flags); flags bit 0: select_at "item" (else
- * "items"), bit 1: the wide tree, bits 2-3: big_integers. */
+ * "items"), bit 1: the wide tree, bits 2-3: big_integers. (The last byte
+ * of a JSON text has bit 4 set whether it is '}' or ']', hence the length
+ * for select_meta.) */
 static const char select_checker[] =
     "local json = require('flexiroam.core').json\n"
     "local mtype = math.type\n"
@@ -32,6 +36,14 @@ static const char select_checker[] =
     "  b = { c = true, d = { e = true } }, items = { a = true }, [''] = true }\n"
     "local wide = { x = { y = true } }\n"
     "for c in ('abcdefghijklmnopq'):gmatch('.') do wide[c] = c < 'h' and true or { a = true, b = { c = true } } end\n"
+    "local function metas_of(t, m)\n"
+    "  m = m or {}\n"
+    "  m[t] = { t = t }\n"
+    "  for _, s in pairs(t) do if s ~= true then metas_of(s, m) end end\n"
+    "  return m\n"
+    "end\n"
+    "local metas_by_tree = { [small] = metas_of(small), [wide] = metas_of(wide) }\n"
+    "local with_metas, metas\n"
     "local function restrict(value, tree)\n"
     "  if type(value) ~= 'table' then return value end\n"
     "  if json.is_array(value) then\n"
@@ -44,13 +56,14 @@ static const char select_checker[] =
     "    local v = rawget(value, name)\n"
     "    if v ~= nil then out[name] = sub == true and v or restrict(v, sub) end\n"
     "  end\n"
-    "  return out\n"
+    "  return with_metas and setmetatable(out, metas[tree]) or out\n"
     "end\n"
     "local function is_object(v) return type(v) == 'table' and not json.is_array(v) end\n"
     "local function same(a, b, path)\n"
     "  if type(a) ~= type(b) then error(path .. ': ' .. type(a) .. ' became ' .. type(b), 0) end\n"
     "  if type(a) == 'table' then\n"
     "    if json.is_array(a) ~= json.is_array(b) then error(path .. ': array/object kind changed', 0) end\n"
+    "    if getmetatable(a) ~= getmetatable(b) then error(path .. ': not the metatable of its tree', 0) end\n"
     "    for k, v in pairs(a) do same(v, rawget(b, k), path .. '.' .. tostring(k)) end\n"
     "    for k in pairs(b) do if rawget(a, k) == nil then error(path .. ': extra key ' .. tostring(k), 0) end end\n"
     "  elseif a ~= b or mtype(a) ~= mtype(b) then\n"
@@ -63,7 +76,8 @@ static const char select_checker[] =
     "  local tree = math.floor(flags / 2) % 2 == 1 and wide or small\n"
     "  local opts = { big_integers = bigs[math.floor(flags / 4) % 4 + 1] }\n"
     "  local full, ferr = json.decode(text, opts)\n"
-    "  opts.select, opts.select_at = tree, at\n"
+    "  with_metas, metas = #text % 2 == 0, metas_by_tree[tree]\n"
+    "  opts.select, opts.select_at, opts.select_meta = tree, at, with_metas and metas or nil\n"
     "  local got, gerr = json.decode(text, opts)\n"
     "  if full == nil then\n"
     "    if got ~= nil or gerr == nil or gerr.message ~= ferr.message or gerr.offset ~= ferr.offset\n"
