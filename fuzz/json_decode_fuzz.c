@@ -10,8 +10,9 @@
  * the full decode refuses, with the same message, offset and excerpt, and
  * otherwise give the full decode restricted by the tree (the oracle of
  * spec/selective_decode_spec.lua, written again below); for a text of even
- * length, through opts.select_meta too, each object with the metatable of
- * the (sub)tree that restricted it, every other one with none. */
+ * length, through opts.select_meta too (for every (sub)tree, or for every
+ * other level of them), each object with the metatable of the (sub)tree
+ * that restricted it when it has one, every other one with none. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +37,14 @@ static const char select_checker[] =
     "  b = { c = true, d = { e = true } }, items = { a = true }, [''] = true }\n"
     "local wide = { x = { y = true } }\n"
     "for c in ('abcdefghijklmnopq'):gmatch('.') do wide[c] = c < 'h' and true or { a = true, b = { c = true } } end\n"
-    "local function metas_of(t, m)\n"
-    "  m = m or {}\n"
-    "  m[t] = { t = t }\n"
-    "  for _, s in pairs(t) do if s ~= true then metas_of(s, m) end end\n"
+    "local function metas_of(t, every, m, depth)\n"
+    "  m, depth = m or {}, depth or 0\n"
+    "  if every or depth % 2 == 0 then m[t] = { t = t } end\n"
+    "  for _, s in pairs(t) do if s ~= true then metas_of(s, every, m, depth + 1) end end\n"
     "  return m\n"
     "end\n"
-    "local metas_by_tree = { [small] = metas_of(small), [wide] = metas_of(wide) }\n"
+    "local metas_by_tree = { [small] = { metas_of(small, true), metas_of(small, false) },\n"
+    "  [wide] = { metas_of(wide, true), metas_of(wide, false) } }\n"
     "local with_metas, metas\n"
     "local function restrict(value, tree)\n"
     "  if type(value) ~= 'table' then return value end\n"
@@ -76,7 +78,7 @@ static const char select_checker[] =
     "  local tree = math.floor(flags / 2) % 2 == 1 and wide or small\n"
     "  local opts = { big_integers = bigs[math.floor(flags / 4) % 4 + 1] }\n"
     "  local full, ferr = json.decode(text, opts)\n"
-    "  with_metas, metas = #text % 2 == 0, metas_by_tree[tree]\n"
+    "  with_metas, metas = #text % 2 == 0, metas_by_tree[tree][#text % 4 == 0 and 1 or 2]\n"
     "  opts.select, opts.select_at, opts.select_meta = tree, at, with_metas and metas or nil\n"
     "  local got, gerr = json.decode(text, opts)\n"
     "  if full == nil then\n"

@@ -435,6 +435,28 @@ describe("json.decode with select", function()
         "select_meta's values must be metatables, found a boolean")
       raises({ select = tree, select_at = "items", select_meta = { [tree] = {}, [{ name = true }] = {} } },
         "select_meta has a key that is neither select nor a table inside it")
+      -- a subtree under two names is one key: it cannot cover for a stray one
+      local shared = { name = true }
+      raises({ select = { a = shared, b = shared }, select_at = "items", select_meta = { [shared] = {},
+        [{ name = true }] = {} } }, "select_meta has a key that is neither select nor a table inside it")
+      local got = assert(json.decode('{"items":[{"a":{"name":1,"x":2},"b":{"name":3}}]}', { select = { a = shared,
+        b = shared }, select_at = "items", select_meta = { [shared] = { __name = "s" } } }))
+      assert.equals("s", getmetatable(got.items[1].a).__name)
+      assert.equals("s", getmetatable(got.items[1].b).__name)
+    end)
+
+    it("raises, never crashes, when opts give another select_meta on a second read", function()
+      local tree = { iccid = true }
+      local reads = 0
+      local opts = setmetatable({ select = tree, select_at = "items" }, { __index = function(_, k)
+        if k ~= "select_meta" then return nil end
+        reads = reads + 1
+        return reads == 1 and { [tree] = {} } or { [tree] = "not a metatable" }
+      end })
+      local ok, err = pcall(json.decode, '{"items":[{"iccid":"1"}]}', opts)
+      assert.is_false(ok)
+      assert.matches("select_meta's values must be metatables, found a string", err, 1, true)
+      assert.is_true(reads >= 2)
     end)
 
     it("then decodes as before: the shared buffers are not lost", function()

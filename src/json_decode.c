@@ -992,27 +992,45 @@ static void sel_check_entry(lua_State *L, const char **path, int level)
     }
 }
 
-/* opts.select_meta while compiling: the map at stack index `map`, the
- * metatables found so far (`found`) put in the list at `list`. */
+/* opts.select_meta while compiling: the map at stack index `map`; the list
+ * at `list` holds the metatables found so far (1..found) and, by table,
+ * the number each (sub)tree got: a subtree that stands under two names is
+ * one entry. */
 typedef struct sel_meta {
     int map, list;
     uint32_t found;
 } sel_meta;
 
-/* The number of the metatable select_meta gives the table at t (pushed
- * onto meta->list), or 0. */
+/* The number of the metatable select_meta gives the table at t (copied
+ * into meta->list), or 0. The value is checked here, where it is taken: an
+ * __index on opts or a finalizer may have changed the map since read_opts
+ * looked at it, and anything but a table would reach lua_setmetatable. */
 static uint32_t sel_meta_of(lua_State *L, int t, sel_meta *meta)
 {
+    uint32_t n;
     if (meta == NULL)
         return 0;
+    lua_pushvalue(L, t);
+    lua_rawget(L, meta->list);
+    n = (uint32_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (n != 0)
+        return n;
     lua_pushvalue(L, t);
     lua_rawget(L, meta->map);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         return 0;
     }
-    lua_rawseti(L, meta->list, (lua_Integer)++meta->found);
-    return meta->found;
+    if (!lua_istable(L, -1))
+        luaL_argerror(L, 2, lua_pushfstring(L, "select_meta's values must be metatables, found a %s",
+                                               luaL_typename(L, -1)));
+    n = ++meta->found;
+    lua_rawseti(L, meta->list, (lua_Integer)n);
+    lua_pushvalue(L, t);
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_rawset(L, meta->list);
+    return n;
 }
 
 /* Compiles the tree at stack index t (a table) into `out` and returns its
@@ -1556,7 +1574,9 @@ static int push_error(decoder *d, int base)
     return 2;
 }
 
-/* Checks opts.select_meta (at stack index t): tables for keys and values. */
+/* Checks opts.select_meta (at stack index t): tables for keys and values,
+ * for a clear message before anything is taken (sel_meta_of checks each
+ * value again where it copies it). */
 static void check_select_meta(lua_State *L, int t)
 {
     if (!lua_istable(L, t))
@@ -1637,7 +1657,7 @@ static void compile_select(lua_State *L, decoder *d, fx_buffer *out)
             entries++;
             lua_pop(L, 1);
         }
-        lua_createtable(L, entries, 0);
+        lua_createtable(L, entries, entries);
         meta.list = d->metas = lua_gettop(L);
         with_meta = &meta;
     }
@@ -1647,8 +1667,7 @@ static void compile_select(lua_State *L, decoder *d, fx_buffer *out)
     out->len = 0;
     sel_compile(L, lua_gettop(L), 0, path, out, with_meta);
     lua_pop(L, 1);
-    /* A key that is no table of the tree would be silently unused. (A
-     * subtree that stands under two names is found twice.) */
+    /* A key that is no table of the tree would be silently unused. */
     if (with_meta != NULL && meta.found < (uint32_t)entries)
         luaL_argerror(L, 2, "select_meta has a key that is neither select nor a table inside it");
     d->sel = (const uchar *)out->data;

@@ -19,17 +19,18 @@ local DECODE_OPTIONS = { big_integers = "string" }
 -- record outside it: the records are the elements of "items" (a list) or
 -- the value of "item" (a get); and it gives them and the objects below them
 -- the metatables of `select_meta` as it builds them (models.select_meta).
--- Options per answer and select_meta, made once; weak values too, so that
--- on LuaJIT (whose weak keys are no ephemerons) an entry, which refers to
--- its key, never keeps a client's models alive.
+-- Options per answer and select_meta, kept while anything uses them and
+-- made again after a collection otherwise: weak values too, so that on
+-- LuaJIT (whose weak keys are no ephemerons) an entry, which refers to its
+-- key, never keeps a client's models alive.
 local select_options = { list = setmetatable({}, { __mode = "kv" }), item = setmetatable({}, { __mode = "kv" }) }
 local function decode_options(selection, answer, select_meta)
   local cache = select_options[answer]
-  local o = cache[select_meta]
+  local o = select_meta and cache[select_meta]
   if not o then
     o = { big_integers = "string", select = selection.tree, select_at = answer == "list" and "items" or "item",
       select_meta = select_meta }
-    cache[select_meta] = o
+    if select_meta then cache[select_meta] = o end
   end
   return o
 end
