@@ -1,6 +1,7 @@
 -- core.session over real sockets on 127.0.0.1: a test HTTP server and
 -- `openssl s_server` run as separate processes (spec/support/).
 local core = require "flexiroam.core"
+local json = core.json
 local procs = require "spec.support.test_processes"
 local socket = require "socket"
 local leaks = require "spec.support.leaks"
@@ -173,6 +174,64 @@ describe("core.session", function()
         s:close()
       end)
     end
+
+    describe("with decode (json.decode options)", function()
+      local function post(s, text, decode, status)
+        return assert(s:request { method = "POST", url = base .. "/body?status=" .. (status or 200), body = text,
+          decode = decode })
+      end
+
+      it("answers a 2xx body that decodes as data, decoded from its buffer as json.decode decodes it", function()
+        local s = new_session()
+        local page = '{"items":[{"iccid":"89","sku":123456789012345678901234567890,"plan":{"name":"a","id":1}},7],' ..
+          '"page_key":null,"t":"caf\\u00e9 \\ud83d\\ude00"}'
+        local opts = { big_integers = "string" }
+        local r = post(s, page, opts)
+        assert.is_nil(r.body)
+        assert.same(json.decode(page, opts), r.data)
+        assert.is_true(json.is_array(r.data.items))
+        assert.equals("123456789012345678901234567890", r.data.items[1].sku) -- past int64: its digits
+        -- with select and select_meta, as the pipeline asks for fields
+        local tree = { iccid = true, plan = { name = true } }
+        local rec, sub = {}, {}
+        r = post(s, page, { big_integers = "string", select = tree, select_at = "items",
+          select_meta = { [tree] = rec, [tree.plan] = sub } })
+        assert.same({ iccid = "89", plan = { name = "a" } }, r.data.items[1])
+        assert.equals(rec, getmetatable(r.data.items[1]))
+        assert.equals(sub, getmetatable(r.data.items[1].plan))
+        assert.equals(200, r.status)
+        assert.equals("application/json", r.headers["content-type"])
+        -- a body as big as a page of 1000 SIMs, then a small one: the buffer is reused
+        local many = {}
+        for i = 1, 20000 do many[i] = { a = i } end
+        local big = json.encode { items = json.array(many) }
+        assert.equals(20000, #post(s, big, {}).data.items)
+        assert.same({ 1 }, post(s, "[1]", {}).data)
+        s:close()
+      end)
+
+      it("answers body as always for another status, an empty body, or a body that is not JSON", function()
+        local s = new_session()
+        for _, case in ipairs { { '{"error":"no"}', 404 }, { '{"error":"no"}', 500 }, { "", 200 },
+          { "<html>502</html>", 200 }, { '{"a":1', 200 }, { '{"a":1} x', 201 } } do
+          local r = post(s, case[1], {}, case[2])
+          assert.equals(case[2], r.status)
+          assert.equals(case[1], r.body)
+          assert.is_nil(r.data)
+        end
+        s:close()
+      end)
+
+      it("raises on decode that is not a table, or options json.decode refuses", function()
+        local s = new_session()
+        raises("decode must be a table of json.decode options, got string", s.request, s,
+          { url = base .. "/status/200", decode = "yes" })
+        raises("big_integers must be", s.request, s, { method = "POST", url = base .. "/body", body = "{}",
+          decode = { big_integers = "maybe" } })
+        assert.equals("status 200", assert(s:request { url = base .. "/status/200" }).body) -- still usable
+        s:close()
+      end)
+    end)
 
     it("answers HEAD with headers and no body, even past max_response_bytes", function()
       local s = new_session { max_response_bytes = 100 }

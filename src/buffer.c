@@ -58,6 +58,19 @@ void fx_buffer_grow(lua_State *L, fx_buffer *b, size_t extra)
     b->cap = cap;
 }
 
+int fx_buffer_terminate(fx_buffer *b)
+{
+    if (b->cap <= b->len) {
+        char *data = (char *)realloc(b->data, b->len + 1);
+        if (data == NULL)
+            return 0;
+        b->data = data;
+        b->cap = b->len + 1;
+    }
+    b->data[b->len] = '\0';
+    return 1;
+}
+
 void fx_buffer_shrink(fx_buffer *b, size_t keep)
 {
     if (b->cap > keep) {

@@ -24,6 +24,11 @@ fx_buffer *fx_buffers_push(lua_State *L, size_t n);
 /* Makes room for `extra` more bytes; raises a Lua memory error on failure. */
 void fx_buffer_grow(lua_State *L, fx_buffer *b, size_t extra);
 
+/* Writes a NUL after the buffer's bytes (not counted in len), growing it
+ * by one byte if it must, without Lua (plain realloc): 1, or 0 when there
+ * was no memory for it. */
+int fx_buffer_terminate(fx_buffer *b);
+
 /* Gives back memory above `keep` bytes so one huge call does not pin a huge
  * scratch buffer for the life of the state. */
 void fx_buffer_shrink(fx_buffer *b, size_t keep);

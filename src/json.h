@@ -23,6 +23,15 @@ extern const char fx_json_empty_array_tag;
 void fx_json_decode_register(lua_State *L, int module);
 void fx_json_encode_register(lua_State *L, int module);
 
+/* Decodes the n bytes at p, which must be followed by a NUL byte and stay
+ * put while the decode runs (a buffer a userdata on the stack owns), with
+ * the json.decode options at absolute stack index `opts` (0: none), as json.decode
+ * would decode them as a string: pushes the value and returns 1, or pushes
+ * nothing and returns 0 when the text is not JSON it takes (the caller
+ * then hands the bytes over as they are). Raises as json.decode does on
+ * misuse of the options. The decode module must have been registered. */
+int fx_json_decode_bytes(lua_State *L, const char *p, size_t n, int opts);
+
 /* Pushes the whole `flexiroam.json` table. */
 void fx_json_open(lua_State *L);
 

@@ -1673,6 +1673,39 @@ static void compile_select(lua_State *L, decoder *d, fx_buffer *out)
     d->sel = (const uchar *)out->data;
 }
 
+/* fx_json_decode_bytes hands json_decode its bytes as this userdata, of a
+ * type only C makes (Lua code cannot make a userdata): the text of a
+ * buffer that stays put during the call, with its NUL after it. */
+#define BYTES_VIEW_MT "flexiroam.json.bytes"
+#define DECODE_KEY "flexiroam.json.decode"
+typedef struct bytes_view {
+    const char *p;
+    size_t n;
+} bytes_view;
+
+int fx_json_decode_bytes(lua_State *L, const char *p, size_t n, int opts)
+{
+    bytes_view *view;
+    luaL_checkstack(L, 4, NULL);
+    lua_getfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
+    view = (bytes_view *)fx_newuserdata(L, sizeof *view);
+    view->p = p;
+    view->n = n;
+    luaL_getmetatable(L, BYTES_VIEW_MT);
+    lua_setmetatable(L, -2);
+    if (opts != 0)
+        lua_pushvalue(L, opts);
+    else
+        lua_pushnil(L);
+    lua_call(L, 2, 2);
+    if (lua_isnil(L, -2)) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
 /* Upvalue 1 holds the three shared scratch buffers (strings, levels, the
  * compiled select), taken for the call and
  * given back after it (see fx_buffers_take): a decode run by a __gc
@@ -1683,10 +1716,16 @@ static int json_decode(lua_State *L)
     decoder d;
     size_t len;
     int ok, base, has_select;
+    const bytes_view *view;
 
-    if (lua_type(L, 1) != LUA_TSTRING)
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        d.start = (const uchar *)lua_tolstring(L, 1, &len);
+    } else if ((view = (const bytes_view *)luaL_testudata(L, 1, BYTES_VIEW_MT)) != NULL) {
+        d.start = (const uchar *)view->p;
+        len = view->n;
+    } else {
         return luaL_argerror(L, 1, lua_pushfstring(L, "string expected, got %s", luaL_typename(L, 1)));
-    d.start = (const uchar *)lua_tolstring(L, 1, &len);
+    }
     d.end = d.start + len;
     d.L = L;
     has_select = read_opts(L, &d);
@@ -1726,5 +1765,9 @@ void fx_json_decode_register(lua_State *L, int module)
     fx_buffers_push(L, 3);
     lua_pushnil(L); /* the key cache, made at the first key decoded */
     lua_pushcclosure(L, json_decode, 2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
     lua_setfield(L, module, "decode");
+    luaL_newmetatable(L, BYTES_VIEW_MT);
+    lua_pop(L, 1);
 }

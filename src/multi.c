@@ -292,7 +292,7 @@ static void finish(lua_State *L, fx_multi *m, transfer *t, CURLcode code, int re
     lua_setfield(L, -2, "id");
     if (code == CURLE_OK) {
         lua_pushstring(L, t->url);
-        fx_session_push_response(L, &o, &t->s.head, &t->s.body, lua_gettop(L));
+        fx_session_push_response(L, &o, &t->s.head, &t->s.body, lua_gettop(L), 0);
         lua_setfield(L, -3, "res");
     } else {
         fx_session_return_error(L, &o, fx_session_method_name(t->method), t->url);

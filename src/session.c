@@ -27,7 +27,7 @@ static const char *const session_keys[] = {
     "verify", "ca_file", "ca_path", "proxy", NULL,
 };
 
-static const char *const request_keys[] = {"method", "url", "headers", "body", "timeout_ms", NULL};
+static const char *const request_keys[] = {"method", "url", "headers", "body", "timeout_ms", "decode", NULL};
 
 /* An integer option in [min, MAX_OPTION]. Timeouts start at 1: libcurl
  * reads 0 as "no timeout", which is never what a caller of an API means. */
@@ -518,7 +518,9 @@ static CURLcode drive(fx_session *s)
 }
 
 /* Phase 1 of a request (see session_request). Stack: 1 session (or multi),
- * 2 request table; leaves 3 method, 4 url, 5 body, 6 headers, 7 header lines. */
+ * 2 request table; leaves 3 method, 4 url, 5 body, 6 headers, 7 header lines.
+ * (`decode`, json.decode options for a 2xx answer, is checked here and read
+ * by the session; a multi answers `body` whatever it says.) */
 void fx_request_read(lua_State *L, long default_timeout_ms, fx_request *r)
 {
     enum method m = M_GET;
@@ -557,6 +559,10 @@ void fx_request_read(lua_State *L, long default_timeout_ms, fx_request *r)
     if (!lua_isnil(L, 6) && !lua_istable(L, 6))
         luaL_argerror(L, 2, lua_pushfstring(L, "headers must be a table, got %s", luaL_typename(L, 6)));
     r->timeout_ms = int_field(L, 2, "timeout_ms", default_timeout_ms, 1);
+    lua_getfield(L, 2, "decode");
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+        luaL_argerror(L, 2, lua_pushfstring(L, "decode must be a table of json.decode options, got %s",
+                                               luaL_typename(L, -1)));
     lua_settop(L, 6);
     push_header_lines(L, 6, body != NULL);
     r->method = (int)m;
@@ -588,7 +594,7 @@ void fx_request_apply(lua_State *L, fx_session *s, const fx_request *r)
  *   3. building the answer from those copies: finalizers may close the
  *      session or reuse it, and touch nothing this request still reads.
  * Stack: 1 session, 2 request table, 3 method, 4 url, 5 body, 6 headers,
- * 7 header lines, 8 the head and body buffers. */
+ * 7 header lines, 8 the head and body buffers, 9 the decode options. */
 static int session_request(lua_State *L)
 {
     fx_session *s = check_open(L);
@@ -596,10 +602,13 @@ static int session_request(lua_State *L)
     CURLcode code;
     fx_outcome o;
     fx_buffer *head, *resp;
+    int decode;
 
     fx_request_read(L, s->timeout_ms, &r);
     head = fx_buffers_push(L, 2);
     resp = head + 1;
+    lua_getfield(L, 2, "decode");
+    decode = lua_istable(L, 9) ? 9 : 0;
     if (s->easy == NULL)
         return luaL_error(L, "session is closed");
 
@@ -616,13 +625,16 @@ static int session_request(lua_State *L)
     *resp = s->body;
     memset(&s->head, 0, sizeof s->head);
     memset(&s->body, 0, sizeof s->body);
+    /* The decoder reads up to a NUL after the text, as after a Lua string. */
+    if (decode != 0 && !fx_buffer_terminate(resp))
+        decode = 0;
 
     /* Phase 3. A failed allocation in a callback is reported like any
      * other transport failure (kind "network"), with `sent`, rather than
      * raised: the caller must still learn whether a write may have gone
      * through. */
     if (code == CURLE_OK)
-        fx_session_push_response(L, &o, head, resp, 4);
+        fx_session_push_response(L, &o, head, resp, 4, decode);
     else
         fx_session_return_error(L, &o, method_names[r.method], r.url);
     give_back(s, head, resp);

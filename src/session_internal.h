@@ -162,9 +162,12 @@ void fx_session_capture(fx_session *s, CURLcode code, fx_outcome *o);
 void fx_session_push_headers(lua_State *L, char *data, size_t len);
 
 /* Pushes the response table for a transfer that returned CURLE_OK. head and
- * body belong to userdata on the stack; url_idx holds the request URL. */
+ * body belong to userdata on the stack; url_idx holds the request URL.
+ * With decode_idx (an absolute index of json.decode options; 0: none), a
+ * 2xx body that decodes is answered as `data`, the decoded value, instead
+ * of `body`; body must then be NUL-terminated (fx_buffer_terminate). */
 void fx_session_push_response(lua_State *L, const fx_outcome *o, fx_buffer *head, const fx_buffer *body,
-                              int url_idx);
+                              int url_idx, int decode_idx);
 
 /* Pushes nil and the error object for a failed transfer; returns 2. `url`
  * is reported without its query, fragment or user info. */

@@ -9,6 +9,7 @@
 
 #include "curl_global.h"
 #include "error.h"
+#include "json.h"
 #include "session_internal.h"
 
 /* Content-Length only hints at the size: a hostile or wrong one must not
@@ -453,15 +454,23 @@ static void set_seconds(lua_State *L, curl_off_t us, const char *field)
 }
 
 void fx_session_push_response(lua_State *L, const fx_outcome *o, fx_buffer *head, const fx_buffer *body,
-                              int url_idx)
+                              int url_idx, int decode_idx)
 {
     lua_createtable(L, 0, 7);
     lua_pushinteger(L, (lua_Integer)o->status);
     lua_setfield(L, -2, "status");
     fx_session_push_headers(L, head->data, head->len);
     lua_setfield(L, -2, "headers");
-    lua_pushlstring(L, body->data ? body->data : "", body->len);
-    lua_setfield(L, -2, "body");
+    /* Decoded from the buffer, a big page is never copied into a Lua
+     * string (nor that string collected): the copy and the collector's
+     * share of it were a tenth of a 1000-SIM call. */
+    if (decode_idx != 0 && body->len > 0 && o->status >= 200 && o->status <= 299 &&
+        fx_json_decode_bytes(L, body->data, body->len, decode_idx)) {
+        lua_setfield(L, -2, "data");
+    } else {
+        lua_pushlstring(L, body->data ? body->data : "", body->len);
+        lua_setfield(L, -2, "body");
+    }
     lua_pushstring(L, http_version_name(o->http_version));
     lua_setfield(L, -2, "http_version");
     /* NUM_CONNECTS counts the connections this transfer had to open: 0

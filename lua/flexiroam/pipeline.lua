@@ -405,13 +405,22 @@ local function pause_limiters(sched, err, policy)
   end
 end
 
+--- What response.decode needs to know of a call (made once per call).
+function Pipeline:decode_context(call)
+  local ctx = call.decode_context
+  if not ctx then
+    ctx = { method = call.method, path = call.path, redact = self.redact, time = self.clock.time,
+      selection = call.selection, answer = call.op and call.op.answer, select_meta = call.select_meta }
+    call.decode_context = ctx
+  end
+  return ctx
+end
+
 --- decode(call, res) -> data | nil, err: an answer (the transport's, or
 -- the cache's {status =, body =}) decoded, checked and shaped as the call's
 -- operation answers (flexiroam.response); every string of err redacted.
 function Pipeline:decode(call, res)
-  local data, derr = response.decode(res, { method = call.method, path = call.path, redact = self.redact,
-    time = self.clock.time, selection = call.selection, answer = call.op and call.op.answer,
-    select_meta = call.select_meta })
+  local data, derr = response.decode(res, self:decode_context(call))
   if data ~= nil and call.shape then
     data, derr = call.shape(data)
     if data == nil then
@@ -438,9 +447,16 @@ function Pipeline:attempt(call, attempt, timeout_ms, sched)
       headers = observe.redact_headers(headers, redact),
     }))
   end
+  -- A read's answer decoded by a transport that can (docs/transport.md:
+  -- `decodes`) straight from its buffer: a big page is never copied into a
+  -- Lua string. Never a write's, nor one the cache keeps as it came.
+  local decode
+  if self.transport.decodes and call.op and call.mode == "read" and not call.keep_answer then
+    decode = response.options(self:decode_context(call))
+  end
   local started = clock.now()
   local res, err = sched.send { method = call.method, url = call.target, headers = headers, body = call.body,
-    timeout_ms = timeout_ms }
+    timeout_ms = timeout_ms, decode = decode }
   local elapsed = clock.now() - started
   if not res then
     if not errors.is_error(err) then err = errors.new("network", tostring(err)) end

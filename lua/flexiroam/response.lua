@@ -93,25 +93,30 @@ local function http_error(res, ctx)
   return errors.new(kind, ctx.redact(message), fields)
 end
 
+--- response.options(ctx) -> the json.decode options of a 2xx answer, and
+-- whether the result is still to be restricted to a selection (a decoder
+-- that cannot select). What a transport that decodes (docs/transport.md:
+-- `decodes`) is asked to decode with.
+function response.options(ctx)
+  local selection = ctx.selection
+  if not selection then return DECODE_OPTIONS, false end
+  if not json.can_select then return DECODE_OPTIONS, true end
+  return decode_options(selection, ctx.answer, ctx.select_meta), false
+end
+
 --- response.decode(res, ctx) -> table | nil, err
 -- ctx: {method=, path=, redact=, time=, and with a selection: selection=,
 -- answer=, select_meta=} (redact(text) hides the API key in
 -- text a server or a proxy echoed back; time() is the wall clock in epoch
--- seconds, for a Retry-After given as a date).
+-- seconds, for a Retry-After given as a date). A 2xx the transport decoded
+-- itself (res.data, with response.options) is taken as it is.
 function response.decode(res, ctx)
   if res.status < 200 or res.status > 299 then
     return nil, http_error(res, ctx)
   end
-  local selection, restrict = ctx.selection, false
-  local options = DECODE_OPTIONS
-  if selection then
-    if json.can_select then
-      options = decode_options(selection, ctx.answer, ctx.select_meta)
-    else
-      restrict = true
-    end
-  end
-  local data, derr = json.decode(res.body, options)
+  local options, restrict = response.options(ctx)
+  local data, derr = res.data, nil
+  if data == nil then data, derr = json.decode(res.body, options) end
   if data == nil then
     local fields = base_fields(res, ctx)
     fields.body_excerpt = excerpt(res, ctx)
@@ -129,7 +134,7 @@ function response.decode(res, ctx)
     if data.code ~= nil and data.code ~= NULL then fields.code = data.code end
     return nil, errors.new("api", ctx.redact(message_of(data) or "the API reported a failure"), fields)
   end
-  if restrict then return selective.restrict(data, selection, ctx.answer, ctx.select_meta) end
+  if restrict then return selective.restrict(data, ctx.selection, ctx.answer, ctx.select_meta) end
   return data
 end
 

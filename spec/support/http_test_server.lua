@@ -7,6 +7,7 @@
 -- Routes (every response carries X-Conn, the connection's number, and
 -- X-Accepted, how many connections the server has accepted so far):
 --   /echo             200, body = the raw request bytes (head and body)
+--   /body?status=N    N (default 200), body = the request's body, as JSON
 -- Absolute-form targets (as sent to a proxy) are routed by their path.
 --   /status/<code>    <code>, body "status <code>", single, repeated and mixed-case headers
 --   /interim          a 103 Early Hints response, then the final 200
@@ -234,6 +235,10 @@ end
 
 routes["/echo"] = function(conn, req)
   return respond(conn, req, 200, { { "Content-Type", "application/octet-stream" } }, req.raw)
+end
+
+routes["/body"] = function(conn, req)
+  return respond(conn, req, tonumber(req.args.status) or 200, { { "Content-Type", "application/json" } }, req.body)
 end
 
 routes["/interim"] = function(conn, req)

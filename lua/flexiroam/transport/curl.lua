@@ -21,6 +21,10 @@ local M = {}
 local Curl = {}
 Curl.__index = Curl
 
+-- It takes `decode` (json.decode options) in a request and answers a 2xx
+-- body that decodes as `data` (docs/transport.md).
+Curl.decodes = true
+
 -- The C core positions its raises at the Lua line that called it: this
 -- file. The message without that position, raised from the caller's line.
 local function reraise(message)
