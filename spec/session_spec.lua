@@ -176,9 +176,10 @@ describe("core.session", function()
     end
 
     describe("with decode (json.decode options)", function()
+      -- The server keeps `text`, then a GET with decode fetches it.
       local function post(s, text, decode, status)
-        return assert(s:request { method = "POST", url = base .. "/body?status=" .. (status or 200), body = text,
-          decode = decode })
+        assert.equals(204, assert(s:request { method = "POST", url = base .. "/body?k=spec", body = text }).status)
+        return assert(s:request { url = base .. "/body?k=spec&status=" .. (status or 200), decode = decode })
       end
 
       it("answers a 2xx body that decodes as data, decoded from its buffer as json.decode decodes it", function()
@@ -222,12 +223,17 @@ describe("core.session", function()
         s:close()
       end)
 
-      it("raises on decode that is not a table, or options json.decode refuses", function()
+      it("raises on decode that is not a table, options json.decode refuses, or decode on a write", function()
         local s = new_session()
         raises("decode must be a table of json.decode options, got string", s.request, s,
           { url = base .. "/status/200", decode = "yes" })
-        raises("big_integers must be", s.request, s, { method = "POST", url = base .. "/body", body = "{}",
-          decode = { big_integers = "maybe" } })
+        raises("big_integers must be", s.request, s, { url = base .. "/v1/x", decode = { big_integers = "maybe" } })
+        -- the options are read after the answer: a write never takes them, so misuse never costs its outcome
+        for _, method in ipairs { "POST", "PUT", "PATCH", "DELETE", "HEAD" } do
+          raises("decode is for GET requests", s.request, s, { method = method, url = base .. "/count?tag=dec",
+            body = (method ~= "DELETE" and method ~= "HEAD") and "{}" or nil, decode = {} })
+        end
+        assert.equals("0", assert(s:request { url = base .. "/hits?tag=dec" }).body) -- none was sent
         assert.equals("status 200", assert(s:request { url = base .. "/status/200" }).body) -- still usable
         s:close()
       end)

@@ -1686,24 +1686,33 @@ typedef struct bytes_view {
 int fx_json_decode_bytes(lua_State *L, const char *p, size_t n, int opts)
 {
     bytes_view *view;
-    luaL_checkstack(L, 4, NULL);
-    lua_getfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
+    int ok, status;
+    luaL_checkstack(L, 5, NULL);
     view = (bytes_view *)fx_newuserdata(L, sizeof *view);
     view->p = p;
     view->n = n;
     luaL_getmetatable(L, BYTES_VIEW_MT);
     lua_setmetatable(L, -2);
+    lua_getfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
+    lua_pushvalue(L, -2);
     if (opts != 0)
         lua_pushvalue(L, opts);
     else
         lua_pushnil(L);
-    lua_call(L, 2, 2);
-    if (lua_isnil(L, -2)) {
-        lua_pop(L, 2);
-        return 0;
-    }
+    status = lua_pcall(L, 2, 2, 0);
+    /* Lua code run during the decode (a finalizer, with the debug library)
+     * could keep the view: it must not read the buffer afterwards. */
+    view->p = NULL;
+    view->n = 0;
+    if (status != LUA_OK)
+        lua_error(L); /* the decode's own raise (misuse of the options), as it was */
+    ok = !lua_isnil(L, -2);
     lua_pop(L, 1);
-    return 1;
+    if (ok)
+        lua_remove(L, -2);
+    else
+        lua_pop(L, 2);
+    return ok;
 }
 
 /* Upvalue 1 holds the three shared scratch buffers (strings, levels, the
@@ -1720,7 +1729,7 @@ static int json_decode(lua_State *L)
 
     if (lua_type(L, 1) == LUA_TSTRING) {
         d.start = (const uchar *)lua_tolstring(L, 1, &len);
-    } else if ((view = (const bytes_view *)luaL_testudata(L, 1, BYTES_VIEW_MT)) != NULL) {
+    } else if ((view = (const bytes_view *)luaL_testudata(L, 1, BYTES_VIEW_MT)) != NULL && view->p != NULL) {
         d.start = (const uchar *)view->p;
         len = view->n;
     } else {

@@ -563,6 +563,10 @@ void fx_request_read(lua_State *L, long default_timeout_ms, fx_request *r)
     if (!lua_isnil(L, -1) && !lua_istable(L, -1))
         luaL_argerror(L, 2, lua_pushfstring(L, "decode must be a table of json.decode options, got %s",
                                                luaL_typename(L, -1)));
+    /* Its options are read by the decoder, after the answer: misuse found
+     * then must never cost a write its outcome, so only a GET takes it. */
+    if (!lua_isnil(L, -1) && m != M_GET)
+        luaL_argerror(L, 2, "decode is for GET requests (reads) only");
     lua_settop(L, 6);
     push_header_lines(L, 6, body != NULL);
     r->method = (int)m;

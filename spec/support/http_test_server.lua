@@ -7,7 +7,8 @@
 -- Routes (every response carries X-Conn, the connection's number, and
 -- X-Accepted, how many connections the server has accepted so far):
 --   /echo             200, body = the raw request bytes (head and body)
---   /body?status=N    N (default 200), body = the request's body, as JSON
+--   /body?k=K         POST: keeps the request's body under K (204);
+--                     GET (&status=N): answers N (default 200) with the body kept under K, as JSON
 -- Absolute-form targets (as sent to a proxy) are routed by their path.
 --   /status/<code>    <code>, body "status <code>", single, repeated and mixed-case headers
 --   /interim          a 103 Early Hints response, then the final 200
@@ -237,8 +238,15 @@ routes["/echo"] = function(conn, req)
   return respond(conn, req, 200, { { "Content-Type", "application/octet-stream" } }, req.raw)
 end
 
+local kept_bodies = {}
 routes["/body"] = function(conn, req)
-  return respond(conn, req, tonumber(req.args.status) or 200, { { "Content-Type", "application/json" } }, req.body)
+  local key = req.args.k or ""
+  if req.method == "POST" then
+    kept_bodies[key] = req.body
+    return respond(conn, req, 204, {}, "")
+  end
+  return respond(conn, req, tonumber(req.args.status) or 200, { { "Content-Type", "application/json" } },
+    kept_bodies[key] or "")
 end
 
 routes["/interim"] = function(conn, req)
