@@ -94,6 +94,14 @@ describe("a transport that decodes", function()
     assert.equals(1, #t.requests)
   end)
 
+  it("is never sent with a HEAD, a read of an operation the caller defined", function()
+    local t = decoding { { body = "" } }
+    local client = client_on(t, { operations = { ping = { method = "HEAD", path = "/v1/ping", answer = "item" } } })
+    client:call("ping", {})
+    assert.equals("HEAD", t.requests[1].method)
+    assert.is_nil(t.requests[1].decode)
+  end)
+
   it("is a field only a transport with decodes sees", function()
     local plain = fake_transport.new { { status = 200, body = PAGE } }
     assert(client_on(plain):list_inventory {})

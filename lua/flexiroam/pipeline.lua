@@ -451,7 +451,7 @@ function Pipeline:attempt(call, attempt, timeout_ms, sched)
   -- `decodes`) straight from its buffer: a big page is never copied into a
   -- Lua string. Never a write's, nor one the cache keeps as it came.
   local decode
-  if self.transport.decodes and call.op and call.mode == "read" and not call.keep_answer then
+  if self.transport.decodes and call.op and call.mode == "read" and call.method == "GET" and not call.keep_answer then
     decode = response.options(self:decode_context(call))
   end
   local started = clock.now()
