@@ -1704,7 +1704,7 @@ int fx_json_decode_bytes(lua_State *L, const char *p, size_t n, int opts)
      * could keep the view: it must not read the buffer afterwards. */
     view->p = NULL;
     view->n = 0;
-    if (status != LUA_OK)
+    if (status != 0) /* LUA_OK, which Lua 5.1 does not name */
         lua_error(L); /* the decode's own raise (misuse of the options), as it was */
     ok = !lua_isnil(L, -2);
     lua_pop(L, 1);
