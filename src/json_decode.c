@@ -934,10 +934,16 @@ static inline uint32_t *sel_words(const fx_buffer *out, uint32_t off)
     return (uint32_t *)(void *)(out->data + off);
 }
 
+/* The words of the compiled node at offset `node` (n, mask, meta, ...). */
+static inline const uint32_t *sel_node(const uchar *base, uint32_t node)
+{
+    return (const uint32_t *)(const void *)(base + node);
+}
+
 /* The child of node `node` named [name, name + len), or NULL: its 3 words. */
 static inline const uint32_t *sel_find(const uchar *base, uint32_t node, const uchar *name, size_t len)
 {
-    const uint32_t *w = (const uint32_t *)(const void *)(base + node);
+    const uint32_t *w = sel_node(base, node);
     const uint32_t *kids = w + SEL_HEAD;
     uint32_t n = w[0], mask = w[1], i;
     if (mask == 0) {
@@ -1514,7 +1520,7 @@ close:
     if (depth == sel_depth) {
         uint64_t saved;
         if (ctx == C_OBJ && d->metas != 0) {
-            uint32_t meta = ((const uint32_t *)(const void *)(d->sel + node))[2];
+            uint32_t meta = sel_node(d->sel, node)[2];
             if (meta != 0) {
                 lua_rawgeti(L, d->metas, (lua_Integer)meta);
                 lua_setmetatable(L, -2);

@@ -172,8 +172,9 @@ function fields.metatables(selection, label, record_mt)
   local function below(tree, path)
     for name, sub in pairs(tree) do
       if sub ~= true then
-        metas[sub] = guard(sub, path .. "." .. name, selection)
-        below(sub, path .. "." .. name)
+        local sub_path = path .. "." .. name
+        metas[sub] = guard(sub, sub_path, selection)
+        below(sub, sub_path)
       end
     end
   end
