@@ -273,6 +273,9 @@ bench: deps
 	$(call ensure_packages,$(PKGS_BENCH))
 	@$(MAKE) --no-print-directory build
 	@mkdir -p build/bench
+	@# The API floor json_bench measures cjson against (bench/api_floor.c): bench-only, Lua 5.4.
+	$(CC) -std=gnu99 $(WARNINGS) -O2 -fPIC -shared $$(pkg-config --cflags lua5.4) -o build/bench/api_floor.so \
+	  bench/api_floor.c
 	@# Each bench's output is kept in build/bench/NAME.out and shown; the README's tables are then
 	@# regenerated from those files (bench/readme.lua), never typed by hand.
 	@for b in bench/*_bench.lua; do n=$$(basename $$b .lua); echo "== $$b"; \

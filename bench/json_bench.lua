@@ -49,7 +49,7 @@ local ONLY = arg[2]
 local DUMP = os.getenv("JSON_BENCH_DUMP")
 local KEEP_ALL = os.getenv("JSON_BENCH_KEEP_ALL") == "1"
 local ROUNDS = 11
-local BUDGET = 80 -- seconds: later inputs get fewer rounds rather than run long
+local BUDGET = 120 -- seconds: later inputs get fewer rounds rather than run long
 
 local clock = os.clock
 local started = clock()
@@ -79,26 +79,39 @@ end
 -- Median MB/s of ours and theirs on the same argument, interleaved, and
 -- the ratio ours/theirs: {median, min, max} of the rounds' own ratios
 -- (each round's pair ran back to back, so a slow spell of the machine
--- weighs on both sides of a ratio alike).
-local function compare(ours, theirs, arg1, bytes, rounds)
+-- weighs on both sides of a ratio alike). With `floor` (the API floor,
+-- bench/api_floor.c, called with floor_arg) timed in the same rounds, also
+-- the ratio theirs/floor the same way: the most any codec on Lua's C API
+-- could reach against theirs.
+local function compare(ours, theirs, arg1, bytes, rounds, floor, floor_arg)
   ours(arg1)
   theirs(arg1)
   local once = math.max(time_block(ours, arg1, 1), time_block(theirs, arg1, 1), 1e-6)
   -- at least 3 calls a block: the 10000-SIM rows otherwise time single calls
   local iters = math.max(3, math.ceil(BLOCK / once))
-  local a, b = {}, {}
+  local a, b, f = {}, {}, {}
+  if floor then floor(floor_arg) end
   for round = 1, rounds do
     local first_ours = round % 2 == 1
     if first_ours then a[#a + 1] = time_block(ours, arg1, iters) end
     b[#b + 1] = time_block(theirs, arg1, iters)
+    if floor then f[#f + 1] = time_block(floor, floor_arg, iters) end
     if not first_ours then a[#a + 1] = time_block(ours, arg1, iters) end
   end
+  local function spread(num, den)
+    local ratios = {}
+    for i = 1, rounds do ratios[i] = num[i] / den[i] end
+    return { median(ratios), math.min(table.unpack(ratios)), math.max(table.unpack(ratios)) }
+  end
   local mb = bytes * iters / 1e6
-  local ratios = {}
-  for i = 1, rounds do ratios[i] = b[i] / a[i] end
-  local spread = { median(ratios), math.min(table.unpack(ratios)), math.max(table.unpack(ratios)) }
-  return mb / median(a), mb / median(b), spread
+  return mb / median(a), mb / median(b), spread(b, a), floor and spread(b, f) or nil
 end
+
+-- The API floor, when `make bench` has built it (build/bench/api_floor.so).
+local floor_ok, api_floor = pcall(function()
+  return assert(package.loadlib("./build/bench/api_floor.so", "luaopen_api_floor"))()
+end)
+if not floor_ok then api_floor = nil end
 
 local decode_ok = works(json.decode, '{"a":[1,2.5,"x",null,true]}')
 local encode_ok = works(json.encode, { a = { 1, 2.5, "x", json.null, true } })
@@ -286,6 +299,15 @@ local function ratio(r)
   return ("%.2f (%.2f-%.2f)"):format(r[1], r[2], r[3])
 end
 
+-- A limit column: the median of cjson's time over the API floor's.
+local function limit(r)
+  if r == nil then return "n/a" end
+  return ("%.2f"):format(r[1])
+end
+
+-- The metatable json.decode gives arrays (the API floor gives it too).
+local ARRAY_MT = getmetatable(json.array({}))
+
 -- The text and the value of an input.
 local function make(input)
   if input.text then
@@ -310,9 +332,11 @@ if KEEP_ALL then print("(JSON_BENCH_KEEP_ALL: every input made first and kept al
 if not decode_ok then print("(json.decode is not available in this build: decode columns are n/a)") end
 if not encode_ok then print("(json.encode is not available in this build: encode columns are n/a)") end
 print()
-print("| input | bytes | decode ours MB/s | cjson MB/s | ratio (rounds' range) | encode ours MB/s | cjson MB/s |"
-  .. " ratio (rounds' range) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+if not api_floor then print("(build/bench/api_floor.so not built (make bench builds it): limit columns are n/a)") end
+print()
+print("| input | bytes | decode ours MB/s | cjson MB/s | ratio (rounds' range) | limit | encode ours MB/s |"
+  .. " cjson MB/s | ratio (rounds' range) | limit |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 for i, input in ipairs(inputs) do
   if ONLY == nil or input.name:find(ONLY) then
@@ -326,17 +350,26 @@ for i, input in ipairs(inputs) do
       files.write(("%s/%s.json"):format(DUMP, input.name:gsub("[^%w]+", "_")), text)
     end
     local rounds = clock() - started > BUDGET and 3 or ROUNDS
-    local dec_ours, dec_cjson, dec_ratio, enc_ours, enc_cjson, enc_ratio
-    if decode_ok then
-      dec_ours, dec_cjson, dec_ratio = compare(json.decode, cjson.decode, text, #text, rounds)
+    local dec_ours, dec_cjson, dec_ratio, dec_limit, enc_ours, enc_cjson, enc_ratio, enc_limit
+    local build_floor, walk_floor
+    if api_floor and decode_ok then
+      local tape, keys = api_floor.tape(json.decode(text), ARRAY_MT)
+      build_floor = function() return api_floor.build(tape, keys, ARRAY_MT) end
     end
+    if decode_ok then
+      dec_ours, dec_cjson, dec_ratio, dec_limit = compare(json.decode, cjson.decode, text, #text, rounds,
+        build_floor)
+    end
+    build_floor = nil -- luacheck: ignore 311
     if encode_ok then
       local out_bytes = #assert(json.encode(value))
-      enc_ours, enc_cjson, enc_ratio = compare(json.encode, cjson.encode, value, out_bytes, rounds)
+      if api_floor then walk_floor = function() return api_floor.walk(value, ARRAY_MT, out_bytes) end end
+      enc_ours, enc_cjson, enc_ratio, enc_limit = compare(json.encode, cjson.encode, value, out_bytes, rounds,
+        walk_floor)
     end
-    print(("| %s | %d | %s | %s | %s | %s | %s | %s |"):format(input.name, #text,
-      fmt(dec_ours), fmt(dec_cjson), ratio(dec_ratio),
-      fmt(enc_ours), fmt(enc_cjson), ratio(enc_ratio)))
+    print(("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |"):format(input.name, #text,
+      fmt(dec_ours), fmt(dec_cjson), ratio(dec_ratio), limit(dec_limit),
+      fmt(enc_ours), fmt(enc_cjson), ratio(enc_ratio), limit(enc_limit)))
     text, value = nil, nil -- luacheck: ignore 311
   end
 end

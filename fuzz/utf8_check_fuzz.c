@@ -1,12 +1,16 @@
-/* libFuzzer target for the encoder's UTF-8 check (src/utf8_check.c): the
- * input is a string. The 16-byte table lookup and the character-at-a-time
- * reference must agree on it, and json.encode must accept it exactly when
+/* libFuzzer target for the UTF-8 checks (src/utf8_check.c): the input is a
+ * string. The 16-byte table lookup and the character-at-a-time reference
+ * must agree on it; the decoder's scanner (json_scan.h's scan_run, whose
+ * long multi-byte runs go to fx_utf8_scan) must stop where and as its
+ * byte-at-a-time walk stops (the same byte, the same bad flag); and
+ * json.encode must accept it exactly when
  * they say it is UTF-8 (then decoding the result gives the string back),
  * and otherwise answer nil and an encode error naming the first byte of
  * the first sequence that is not a character (first_bad, below). Anything else aborts, so libFuzzer
  * keeps the input. Built by .ci/fuzz with every C source of src/ compiled
  * in, so all of it is instrumented. */
 #include "fuzz_core_state.h"
+#include "json_scan.h"
 #include "utf8_check.h"
 
 int fx_utf8_valid_scalar(const unsigned char *p, size_t n); /* utf8_check.c: also wants the NUL after */
@@ -81,6 +85,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "utf8_check: lookup says %d, scalar says %d, first bad byte %zu (input of %zu bytes)\n", fast,
                 slow, bad, size);
         abort();
+    }
+    {
+        int bad_run = 0, bad_walk = 0;
+        const uchar *run = scan_run(text, text, text + size, &bad_run);
+        const uchar *walk = scan_slow(text, &bad_walk);
+        if (run != walk || bad_run != bad_walk) {
+            fprintf(stderr, "utf8_check: scan_run stops at %zu (bad %d), the walk at %zu (bad %d) (input of %zu bytes)\n",
+                    (size_t)(run - text), bad_run, (size_t)(walk - text), bad_walk, size);
+            abort();
+        }
     }
     lua_pushinteger(L, (lua_Integer)bad);
     status = lua_pcall(L, 2, 0, 0);

@@ -302,6 +302,49 @@ describe("json.decode", function()
       end
     end)
 
+    -- Runs of 32 bytes and more of multi-byte text are checked 16 bytes at a
+    -- time by table lookup (utf8_check.c's fx_utf8_scan): a fault, or the
+    -- end of the string, at every place relative to those blocks, and a
+    -- character cut by a block's end, in text of 2-, 3- and 4-byte characters.
+    it("checks long multi-byte runs wherever a block starts or ends", function()
+      local chars = { "\206\181", "\230\157\177", "\240\159\152\128", "x", "\208\191" }
+      local function text_of(n) -- n bytes or a little more, of whole characters, varied
+        local parts, len, i = {}, 0, 0
+        while len < n do
+          i = i + 1
+          local c = chars[(i * 7 + n) % #chars + 1]
+          parts[#parts + 1] = c
+          len = len + #c
+        end
+        return table.concat(parts)
+      end
+      local bad = { "\192\175", "\224\159\191", "\237\160\128", "\244\144\128\128", "\226\130", "\240\159\152",
+        "\128", "\226\40\161" }
+      local tail = text_of(70)
+      for lead = 0, 40 do
+        local head = text_of(lead)
+        for _, s in ipairs(bad) do
+          local err = decode_error('"' .. head .. s .. tail .. '"')
+          assert.matches("invalid UTF%-8", err.message)
+          assert.equal(#head + 2, err.offset)
+          err = decode_error('"\\n' .. head .. s .. tail .. '"') -- the escape path
+          assert.equal(#head + 4, err.offset)
+        end
+        -- cut short by the string's end or by an escape, then valid
+        for _, s in ipairs({ "\226\130", "\240\159\152", "\194" }) do
+          local err = decode_error('"' .. tail .. head .. s .. '"')
+          assert.matches("invalid UTF%-8", err.message)
+          assert.equal(#tail + #head + 2, err.offset)
+          err = decode_error('"' .. tail .. head .. s .. '\\n"')
+          assert.equal(#tail + #head + 2, err.offset)
+        end
+        local whole = tail .. head .. "\240\159\152\128" .. tail
+        assert.equal(whole, ok('"' .. whole .. '"'))
+        assert.equal(whole .. "\n" .. whole, ok('"' .. whole .. '\\n' .. whole .. '"'))
+        assert.equal(whole, ok('{"k":"' .. whole .. '"}').k)
+      end
+    end)
+
     it("rejects raw control characters", function()
       for c = 0, 31 do
         local err = decode_error('"a' .. string.char(c) .. 'b"')

@@ -303,7 +303,10 @@ static FX_ALWAYS_INLINE const uchar *escaped_at(decoder *d, const uchar *open, c
     lua_State *L = d->L;
     fx_buffer *b = d->scratch;
     const uchar *end = d->end;
-    char *o = NULL;
+    /* o and limit live in registers: every write through o is a char
+     * store, which may alias *b, so b->data + b->cap would be read again
+     * after each one */
+    char *o = NULL, *limit = NULL;
     int bad = 0;
     if (build) {
         /* reserve first: the buffer may never have been allocated, and
@@ -311,46 +314,59 @@ static FX_ALWAYS_INLINE const uchar *escaped_at(decoder *d, const uchar *open, c
         b->len = 0;
         fx_buffer_reserve(L, b, (size_t)(p - run) + 64);
         o = b->data;
+        limit = b->data + b->cap;
         memcpy(o, run, (size_t)(p - run));
         o += p - run;
     }
+#define FX_ROOM(n)                                          \
+    do {                                                    \
+        if (build && (size_t)(limit - o) < (n)) {           \
+            b->len = (size_t)(o - b->data);                 \
+            fx_buffer_reserve(L, b, (n) + 64);              \
+            o = b->data + b->len;                           \
+            limit = b->data + b->cap;                       \
+        }                                                   \
+    } while (0)
     for (;;) {
         size_t n;
         if (*p == '\\') {
-            if (build && b->data + b->cap - o < 8) {
-                b->len = (size_t)(o - b->data);
-                fx_buffer_reserve(L, b, 64);
-                o = b->data + b->len;
-            }
             if (p[1] == 'u') {
-                int cp = hex4(p + 2, end);
-                if (cp < 0)
-                    return fail(d, p, "invalid \\u escape");
-                if (cp >= 0xD800 && cp <= 0xDFFF) {
-                    int lo = -1;
-                    if (cp <= 0xDBFF && p[6] == '\\' && p[7] == 'u')
-                        lo = hex4(p + 8, end);
-                    if (lo < 0xDC00 || lo > 0xDFFF) {
-                        d->err_at = p;
-                        snprintf(d->err, sizeof d->err, "lone surrogate \\u%04x", (unsigned)cp);
-                        return NULL;
+                /* text in a non-Latin script escapes every character:
+                 * runs of \uXXXX, decoded here without going round the
+                 * outer loop's tests */
+                do {
+                    int cp = hex4(p + 2, end);
+                    FX_ROOM(8);
+                    if (cp < 0)
+                        return fail(d, p, "invalid \\u escape");
+                    if ((unsigned)(cp - 0xD800) < 0x800u) {
+                        int lo = -1;
+                        if (cp <= 0xDBFF && p[6] == '\\' && p[7] == 'u')
+                            lo = hex4(p + 8, end);
+                        if (lo < 0xDC00 || lo > 0xDFFF) {
+                            d->err_at = p;
+                            snprintf(d->err, sizeof d->err, "lone surrogate \\u%04x", (unsigned)cp);
+                            return NULL;
+                        }
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        p += 6;
                     }
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    if (build)
+                        o = put_utf8(o, (uint32_t)cp);
                     p += 6;
-                }
-                if (build)
-                    o = put_utf8(o, (uint32_t)cp);
-                p += 6;
-            } else if (escape_char[p[1]]) {
+                } while (p[0] == '\\' && p[1] == 'u');
+                continue;
+            }
+            if (escape_char[p[1]]) {
+                FX_ROOM(8);
                 if (build)
                     *o++ = escape_char[p[1]];
                 p += 2;
-            } else {
-                if (p + 1 >= end)
-                    return fail(d, open, "unterminated string");
-                return fail_char(d, p + 1, "invalid escape");
+                continue;
             }
-            continue;
+            if (p + 1 >= end)
+                return fail(d, open, "unterminated string");
+            return fail_char(d, p + 1, "invalid escape");
         }
         if (*p == '"') {
             if (build)
@@ -364,11 +380,7 @@ static FX_ALWAYS_INLINE const uchar *escaped_at(decoder *d, const uchar *open, c
         if (!build)
             continue;
         n = (size_t)(p - run);
-        if ((size_t)(b->data + b->cap - o) < n + 16) {
-            b->len = (size_t)(o - b->data);
-            fx_buffer_reserve(L, b, n + 64);
-            o = b->data + b->len;
-        }
+        FX_ROOM(n + 16);
 #if FX_JSON_SSE2
         if (n <= 16 && end - run >= 16) /* short runs, the usual between escapes: one 16-byte copy */
             _mm_storeu_si128((__m128i *)(void *)o, _mm_loadu_si128((const __m128i *)(const void *)run));
@@ -377,6 +389,7 @@ static FX_ALWAYS_INLINE const uchar *escaped_at(decoder *d, const uchar *open, c
             memcpy(o, run, n);
         o += n;
     }
+#undef FX_ROOM
 }
 
 static const uchar *string_escaped(decoder *d, const uchar *open, const uchar *run, const uchar *p)

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "utf8_check.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #define FX_JSON_SSE2 1
@@ -135,6 +137,17 @@ static inline unsigned scan_flags(__m128i v)
  * ASCII, and the short inline loop serves them best). */
 static FX_NOINLINE const uchar *scan_mixed(const uchar *p, const uchar *start, const uchar *end, int *bad)
 {
+    /* Long runs by table lookup where the CPU has SSSE3 (utf8_check.c):
+     * blocks without overlap and half the instructions of the loop below,
+     * which is left the ends of runs and the machines without it. */
+    if (end - p >= 32) {
+        const uchar *from = p;
+        int found = fx_utf8_scan(&p, end);
+        if (found > 0)
+            return p;
+        if (found < 0)
+            return scan_slow(from, bad);
+    }
     for (;;) {
         const uchar *q = p; /* the block: 16 readable bytes */
         unsigned keep = 0xFFFF; /* its bytes that are still to check */

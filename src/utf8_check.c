@@ -151,9 +151,69 @@ int fx_utf8_valid(const unsigned char *p, size_t n)
         return valid_ssse3(p, n);
     return fx_utf8_valid_scalar(p, n);
 }
+
+/* fx_utf8_scan's loop. Blocks follow each other without overlap (the
+ * lookup carries a character cut by a block's end into the next one), so
+ * the checker's errors are kept in one register and looked at once, where
+ * the run stops: only the errors up to the stop count (one at the stop
+ * itself is a character it cuts short: stops are ASCII). */
+__attribute__((target("ssse3"))) static int scan_ssse3(const unsigned char **pp, const unsigned char *end)
+{
+    const unsigned char *p = *pp, *from = p;
+    __m128i prev = _mm_setzero_si128(), errors = _mm_setzero_si128(), zero = _mm_setzero_si128();
+    while (end - p >= 16) {
+        __m128i cur = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i errs = block_errors(cur, prev);
+        /* the signed compare with ' ' flags control bytes and bytes >= 0x80 */
+        unsigned stops = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                             _mm_or_si128(_mm_cmpeq_epi8(cur, _mm_set1_epi8('"')), _mm_cmpeq_epi8(cur, _mm_set1_epi8('\\'))),
+                             _mm_cmplt_epi8(cur, _mm_set1_epi8(' ')))) &
+                         ~(unsigned)_mm_movemask_epi8(cur);
+        if (stops != 0) {
+            unsigned at = (unsigned)__builtin_ctz(stops);
+            unsigned wrong = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(errs, zero)) ^ 0xFFFFu;
+            if ((wrong & ((2u << at) - 1)) != 0 ||
+                _mm_movemask_epi8(_mm_cmpeq_epi8(errors, zero)) != 0xFFFF)
+                return -1;
+            *pp = p + at;
+            return 1;
+        }
+        errors = _mm_or_si128(errors, errs);
+        prev = cur;
+        p += 16;
+    }
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(errors, zero)) != 0xFFFF)
+        return -1;
+    /* The last block may end inside a character, whose fault (cut short,
+     * say) would only show in the next block: back to the lead of its last
+     * character when that is not ASCII, to be checked again whole. */
+    {
+        const unsigned char *q = p;
+        while (q > from && p - q < 3 && (q[-1] & 0xC0) == 0x80)
+            q--;
+        if (q > from && q[-1] >= 0xC0)
+            q--;
+        *pp = q;
+    }
+    return 0;
+}
+
+int fx_utf8_scan(const unsigned char **pp, const unsigned char *end)
+{
+    if (!have_ssse3())
+        return 0;
+    return scan_ssse3(pp, end);
+}
 #else
 int fx_utf8_valid(const unsigned char *p, size_t n)
 {
     return fx_utf8_valid_scalar(p, n);
+}
+
+int fx_utf8_scan(const unsigned char **pp, const unsigned char *end)
+{
+    (void)pp;
+    (void)end;
+    return 0;
 }
 #endif

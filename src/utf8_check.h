@@ -15,4 +15,15 @@
  * decoder's utf8_len, which stops there. */
 int fx_utf8_valid(const unsigned char *p, size_t n);
 
+/* The decoder's long runs of multi-byte text (json_scan.h's scan_mixed):
+ * from *pp, which follows whole characters, sixteen bytes at a time with
+ * the same table lookup, looks for the first quote, backslash or control
+ * byte. Returns 1 with *pp there when every byte before it is well-formed
+ * UTF-8; -1 when some byte before it is not (the caller walks from where
+ * it began, one character at a time, to find and name the fault); 0 when
+ * it cannot tell: no SSSE3, or fewer than 16 bytes left before `end` with
+ * no stop found, *pp then moved to the first character not yet checked
+ * (the caller's own scan goes on from there). Never reads past `end`. */
+int fx_utf8_scan(const unsigned char **pp, const unsigned char *end);
+
 #endif
