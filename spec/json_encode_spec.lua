@@ -198,6 +198,30 @@ describe("json.encode", function()
       assert(valid > 1000 and invalid > 1000, ("valid %d, invalid %d"):format(valid, invalid))
     end)
 
+    -- Strings of 16 bytes and more are copied, escaped and checked in one
+    -- pass of 16-byte blocks (json_encode.c's put_long_ssse3): a broken
+    -- sequence at every offset, followed by plain ASCII (whose blocks need
+    -- no lookup of their own) or by nothing at all, and an escape right
+    -- before it or after it.
+    it("finds a broken sequence at every place in a long string", function()
+      local broken = { "\226\130", "\240\159\152", "\195", "\128", "\237\160\128", "\192\175" }
+      for _, s in ipairs(broken) do
+        for at = 0, 50 do
+          local head = string.rep("a", at)
+          local tails = { "", string.rep("b", 16), string.rep("b", 16 - (at + #s) % 16), "\n" .. string.rep("c", 20) }
+          for _, tail in ipairs(tails) do
+            local str = head .. s .. tail
+            assert.equal(("invalid UTF-8 in string (byte %d)"):format(at + 1), enc_error(str).message)
+            assert.equal(("invalid UTF-8 in string (byte %d)"):format(at + 2), enc_error("\t" .. str).message)
+            assert.matches("invalid UTF%-8 in string key", enc_error({ [str] = true }).message)
+          end
+          local good = head .. "\240\159\152\128" .. string.rep("b", at % 17)
+          assert.equal(reference_quote(good), enc(good))
+          assert.equal(reference_quote(good .. "\n"), enc(good .. "\n"))
+        end
+      end
+    end)
+
     it("rejects invalid UTF-8 in values and keys", function()
       local bad = {
         "\128", "\191", "\192\128", "\193\191", "\224\128\128", "\224\159\191", "\237\160\128", "\237\191\191",

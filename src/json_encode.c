@@ -26,6 +26,7 @@
 #include "json_scan.h"
 #include "options.h"
 #include "utf8_check.h"
+#include "utf8_lookup.h"
 
 /* C recursion follows the nesting, so max_depth also bounds the C stack
  * (a few hundred bytes a level, more under sanitizers). */
@@ -93,6 +94,21 @@ static const char short_escape[256] = {
 };
 
 static const char hex_digits[] = "0123456789abcdef";
+
+/* Writes byte c (a quote, a backslash or a control byte) escaped at out:
+ * 2 bytes, or 6 for a control byte with no short form. Returns the end. */
+static inline char *put_escape(char *out, unsigned c)
+{
+    *out++ = '\\';
+    if (short_escape[c]) {
+        *out++ = short_escape[c];
+        return out;
+    }
+    memcpy(out, "u00", 3);
+    out[3] = hex_digits[c >> 4];
+    out[4] = hex_digits[c & 15];
+    return out + 5;
+}
 
 static inline uint64_t load64(const char *p)
 {
@@ -252,18 +268,8 @@ static ENC_COLD int path_key(enc *e, const char *k, size_t n)
         char tmp[6];
         size_t len = 1;
         tmp[0] = (char)c;
-        if (c < 0x20 || c == '"' || c == '\\') {
-            tmp[0] = '\\';
-            if (short_escape[c]) {
-                tmp[1] = short_escape[c];
-                len = 2;
-            } else {
-                memcpy(tmp + 1, "u00", 3);
-                tmp[4] = hex_digits[c >> 4];
-                tmp[5] = hex_digits[c & 15];
-                len = 6;
-            }
-        }
+        if (c < 0x20 || c == '"' || c == '\\')
+            len = (size_t)(put_escape(tmp, c) - tmp);
         add_reversed(e, tmp, len);
     }
     add_reversed(e, "[\"", 2);
@@ -722,6 +728,101 @@ static ENC_COLD size_t first_bad_utf8(const uchar *start, const uchar *end)
  * string is checked as UTF-8 once (utf8_check.c; the escaped bytes are
  * ASCII, so the runs are valid exactly when the string is). A string that
  * fails leaves its output behind to be thrown away with the call's. */
+/* The UTF-8 fault of a string: a key's names the key (the one at -2, from
+ * lua_next, in both object loops), a value's the byte. */
+static ENC_COLD int fail_utf8(enc *e, const uchar *start, const uchar *end, int is_key)
+{
+    unsigned long at = (unsigned long)first_bad_utf8(start, end) + 1;
+    if (is_key)
+        return fail_key(e, -2, "invalid UTF-8 in ", "", at);
+    return fail(e, "invalid UTF-8 in string (byte %lu)", at);
+}
+
+#if FX_UTF8_LOOKUP && FX_JSON_SSE2
+/* Strings of 16 bytes and more where the CPU has SSSE3: copied, escaped
+ * and checked as UTF-8 in one pass, 16 bytes at a time (utf8_lookup.h),
+ * where put_string_scan read each such string three times (to find what
+ * to escape, to copy it, to check it): on the benchmark's text in many
+ * scripts that was a third of encoding it. Each block is stored whole and
+ * the output moves on to the first byte to escape; after an escape the
+ * next block starts right behind it, the lookup told what came before it
+ * (bytes it checked already are checked again, to the same answer). The
+ * last bytes are a block of their own with zeros after them, so a
+ * character the end cuts short fails as one cut by ASCII. Two blocks in a
+ * row of ASCII need no lookup. Output and errors are put_string_scan's. */
+__attribute__((target("ssse3"))) static int put_long_ssse3(enc *e, const uchar *s, size_t len, int is_key)
+{
+    lua_State *L = e->L;
+    fx_buffer *b = e->out;
+    const uchar *p = s, *end = s + len;
+    const __m128i zero = _mm_setzero_si128();
+    __m128i prev = zero, errors = zero, v;
+    char *out, *limit;
+    /* the string, its quotes, a byte to spare (a key's ':') and 16 for a
+     * block stored whole; each escape asks for its own room */
+    fx_buffer_reserve(L, b, len + 19);
+    out = b->data + b->len;
+    limit = b->data + b->cap;
+    *out++ = '"';
+    for (;;) {
+        size_t rest = (size_t)(end - p);
+        unsigned flags, at, c;
+        if (rest >= 16) {
+            v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            flags = escape_flags(v);
+        } else if (rest > 0) {
+            v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(end - 16)),
+                                 _mm_loadu_si128((const __m128i *)(const void *)(fx_utf8_last_bytes + 16 - rest)));
+            flags = escape_flags(v) & ((1u << rest) - 1); /* the zeros after the end are not the string's */
+        } else {
+            errors = _mm_or_si128(errors, block_errors(zero, prev));
+            break;
+        }
+        _mm_storeu_si128((__m128i *)(void *)out, v);
+        if ((_mm_movemask_epi8(v) | _mm_movemask_epi8(prev)) != 0)
+            errors = _mm_or_si128(errors, block_errors(v, prev));
+        if (flags == 0) {
+            if (rest <= 16) {
+                out += rest;
+                if (rest < 16)
+                    break;
+                p += 16;
+                prev = v;
+                continue;
+            }
+            out += 16;
+            p += 16;
+            prev = v;
+            continue;
+        }
+        at = (unsigned)__builtin_ctz(flags);
+        out += at;
+        p += at;
+        c = *p++;
+        /* this escape (6 bytes at most), what is left, the closing quote,
+         * the spare byte and a block store */
+        if ((size_t)(limit - out) < (size_t)(end - p) + 25) {
+            b->len = (size_t)(out - b->data);
+            fx_buffer_reserve(L, b, (size_t)(end - p) + 25);
+            out = b->data + b->len;
+            limit = b->data + b->cap;
+        }
+        out = put_escape(out, c);
+        /* the 16 bytes before p, zeros standing for any before the string */
+        if (p - s >= 16)
+            prev = _mm_loadu_si128((const __m128i *)(const void *)(p - 16));
+        else
+            prev = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)s),
+                                    _mm_loadu_si128((const __m128i *)(const void *)(fx_utf8_first_bytes + (p - s))));
+    }
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(errors, zero)) != 0xFFFF)
+        return fail_utf8(e, s, end, is_key);
+    *out++ = '"';
+    b->len = (size_t)(out - b->data);
+    return 0;
+}
+#endif
+
 static ENC_NOINLINE int put_string_scan(enc *e, const char *s, size_t len, int is_key)
 {
     fx_buffer *b = e->out;
@@ -773,26 +874,23 @@ static ENC_NOINLINE int put_string_scan(enc *e, const char *s, size_t len, int i
         }
         c = *q;
         p = q + 1;
-        *out++ = '\\';
-        if (short_escape[c]) {
-            *out++ = short_escape[c];
-        } else {
-            memcpy(out, "u00", 3);
-            out[3] = hex_digits[c >> 4];
-            out[4] = hex_digits[c & 15];
-            out += 5;
-        }
+        out = put_escape(out, c);
     }
-    if (high != 0 && !fx_utf8_valid(start, len)) {
-        unsigned long at = (unsigned long)first_bad_utf8(start, end) + 1;
-        /* a key is the one at -2 (from lua_next) in both object loops */
-        if (is_key)
-            return fail_key(e, -2, "invalid UTF-8 in ", "", at);
-        return fail(e, "invalid UTF-8 in string (byte %lu)", at);
-    }
+    if (high != 0 && !fx_utf8_valid(start, len))
+        return fail_utf8(e, start, end, is_key);
     *out++ = '"';
     b->len = (size_t)(out - b->data);
     return 0;
+}
+
+/* Strings of 16 bytes and more that put_string does not write inline. */
+static inline int put_string_long(enc *e, const char *s, size_t len, int is_key)
+{
+#if FX_UTF8_LOOKUP && FX_JSON_SSE2
+    if (fx_utf8_have_ssse3())
+        return put_long_ssse3(e, (const uchar *)s, len, is_key);
+#endif
+    return put_string_scan(e, s, len, is_key);
 }
 
 /* A string, quoted and escaped. Strings of up to 48 bytes with nothing to
@@ -808,12 +906,12 @@ static inline int put_string(enc *e, const char *s, size_t len, int is_key)
     __m128i v0, v1, v2;
     if (len >= 16) {
         if (len > 48)
-            return put_string_scan(e, s, len, is_key);
+            return put_string_long(e, s, len, is_key);
         v0 = _mm_loadu_si128((const __m128i *)(const void *)s);
         v2 = _mm_loadu_si128((const __m128i *)(const void *)(s + len - 16));
         v1 = len > 32 ? _mm_loadu_si128((const __m128i *)(const void *)(s + 16)) : v0;
         if ((scan_flags(v0) | scan_flags(v1) | scan_flags(v2)) != 0)
-            return put_string_scan(e, s, len, is_key);
+            return put_string_long(e, s, len, is_key);
         fx_buffer_reserve(e->L, b, 51);
         out = b->data + b->len;
         *out++ = '"';

@@ -15,6 +15,9 @@
  * decoder's utf8_len, which stops there. */
 int fx_utf8_valid(const unsigned char *p, size_t n);
 
+/* 1 when this CPU runs utf8_lookup.h's SSSE3 code (asked once), else 0. */
+int fx_utf8_have_ssse3(void);
+
 /* The decoder's long runs of multi-byte text (json_scan.h's scan_mixed):
  * from *pp, which follows whole characters, sixteen bytes at a time with
  * the same table lookup, looks for the first quote, backslash or control
