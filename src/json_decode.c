@@ -248,23 +248,33 @@ static inline int hex4(const uchar *p, const uchar *end)
 }
 
 /* Writes code point cp (< 0x110000) as UTF-8 at o, which has room for 4
- * bytes; returns the end. No branch on the length: escapes of mixed
- * scripts would mispredict one at every character. */
+ * bytes; returns the end. A branch per length, each writing only its own
+ * bytes: written without branches (all four forms made, one picked by
+ * masks) it was 1.1x slower on escaped text and 2x on one character
+ * repeated, the next escape's output waiting on this one's length. */
 static inline char *put_utf8(char *o, uint32_t cp)
 {
-    uint32_t n = 1 + (cp >= 0x80) + (cp >= 0x800) + (cp >= 0x10000);
-    uint32_t w2 = (0xC0 | cp >> 6) | (0x80 | (cp & 0x3F)) << 8;
-    uint32_t w3 = (0xE0 | cp >> 12) | (0x80 | (cp >> 6 & 0x3F)) << 8 | (0x80 | (cp & 0x3F)) << 16;
-    uint32_t w4 = (0xF0 | cp >> 18) | (0x80 | (cp >> 12 & 0x3F)) << 8 | (0x80 | (cp >> 6 & 0x3F)) << 16 |
-                  (0x80 | (cp & 0x3F)) << 24;
-    uint32_t w = n == 1 ? cp : n == 2 ? w2 : n == 3 ? w3 : w4;
-    uchar bytes[4];
-    bytes[0] = (uchar)w;
-    bytes[1] = (uchar)(w >> 8);
-    bytes[2] = (uchar)(w >> 16);
-    bytes[3] = (uchar)(w >> 24);
-    memcpy(o, bytes, 4);
-    return o + n;
+    uchar *u = (uchar *)o;
+    if (cp < 0x80) {
+        u[0] = (uchar)cp;
+        return o + 1;
+    }
+    if (cp < 0x800) {
+        u[0] = (uchar)(0xC0 | cp >> 6);
+        u[1] = (uchar)(0x80 | (cp & 0x3F));
+        return o + 2;
+    }
+    if (cp < 0x10000) {
+        u[0] = (uchar)(0xE0 | cp >> 12);
+        u[1] = (uchar)(0x80 | (cp >> 6 & 0x3F));
+        u[2] = (uchar)(0x80 | (cp & 0x3F));
+        return o + 3;
+    }
+    u[0] = (uchar)(0xF0 | cp >> 18);
+    u[1] = (uchar)(0x80 | (cp >> 12 & 0x3F));
+    u[2] = (uchar)(0x80 | (cp >> 6 & 0x3F));
+    u[3] = (uchar)(0x80 | (cp & 0x3F));
+    return o + 4;
 }
 
 /* Where a run stopped on something other than a quote or a backslash. */
