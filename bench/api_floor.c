@@ -120,8 +120,9 @@ static void put_string(lua_State *L, tape_buf *b, int idx)
         lua_pushvalue(L, idx);
         lua_pushinteger(L, -slot);
         lua_rawset(L, 3);
+        uint32_t n32 = (uint32_t)n;
         put_tag(L, b, 'T', (uint32_t)slot);
-        put(L, b, &n, sizeof(uint32_t));
+        put(L, b, &n32, sizeof n32);
         put(L, b, s, n);
     } else { /* its slot */
         put_tag(L, b, 'S', (uint32_t)-mark);
@@ -215,7 +216,8 @@ static int l_tape(lua_State *L)
 
 typedef struct {
     const char *p, *end;
-    int slots; /* the stack index before the first string slot */
+    int slots;  /* the stack index before the first string slot */
+    int nslots; /* how many there are */
     int array_mt;
 } reader;
 
@@ -236,14 +238,25 @@ static uint32_t read_u32(lua_State *L, reader *r)
     return v;
 }
 
+/* A string slot from the tape, 1..nslots (a tape not made by tape() is
+ * refused, never a write outside the slots). */
+static int slot_index(lua_State *L, reader *r)
+{
+    uint32_t k = read_u32(L, r);
+    if (k == 0 || k > (uint32_t)r->nslots)
+        luaL_error(L, "api_floor: bad tape");
+    return (int)k;
+}
+
 static void build(lua_State *L, reader *r)
 {
     uint32_t n, i;
     if (r->p >= r->end)
         luaL_error(L, "api_floor: torn tape");
-    luaL_checkstack(L, 4, "api_floor: too deep");
     switch (*r->p++) {
     case 'o':
+        /* the stack is checked once a container, as a decoder checks it */
+        luaL_checkstack(L, 4, "api_floor: too deep");
         n = read_u32(L, r);
         lua_createtable(L, 0, (int)n);
         for (i = 0; i < n; i++) {
@@ -253,6 +266,7 @@ static void build(lua_State *L, reader *r)
         }
         break;
     case 'a':
+        luaL_checkstack(L, 4, "api_floor: too deep");
         n = read_u32(L, r);
         lua_createtable(L, (int)n, 0);
         for (i = 1; i <= n; i++) {
@@ -263,10 +277,10 @@ static void build(lua_State *L, reader *r)
         lua_setmetatable(L, -2);
         break;
     case 'S':
-        lua_pushvalue(L, r->slots + (int)read_u32(L, r));
+        lua_pushvalue(L, r->slots + slot_index(L, r));
         break;
     case 'T':
-        i = read_u32(L, r);
+        i = (uint32_t)slot_index(L, r);
         n = read_u32(L, r);
         lua_pushlstring(L, take(L, r, n), n);
         lua_pushvalue(L, -1);
@@ -313,8 +327,10 @@ static int l_build(lua_State *L)
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 3);
     r.array_mt = 3;
+    luaL_argcheck(L, slots >= 0 && slots < 1000000, 2, "a count of slots");
     luaL_checkstack(L, (int)slots + 8, "api_floor: too many strings");
     r.slots = lua_gettop(L);
+    r.nslots = (int)slots;
     lua_settop(L, r.slots + (int)slots);
     build(L, &r);
     return 1;
@@ -325,10 +341,10 @@ static size_t visit(lua_State *L, int array_mt)
 {
     int t = lua_gettop(L);
     size_t sum = 0, n;
-    luaL_checkstack(L, 4, "api_floor: too deep");
     switch (lua_type(L, t)) {
     case LUA_TTABLE: {
         int is_array = 0;
+        luaL_checkstack(L, 4, "api_floor: too deep");
         if (lua_getmetatable(L, t)) {
             is_array = lua_rawequal(L, -1, array_mt);
             lua_pop(L, 1);
@@ -343,8 +359,12 @@ static size_t visit(lua_State *L, int array_mt)
         } else {
             lua_pushnil(L);
             while (lua_next(L, t)) {
-                (void)lua_tolstring(L, -2, &n);
-                sum += n + visit(L, array_mt);
+                /* a key that is not a string is left as it is: lua_next needs it */
+                if (lua_type(L, -2) == LUA_TSTRING) {
+                    (void)lua_tolstring(L, -2, &n);
+                    sum += n;
+                }
+                sum += visit(L, array_mt);
                 lua_pop(L, 1);
             }
         }

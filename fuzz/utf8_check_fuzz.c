@@ -87,13 +87,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     {
-        int bad_run = 0, bad_walk = 0;
-        const uchar *run = scan_run(text, text, text + size, &bad_run);
-        const uchar *walk = scan_slow(text, &bad_walk);
-        if (run != walk || bad_run != bad_walk) {
-            fprintf(stderr, "utf8_check: scan_run stops at %zu (bad %d), the walk at %zu (bad %d) (input of %zu bytes)\n",
-                    (size_t)(run - text), bad_run, (size_t)(walk - text), bad_walk, size);
-            abort();
+        /* every run of the input, stepping over each stop as the encoder's
+         * first_bad_utf8 does, so that runs start after a quote too */
+        const uchar *p = text, *end = text + size;
+        for (;;) {
+            int bad_run = 0, bad_walk = 0;
+            const uchar *run = scan_run(p, text, end, &bad_run);
+            const uchar *walk = scan_slow(p, &bad_walk);
+            if (run != walk || bad_run != bad_walk) {
+                fprintf(stderr,
+                        "utf8_check: from %zu scan_run stops at %zu (bad %d), the walk at %zu (bad %d) (input of %zu "
+                        "bytes)\n",
+                        (size_t)(p - text), (size_t)(run - text), bad_run, (size_t)(walk - text), bad_walk, size);
+                abort();
+            }
+            if (bad_run || run >= end)
+                break;
+            p = run + 1;
         }
     }
     lua_pushinteger(L, (lua_Integer)bad);
