@@ -1,5 +1,6 @@
 #include "handle.h"
 #include "json.h"
+#include "utf8_check.h"
 
 const char fx_json_empty_array_tag = 0;
 
@@ -42,7 +43,7 @@ void fx_json_open(lua_State *L)
     }
     lua_pop(L, 1);
 
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 10);
     module = lua_gettop(L);
     fx_json_decode_register(L, module);
     fx_json_encode_register(L, module);
@@ -57,4 +58,9 @@ void fx_json_open(lua_State *L)
      * them when this is true; without it, it restricts after a full decode) */
     lua_pushboolean(L, 1);
     lua_setfield(L, module, "can_select");
+    /* whether strings take the SSSE3 paths (utf8_lookup.h) on this CPU:
+     * false without SSSE3, or with FLEXIROAM_JSON_PORTABLE=1 in the
+     * environment (the same answers, one character at a time) */
+    lua_pushboolean(L, fx_utf8_have_ssse3());
+    lua_setfield(L, module, "simd");
 }

@@ -222,29 +222,28 @@ static const uchar *fail_char(decoder *d, const uchar *at, const char *what)
     return NULL;
 }
 
-/* Hex digit values; 0x100 marks anything else (the NUL sentinel too). */
+/* A hex digit's value already in its place of a \\u escape's four: one
+ * table a place, 0x10000 marking anything else (the NUL sentinel too), so
+ * that the four digits are three ORs and a compare (with one table of
+ * values, shifting and checking them took twice the instructions). */
 #define HX(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 \
-               : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : 0x100)
-#define HX4(c) HX(c), HX((c) + 1), HX((c) + 2), HX((c) + 3)
-#define HX16(c) HX4(c), HX4((c) + 4), HX4((c) + 8), HX4((c) + 12)
-static const short hex_value[256] = {
-    HX16(0), HX16(16), HX16(32), HX16(48), HX16(64), HX16(80), HX16(96), HX16(112),
-    HX16(128), HX16(144), HX16(160), HX16(176), HX16(192), HX16(208), HX16(224), HX16(240),
-};
+               : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : -1)
+#define HXS(c, shift) (HX(c) < 0 ? 0x10000 : HX(c) << (shift))
+#define HX4(c, s) HXS(c, s), HXS((c) + 1, s), HXS((c) + 2, s), HXS((c) + 3, s)
+#define HX16(c, s) HX4(c, s), HX4((c) + 4, s), HX4((c) + 8, s), HX4((c) + 12, s)
+#define HX256(s) { HX16(0, s), HX16(16, s), HX16(32, s), HX16(48, s), HX16(64, s), HX16(80, s), HX16(96, s), \
+                   HX16(112, s), HX16(128, s), HX16(144, s), HX16(160, s), HX16(176, s), HX16(192, s),      \
+                   HX16(208, s), HX16(224, s), HX16(240, s) }
+static const int32_t hex_at[4][256] = { HX256(12), HX256(8), HX256(4), HX256(0) };
 
 /* The 4 hex digits at p, or -1 (also when fewer than 4 bytes are left). */
 static inline int hex4(const uchar *p, const uchar *end)
 {
-    int h0, h1, h2, h3;
+    int32_t v;
     if (end - p < 4)
         return -1;
-    h0 = hex_value[p[0]];
-    h1 = hex_value[p[1]];
-    h2 = hex_value[p[2]];
-    h3 = hex_value[p[3]];
-    if ((h0 | h1 | h2 | h3) > 15)
-        return -1;
-    return h0 << 12 | h1 << 8 | h2 << 4 | h3;
+    v = hex_at[0][p[0]] | hex_at[1][p[1]] | hex_at[2][p[2]] | hex_at[3][p[3]];
+    return v > 0xFFFF ? -1 : (int)v;
 }
 
 /* Writes code point cp (< 0x110000) as UTF-8 at o, which has room for 4

@@ -723,11 +723,6 @@ static ENC_COLD size_t first_bad_utf8(const uchar *start, const uchar *end)
     }
 }
 
-/* A string, quoted and escaped, the general case: the runs between bytes
- * to escape are copied whole, and when any byte was >= 0x80 the whole
- * string is checked as UTF-8 once (utf8_check.c; the escaped bytes are
- * ASCII, so the runs are valid exactly when the string is). A string that
- * fails leaves its output behind to be thrown away with the call's. */
 /* The UTF-8 fault of a string: a key's names the key (the one at -2, from
  * lua_next, in both object loops), a value's the byte. */
 static ENC_COLD int fail_utf8(enc *e, const uchar *start, const uchar *end, int is_key)
@@ -739,6 +734,14 @@ static ENC_COLD int fail_utf8(enc *e, const uchar *start, const uchar *end, int 
 }
 
 #if FX_UTF8_LOOKUP && FX_JSON_SSE2
+/* Indices for the byte shuffle: from offset k (< 16), the first k bytes of
+ * a block moved to its back, zeros before them: the 16 bytes before a
+ * place k bytes into a string, zeros standing for those before it. */
+static const unsigned char first_bytes[32] = {
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+};
+
 /* Strings of 16 bytes and more where the CPU has SSSE3: copied, escaped
  * and checked as UTF-8 in one pass, 16 bytes at a time (utf8_lookup.h),
  * where put_string_scan read each such string three times (to find what
@@ -749,7 +752,8 @@ static ENC_COLD int fail_utf8(enc *e, const uchar *start, const uchar *end, int 
  * (bytes it checked already are checked again, to the same answer). The
  * last bytes are a block of their own with zeros after them, so a
  * character the end cuts short fails as one cut by ASCII. Two blocks in a
- * row of ASCII need no lookup. Output and errors are put_string_scan's. */
+ * row of ASCII need no lookup. Output and errors are put_string_scan's.
+ * len >= 16: the first and last 16 bytes are loaded whole. */
 __attribute__((target("ssse3"))) static int put_long_ssse3(enc *e, const uchar *s, size_t len, int is_key)
 {
     lua_State *L = e->L;
@@ -813,7 +817,7 @@ __attribute__((target("ssse3"))) static int put_long_ssse3(enc *e, const uchar *
             prev = _mm_loadu_si128((const __m128i *)(const void *)(p - 16));
         else
             prev = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)s),
-                                    _mm_loadu_si128((const __m128i *)(const void *)(fx_utf8_first_bytes + (p - s))));
+                                    _mm_loadu_si128((const __m128i *)(const void *)(first_bytes + (p - s))));
     }
     if (_mm_movemask_epi8(_mm_cmpeq_epi8(errors, zero)) != 0xFFFF)
         return fail_utf8(e, s, end, is_key);
@@ -823,6 +827,12 @@ __attribute__((target("ssse3"))) static int put_long_ssse3(enc *e, const uchar *
 }
 #endif
 
+/* A string, quoted and escaped, the general case (strings of 16 bytes and more
+ * go to put_long_ssse3 where the CPU has SSSE3): the runs between bytes
+ * to escape are copied whole, and when any byte was >= 0x80 the whole
+ * string is checked as UTF-8 once (utf8_check.c; the escaped bytes are
+ * ASCII, so the runs are valid exactly when the string is). A string that
+ * fails leaves its output behind to be thrown away with the call's. */
 static ENC_NOINLINE int put_string_scan(enc *e, const char *s, size_t len, int is_key)
 {
     fx_buffer *b = e->out;
@@ -896,7 +906,8 @@ static inline int put_string_long(enc *e, const char *s, size_t len, int is_key)
 /* A string, quoted and escaped. Strings of up to 48 bytes with nothing to
  * look at (most keys and values of an API answer: plain ASCII) are checked
  * as words that overlap (16 bytes with SSE2, 8 without) and copied as such,
- * here, inline; the rest (escapes, bytes >= 0x80) go to put_string_scan.
+ * here, inline; the rest (escapes, bytes >= 0x80) go to put_string_long
+ * (16 bytes and more) or put_string_scan.
  * Either leaves a byte to spare after the closing quote, for a key's ':'. */
 static inline int put_string(enc *e, const char *s, size_t len, int is_key)
 {

@@ -9,6 +9,8 @@
  * (simdutf is not there; only a Rust crate's sources), hence this file and
  * utf8_lookup.h, which holds the method. */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "json_scan.h"
 #include "utf8_check.h"
@@ -44,8 +46,11 @@ int fx_utf8_have_ssse3(void)
 {
     int s = __atomic_load_n(&ssse3_state, __ATOMIC_RELAXED);
     if (s == 0) {
+        /* FLEXIROAM_JSON_PORTABLE=1: the paths of machines without SSSE3,
+         * for the specs that compare them with these */
+        const char *portable = getenv("FLEXIROAM_JSON_PORTABLE");
         __builtin_cpu_init();
-        s = __builtin_cpu_supports("ssse3") ? 1 : 2;
+        s = __builtin_cpu_supports("ssse3") && !(portable && strcmp(portable, "1") == 0) ? 1 : 2;
         __atomic_store_n(&ssse3_state, s, __ATOMIC_RELAXED);
     }
     return s == 1;

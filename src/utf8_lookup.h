@@ -92,14 +92,6 @@ static const unsigned char fx_utf8_last_bytes[32] = {
     0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
 };
 
-/* Indices for the byte shuffle: from offset k (< 16), the first k bytes of
- * a block moved to its back, zeros before them: the 16 bytes before a
- * place k bytes into a string, zeros standing for those before it. */
-static const unsigned char fx_utf8_first_bytes[32] = {
-    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-};
-
 #else
 #define FX_UTF8_LOOKUP 0
 #endif

@@ -46,4 +46,9 @@
 --- Whether decode takes select (selective decode): true in this build.
 -- @field can_select
 
+--- Whether strings are scanned, checked and copied 16 bytes at a time with SSSE3 (x86 CPUs that have
+-- it); false elsewhere, or with FLEXIROAM_JSON_PORTABLE=1 in the environment. Both ways give the same
+-- results.
+-- @field simd
+
 return require("flexiroam.core").json
