@@ -227,8 +227,8 @@ static const uchar *fail_char(decoder *d, const uchar *at, const char *what)
  * that the four digits are three ORs and a compare (with one table of
  * values, shifting and checking them took twice the instructions). */
 #define HX(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 \
-               : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : -1)
-#define HXS(c, shift) (HX(c) < 0 ? 0x10000 : HX(c) << (shift))
+               : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : 0x100)
+#define HXS(c, shift) (HX(c) > 15 ? 0x10000 : HX(c) << (shift))
 #define HX4(c, s) HXS(c, s), HXS((c) + 1, s), HXS((c) + 2, s), HXS((c) + 3, s)
 #define HX16(c, s) HX4(c, s), HX4((c) + 4, s), HX4((c) + 8, s), HX4((c) + 12, s)
 #define HX256(s) { HX16(0, s), HX16(16, s), HX16(32, s), HX16(48, s), HX16(64, s), HX16(80, s), HX16(96, s), \
