@@ -80,22 +80,22 @@ end
 -- the ratio ours/theirs: {median, min, max} of the rounds' own ratios
 -- (each round's pair ran back to back, so a slow spell of the machine
 -- weighs on both sides of a ratio alike). With `floor` (the API floor,
--- bench/api_floor.c, called with floor_arg) timed in the same rounds, also
--- the ratio theirs/floor the same way: the most any codec on Lua's C API
--- could reach against theirs.
-local function compare(ours, theirs, arg1, bytes, rounds, floor, floor_arg)
+-- bench/api_floor.c: a function of no argument) timed in the same rounds,
+-- also the ratio theirs/floor the same way: the most any codec on Lua's C
+-- API could reach against theirs.
+local function compare(ours, theirs, arg1, bytes, rounds, floor)
   ours(arg1)
   theirs(arg1)
   local once = math.max(time_block(ours, arg1, 1), time_block(theirs, arg1, 1), 1e-6)
   -- at least 3 calls a block: the 10000-SIM rows otherwise time single calls
   local iters = math.max(3, math.ceil(BLOCK / once))
   local a, b, f = {}, {}, {}
-  if floor then floor(floor_arg) end
+  if floor then floor() end
   for round = 1, rounds do
     local first_ours = round % 2 == 1
     if first_ours then a[#a + 1] = time_block(ours, arg1, iters) end
     b[#b + 1] = time_block(theirs, arg1, iters)
-    if floor then f[#f + 1] = time_block(floor, floor_arg, iters) end
+    if floor then f[#f + 1] = time_block(floor, nil, iters) end
     if not first_ours then a[#a + 1] = time_block(ours, arg1, iters) end
   end
   local function spread(num, den)
@@ -305,9 +305,6 @@ local function limit(r)
   return ("%.2f"):format(r[1])
 end
 
--- The metatable json.decode gives arrays (the API floor gives it too).
-local ARRAY_MT = getmetatable(json.array({}))
-
 -- The text and the value of an input.
 local function make(input)
   if input.text then
@@ -331,7 +328,6 @@ if sample_reason then print("(" .. sample_reason .. ")") end
 if KEEP_ALL then print("(JSON_BENCH_KEEP_ALL: every input made first and kept alive throughout)") end
 if not decode_ok then print("(json.decode is not available in this build: decode columns are n/a)") end
 if not encode_ok then print("(json.encode is not available in this build: encode columns are n/a)") end
-print()
 if not api_floor then print("(build/bench/api_floor.so not built (make bench builds it): limit columns are n/a)") end
 print()
 print("| input | bytes | decode ours MB/s | cjson MB/s | ratio (rounds' range) | limit | encode ours MB/s |"
@@ -357,14 +353,14 @@ local function row(i, input)
   if decode_ok then
     local build_floor
     if api_floor then
-      local tape, slots = api_floor.tape(json.decode(text), ARRAY_MT)
-      build_floor = function() return api_floor.build(tape, slots, ARRAY_MT) end
+      local tape, slots = api_floor.tape(json.decode(text), json.array_mt)
+      build_floor = function() return api_floor.build(tape, slots, json.array_mt) end
     end
     dec_ours, dec_cjson, dec_ratio, dec_limit = compare(json.decode, cjson.decode, text, #text, rounds, build_floor)
   end
   if encode_ok then
     local out_bytes = #assert(json.encode(value))
-    local walk_floor = api_floor and function() return api_floor.walk(value, ARRAY_MT, out_bytes) end
+    local walk_floor = api_floor and function() return api_floor.walk(value, json.array_mt, out_bytes) end
     enc_ours, enc_cjson, enc_ratio, enc_limit = compare(json.encode, cjson.encode, value, out_bytes, rounds,
       walk_floor)
   end

@@ -11,11 +11,8 @@ local json = require("flexiroam.json")
 -- broken sequences; and JSON texts of such strings, raw or \u-escaped.
 local CORPUS = [==[
 local json = require("flexiroam.json")
-local state = 12345
-local function next_int(n)
-  state = (state * 1103515245 + 12345) % 2147483648
-  return state % n
-end
+local rnd = require("spec.support.select_oracle").rng(12345)
+local function next_int(n) return rnd(n) - 1 end
 local good = { "a", "Z", " ", "é", "€", "東", "😀", "data", "Ελλάδα", "\194\128", "\239\191\191", "\244\143\191\191" }
 local broken = { "\128", "\192\175", "\224\159\191", "\237\160\128", "\244\144\128\128", "\255", "\226\130",
   "\240\159\152", "\195" }

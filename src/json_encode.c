@@ -68,6 +68,7 @@ typedef struct enc {
     int stack_ok;      /* depths below this have their Lua stack slots already */
     int max_depth;
     int sort_keys;
+    int simd;          /* fx_utf8_have_ssse3(), asked once a call */
     /* How many tables of the path fall in each bucket (path_bucket): a
      * table whose bucket is empty is not on the path, and only the others
      * are looked for in it (a walk of the whole path for every table was
@@ -733,7 +734,7 @@ static ENC_COLD int fail_utf8(enc *e, const uchar *start, const uchar *end, int 
     return fail(e, "invalid UTF-8 in string (byte %lu)", at);
 }
 
-#if FX_UTF8_LOOKUP && FX_JSON_SSE2
+#if FX_UTF8_LOOKUP
 /* Indices for the byte shuffle: from offset k (< 16), the first k bytes of
  * a block moved to its back, zeros before them: the 16 bytes before a
  * place k bytes into a string, zeros standing for those before it. */
@@ -775,8 +776,7 @@ __attribute__((target("ssse3"))) static int put_long_ssse3(enc *e, const uchar *
             v = _mm_loadu_si128((const __m128i *)(const void *)p);
             flags = escape_flags(v);
         } else if (rest > 0) {
-            v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(end - 16)),
-                                 _mm_loadu_si128((const __m128i *)(const void *)(fx_utf8_last_bytes + 16 - rest)));
+            v = fx_utf8_tail_block(end, rest);
             flags = escape_flags(v) & ((1u << rest) - 1); /* the zeros after the end are not the string's */
         } else {
             errors = _mm_or_si128(errors, block_errors(zero, prev));
@@ -786,13 +786,9 @@ __attribute__((target("ssse3"))) static int put_long_ssse3(enc *e, const uchar *
         if ((_mm_movemask_epi8(v) | _mm_movemask_epi8(prev)) != 0)
             errors = _mm_or_si128(errors, block_errors(v, prev));
         if (flags == 0) {
-            if (rest <= 16) {
+            if (rest < 16) {
                 out += rest;
-                if (rest < 16)
-                    break;
-                p += 16;
-                prev = v;
-                continue;
+                break;
             }
             out += 16;
             p += 16;
@@ -819,7 +815,7 @@ __attribute__((target("ssse3"))) static int put_long_ssse3(enc *e, const uchar *
             prev = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)s),
                                     _mm_loadu_si128((const __m128i *)(const void *)(first_bytes + (p - s))));
     }
-    if (_mm_movemask_epi8(_mm_cmpeq_epi8(errors, zero)) != 0xFFFF)
+    if (fx_utf8_error_bits(errors) != 0)
         return fail_utf8(e, s, end, is_key);
     *out++ = '"';
     b->len = (size_t)(out - b->data);
@@ -896,8 +892,8 @@ static ENC_NOINLINE int put_string_scan(enc *e, const char *s, size_t len, int i
 /* Strings of 16 bytes and more that put_string does not write inline. */
 static inline int put_string_long(enc *e, const char *s, size_t len, int is_key)
 {
-#if FX_UTF8_LOOKUP && FX_JSON_SSE2
-    if (fx_utf8_have_ssse3())
+#if FX_UTF8_LOOKUP
+    if (e->simd)
         return put_long_ssse3(e, (const uchar *)s, len, is_key);
 #endif
     return put_string_scan(e, s, len, is_key);
@@ -1352,6 +1348,7 @@ static int json_encode(lua_State *L)
     e.sort = e.out + 2;
     e.out->len = e.path->len = e.sort->len = 0;
     e.depth = 0;
+    e.simd = fx_utf8_have_ssse3();
     memset(e.on_path, 0, sizeof e.on_path);
     /* each level holds at most 3 slots: the first levels ask once, here */
     e.stack_ok = lua_checkstack(L, 3 * ENC_STACK_LEVELS + 8) ? ENC_STACK_LEVELS : 0;

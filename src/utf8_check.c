@@ -66,16 +66,12 @@ __attribute__((target("ssse3"))) static int valid_ssse3(const unsigned char *p, 
         errors = _mm_or_si128(errors, block_errors(cur, prev));
         prev = cur;
     }
-    /* What is left (under 16 bytes), then zeros: the byte after the run is
-     * always in this block, so a sequence cut short by the end fails there,
-     * as one cut short by an ASCII byte. The bytes are the end of the last
-     * 16 of the run, moved to the front (no copy through memory: a load
-     * right after a byte-wise store of the same bytes waits for it). */
+    /* what is left (under 16 bytes), then zeros: the byte after the run is
+     * always in this block */
     rest = n - i;
-    cur = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + n - 16)),
-                           _mm_loadu_si128((const __m128i *)(const void *)(fx_utf8_last_bytes + 16 - rest)));
+    cur = fx_utf8_tail_block(p + n, rest);
     errors = _mm_or_si128(errors, block_errors(cur, prev));
-    return _mm_movemask_epi8(_mm_cmpeq_epi8(errors, _mm_setzero_si128())) == 0xFFFF;
+    return fx_utf8_error_bits(errors) == 0;
 }
 
 /* Runs under 16 bytes (a name, a word) one character at a time: cheaper
@@ -95,20 +91,15 @@ int fx_utf8_valid(const unsigned char *p, size_t n)
 __attribute__((target("ssse3"))) static int scan_ssse3(const unsigned char **pp, const unsigned char *end)
 {
     const unsigned char *p = *pp, *from = p;
-    __m128i prev = _mm_setzero_si128(), errors = _mm_setzero_si128(), zero = _mm_setzero_si128();
+    __m128i prev = _mm_setzero_si128(), errors = _mm_setzero_si128();
     while (end - p >= 16) {
         __m128i cur = _mm_loadu_si128((const __m128i *)(const void *)p);
         __m128i errs = block_errors(cur, prev);
-        /* the signed compare with ' ' flags control bytes and bytes >= 0x80 */
-        unsigned stops = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-                             _mm_or_si128(_mm_cmpeq_epi8(cur, _mm_set1_epi8('"')), _mm_cmpeq_epi8(cur, _mm_set1_epi8('\\'))),
-                             _mm_cmplt_epi8(cur, _mm_set1_epi8(' ')))) &
-                         ~(unsigned)_mm_movemask_epi8(cur);
+        /* scan_flags flags the stops and every byte >= 0x80: the stops only */
+        unsigned stops = scan_flags(cur) & ~(unsigned)_mm_movemask_epi8(cur);
         if (stops != 0) {
             unsigned at = (unsigned)__builtin_ctz(stops);
-            unsigned wrong = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(errs, zero)) ^ 0xFFFFu;
-            if ((wrong & ((2u << at) - 1)) != 0 ||
-                _mm_movemask_epi8(_mm_cmpeq_epi8(errors, zero)) != 0xFFFF)
+            if ((fx_utf8_error_bits(errs) & ((2u << at) - 1)) != 0 || fx_utf8_error_bits(errors) != 0)
                 return -1;
             *pp = p + at;
             return 1;
@@ -117,7 +108,7 @@ __attribute__((target("ssse3"))) static int scan_ssse3(const unsigned char **pp,
         prev = cur;
         p += 16;
     }
-    if (_mm_movemask_epi8(_mm_cmpeq_epi8(errors, zero)) != 0xFFFF)
+    if (fx_utf8_error_bits(errors) != 0)
         return -1;
     /* The last block may end inside a character, whose fault (cut short,
      * say) would only show in the next block: back to the lead of its last

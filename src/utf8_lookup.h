@@ -13,12 +13,13 @@
  * compares. A run's end is checked by one more block of zero bytes: a
  * sequence cut short there fails like one cut by ASCII.
  *
- * x86 with GCC or clang only (FX_UTF8_LOOKUP); the functions carry
- * target("ssse3") and run only where fx_utf8_have_ssse3() says yes. */
+ * x86 with GCC or clang, built with SSE2 (every x86-64), only
+ * (FX_UTF8_LOOKUP); the functions carry target("ssse3") and run only where
+ * fx_utf8_have_ssse3() says yes. */
 #ifndef FLEXIROAM_UTF8_LOOKUP_H
 #define FLEXIROAM_UTF8_LOOKUP_H
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
 #define FX_UTF8_LOOKUP 1
 #include <tmmintrin.h>
 
@@ -91,6 +92,23 @@ static const unsigned char fx_utf8_last_bytes[32] = {
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
     0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
 };
+
+/* The last `rest` (< 16) bytes before `end` as a block of their own, zeros
+ * after them: a sequence the end cuts short fails there as one cut short
+ * by ASCII. The 16 bytes before `end` must be readable. (Moved by a
+ * shuffle, not copied through memory: a load right after byte-wise stores
+ * of the same bytes waits for them.) */
+__attribute__((target("ssse3"))) static inline __m128i fx_utf8_tail_block(const unsigned char *end, size_t rest)
+{
+    return _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(end - 16)),
+                            _mm_loadu_si128((const __m128i *)(const void *)(fx_utf8_last_bytes + 16 - rest)));
+}
+
+/* A bit for each byte of block_errors' results that is not zero. */
+static inline unsigned fx_utf8_error_bits(__m128i errors)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(errors, _mm_setzero_si128())) ^ 0xFFFFu;
+}
 
 #else
 #define FX_UTF8_LOOKUP 0
