@@ -50,10 +50,15 @@ local function now()
   return require("socket").gettime()
 end
 
--- Calls fn until SLICE seconds have passed; returns calls per second.
+-- Calls fn until SLICE seconds have passed; returns calls per second. The
+-- contenders share one Lua heap and take turns: a full collection before
+-- the timed calls makes each pay for its own garbage, not for what the one
+-- before it left (the selective call followed the cjson-by-hand one, the
+-- heaviest in garbage, and swept its pages).
 local function rate(fn, batch)
   batch = batch or 10
   for _ = 1, batch do fn() end
+  collectgarbage()
   local n, start = 0, now()
   repeat
     for _ = 1, batch do fn() end
