@@ -157,6 +157,7 @@ typedef struct decoder {
     int key_slot;     /* cache slot of the key just parsed, or NO_KEY */
     key_cache *cache;
     const uchar *sel; /* the compiled opts.select (see SELECT), or NULL */
+    struct sel_memo *memo; /* SEL_MEMO entries after it (see sel_recall) */
     int metas;        /* stack index of the select_meta metatables by number, or 0 */
     const char *at_name; /* opts.select_at: "items" or "item" */
     size_t at_len;
@@ -663,10 +664,15 @@ static const uchar *number_strtod(decoder *d, const uchar *start, const uchar *s
     return stop;
 }
 
+/* Clinger's fast path (number_at) needs plain double arithmetic: on x87
+ * (32-bit x86 without SSE2) it is left out, and so is its table, which
+ * -Werror would otherwise refuse as unused. */
+#if FLT_EVAL_METHOD == 0
 static const double pow10_exact[23] = {
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
+#endif
 
 /* Integer literals that Lua can hold exactly: int64 on 5.3+. On 5.1/LuaJIT
  * numbers are doubles, exact only up to 2^53, so there that is the limit
@@ -917,6 +923,25 @@ static void make_array(decoder *d, int n, int size)
 #define SEL_MAX_LEVELS 64   /* a deeper tree is refused (a cycle, likely) */
 #define SEL_MAX_CHILDREN (1u << 24)
 
+/* The records of a list spell the same keys in the same order, and a
+ * selective decode skips most of them: looking each one up (its end found,
+ * then its name in the node) was a third of skipping a page. So each key of
+ * an object with a place in the selection is remembered for this call by
+ * its node and position: where its bytes are in the text (a key with no
+ * escape), and what it became. The next object's key in that position is
+ * first compared with those bytes, closing quote included; the same bytes
+ * are the same key, as valid as before and looked up to the same answer.
+ * A wrong guess costs one compare. Kept after the compiled tree, afresh at
+ * every call: the pointers are into this call's text. */
+#define SEL_MEMO 128
+typedef struct sel_memo {
+    const uchar *key; /* the key's first byte in the text, or NULL */
+    uint32_t node, pos, len;
+    int vk;      /* what its value becomes (V_*), or MEMO_SKIP */
+    uint32_t vn; /* and at which node */
+} sel_memo;
+#define MEMO_SKIP (-1)
+
 /* Where the open container stands in the selection. */
 enum { C_NONE, C_ROOT, C_OBJ, C_ARR, C_ITEMS };
 
@@ -1147,10 +1172,13 @@ static uint32_t sel_compile(lua_State *L, int t, int level, const char **path, f
 }
 
 /* The selection's own words on the levels buffer, above the level word of
- * the container they belong to: the place and node of the one around it. */
-static inline void push_sel(decoder *d, int ctx, uint32_t node)
+ * the container they belong to: the place and node of the one around it,
+ * and how many keys of that one came before (see sel_memo). */
+static inline void push_sel(decoder *d, int ctx, uint32_t node, uint32_t pos)
 {
-    uint64_t v = (uint64_t)node << 8 | (uint64_t)ctx;
+    /* pos, a key's position (sel_memo), only names a memo entry: past 2^24
+     * it may stand for another, which then only misses more */
+    uint64_t v = (uint64_t)(pos < 0xFFFFFF ? pos : 0xFFFFFF) << 40 | (uint64_t)node << 8 | (uint64_t)ctx;
     fx_buffer *b = d->levels;
     fx_buffer_reserve(d->L, b, sizeof v);
     memcpy(b->data + b->len, &v, sizeof v);
@@ -1259,7 +1287,33 @@ close:
     goto next;
 }
 
-enum { SK_ERROR, SK_PLAIN, SK_PUSHED, SK_SKIP };
+enum { SK_ERROR, SK_PLAIN, SK_PUSHED, SK_SKIP, SK_MISS };
+
+static inline sel_memo *sel_memo_at(const decoder *d, uint32_t node, uint32_t pos)
+{
+    return d->memo + (((node >> 2) * 7u + pos) & (SEL_MEMO - 1));
+}
+
+/* The key at *pp (its opening quote), position pos of an object at node, if
+ * it is the key remembered there (see sel_memo): SK_SKIP (*pp past it) or
+ * SK_PLAIN (*vk, *vn set, *pp unchanged), as select_key would answer; else
+ * SK_MISS. */
+static inline int sel_recall(const decoder *d, const uchar **pp, uint32_t node, uint32_t pos, int *vk, uint32_t *vn)
+{
+    const sel_memo *m = sel_memo_at(d, node, pos);
+    const uchar *p = *pp;
+    size_t n = m->len;
+    if (m->key == NULL || m->node != node || m->pos != pos || (size_t)(d->end - p) <= n + 1 || p[n + 1] != '"' ||
+        !sel_same(m->key, p + 1, n))
+        return SK_MISS;
+    if (m->vk == MEMO_SKIP) {
+        *pp = p + n + 2;
+        return SK_SKIP;
+    }
+    *vk = m->vk;
+    *vn = m->vn;
+    return SK_PLAIN;
+}
 
 /* A key of an object that has a place in the selection (*pp at its
  * opening quote): sets what its value becomes (*vk, *vn), and returns
@@ -1268,7 +1322,7 @@ enum { SK_ERROR, SK_PLAIN, SK_PUSHED, SK_SKIP };
  * unchanged), SK_PUSHED when it had escapes and is pushed already (*pp
  * past it), SK_ERROR with d->err set. The key is checked as parse_key
  * checks it. */
-static int select_key(decoder *d, const uchar **pp, int ctx, uint32_t node, int *vk, uint32_t *vn)
+static int select_key(decoder *d, const uchar **pp, int ctx, uint32_t node, uint32_t pos, int *vk, uint32_t *vn)
 {
     const uchar *p = *pp, *q, *name;
     size_t len;
@@ -1293,6 +1347,15 @@ static int select_key(decoder *d, const uchar **pp, int ctx, uint32_t node, int 
         *vn = 0;
     } else {
         const uint32_t *kid = sel_find(d->sel, node, name, len);
+        if (!pushed) { /* a key with no escape: its bytes in the text are its name */
+            sel_memo *m = sel_memo_at(d, node, pos);
+            m->key = name;
+            m->node = node;
+            m->pos = pos;
+            m->len = (uint32_t)len;
+            m->vk = kid == NULL ? MEMO_SKIP : kid[2] == SEL_WHOLE ? V_FULL : V_SUB;
+            m->vn = kid == NULL ? 0 : kid[2];
+        }
         if (kid == NULL) {
             if (pushed)
                 lua_pop(d->L, 1);
@@ -1332,6 +1395,7 @@ static int decode_text(decoder *d)
     uint32_t node = 0;
     int key_vk = V_FULL;
     uint32_t key_node = 0;
+    uint32_t sel_pos = 0; /* keys so far in the open object at node (sel_memo) */
 
     if (p == d->end) {
         fail(d, p, "empty input");
@@ -1368,10 +1432,11 @@ value:
                 int vk = depth == 0 ? V_ROOT : in_object ? key_vk : ctx == C_ARR ? V_SUB : V_REC;
                 int opened = open_ctx[vk][is_obj];
                 if (opened != C_NONE) {
-                    push_sel(d, ctx, node);
+                    push_sel(d, ctx, node, sel_pos);
                     if (depth > 0 && in_object)
                         node = key_node;
                     ctx = opened;
+                    sel_pos = 0;
                     sel_depth++;
                 }
             }
@@ -1478,7 +1543,11 @@ key:
         return 0;
     }
     if (depth == sel_depth) {
-        switch (select_key(d, &p, ctx, node, &key_vk, &key_node)) {
+        uint32_t pos = sel_pos++;
+        int sk = ctx == C_OBJ ? sel_recall(d, &p, node, pos, &key_vk, &key_node) : SK_MISS;
+        if (sk == SK_MISS)
+            sk = select_key(d, &p, ctx, node, pos, &key_vk, &key_node);
+        switch (sk) {
         case SK_ERROR:
             return 0;
         case SK_SKIP:
@@ -1551,6 +1620,7 @@ close:
         saved = pop_sel(d);
         ctx = (int)(saved & 0xFF);
         node = (uint32_t)(saved >> 8);
+        sel_pos = (uint32_t)(saved >> 40);
         sel_depth--;
     }
     depth--;
@@ -1633,6 +1703,7 @@ static int read_opts(lua_State *L, decoder *d)
     d->null_as_nil = 0;
     d->big = BIG_FLOAT;
     d->sel = NULL;
+    d->memo = NULL;
     d->metas = 0;
     if (lua_isnoneornil(L, 2))
         return 0;
@@ -1698,7 +1769,16 @@ static void compile_select(lua_State *L, decoder *d, fx_buffer *out)
     /* A key that is no table of the tree would be silently unused. */
     if (with_meta != NULL && meta.found < (uint32_t)entries)
         luaL_argerror(L, 2, "select_meta has a key that is neither select nor a table inside it");
-    d->sel = (const uchar *)out->data;
+    {
+        /* the memo after the tree, at a pointer's alignment (the buffer's
+         * data is malloc's), empty */
+        size_t at = (out->len + 7) & ~(size_t)7, size = SEL_MEMO * sizeof(sel_memo);
+        fx_buffer_reserve(L, out, at - out->len + size);
+        memset(out->data + out->len, 0, at - out->len + size);
+        out->len = at + size;
+        d->sel = (const uchar *)out->data;
+        d->memo = (sel_memo *)(void *)(out->data + at);
+    }
 }
 
 /* fx_json_decode_bytes hands json_decode its bytes as this userdata, of a
