@@ -936,7 +936,8 @@ static void make_array(decoder *d, int n, int size)
 #define SEL_MEMO 128
 typedef struct sel_memo {
     const uchar *key; /* the key's first byte in the text, or NULL */
-    uint32_t node, pos, len;
+    size_t len;       /* whole: a key may be longer than 4 GiB */
+    uint32_t node, pos;
     int vk;      /* what its value becomes (V_*), or MEMO_SKIP */
     uint32_t vn; /* and at which node */
 } sel_memo;
@@ -1352,7 +1353,7 @@ static int select_key(decoder *d, const uchar **pp, int ctx, uint32_t node, uint
             m->key = name;
             m->node = node;
             m->pos = pos;
-            m->len = (uint32_t)len;
+            m->len = len;
             m->vk = kid == NULL ? MEMO_SKIP : kid[2] == SEL_WHOLE ? V_FULL : V_SUB;
             m->vn = kid == NULL ? 0 : kid[2];
         }
