@@ -587,6 +587,33 @@ describe("json.encode", function()
       assert.equal("$.root.list[2][1]", err.path)
     end)
 
+    it("tells cycles from tables reached twice deep down, among hundreds of tables on the path", function()
+      -- The path is looked up through a filter of buckets (src/json_encode.c, on_path): a deep path
+      -- fills many of them, so most tables are looked for in the path itself, and each must still be
+      -- found exactly when it is on it.
+      local chain, nodes = {}, {}
+      local node = chain
+      for i = 1, 400 do
+        nodes[i] = node
+        node.next = {}
+        node = node.next
+      end
+      for _, at in ipairs { 1, 2, 150, 399, 400 } do
+        node.back = nodes[at]
+        local err = enc_error(chain)
+        assert.matches("cycle", err.message)
+        assert.equal("$" .. (".next"):rep(400) .. ".back", err.path)
+      end
+      node.back = nil
+      -- The same tables again under a sibling of the chain: reached twice, never a cycle.
+      local shared = { leaf = true }
+      nodes[200].twin = shared
+      nodes[300].twin = shared
+      nodes[300].again = { x = shared }
+      local text = enc(chain, { sort_keys = true })
+      assert.equal(3, select(2, text:gsub('{"leaf":true}', "")))
+    end)
+
     it("limits nesting to max_depth (default 1000)", function()
       local function nest(n)
         local v = {}

@@ -58,6 +58,8 @@ typedef struct enc_state {
 #define ENC_PRINTF(f, a)
 #endif
 
+#define PATH_BUCKETS 1024 /* a power of 2, at most 1024 (path_buckets' 10 bits) */
+
 typedef struct enc {
     lua_State *L;
     fx_buffer *out;
@@ -69,11 +71,13 @@ typedef struct enc {
     int max_depth;
     int sort_keys;
     int simd;          /* fx_utf8_have_ssse3(), asked once a call */
-    /* How many tables of the path fall in each bucket (path_bucket): a
-     * table whose bucket is empty is not on the path, and only the others
-     * are looked for in it (a walk of the whole path for every table was
-     * 14% of encoding comment threads 40 deep). */
-    uint16_t on_path[256];
+    /* How many tables of the path fall in each bucket, each table counted
+     * in two (path_buckets): a table one of whose buckets is empty is not
+     * on the path, and only the others are looked for in it (a walk of the
+     * whole path for every table was 14% of encoding comment threads 40
+     * deep; with one bucket of 256, a third of the tables of a thread 80
+     * tables deep still walked it, 4% of encoding them). */
+    uint16_t on_path[PATH_BUCKETS];
     char msg[192];
 } enc;
 
@@ -1181,9 +1185,12 @@ static int enc_object_sorted(enc *e, int t)
     return 0;
 }
 
-static inline unsigned path_bucket(const void *p)
+/* A table's two buckets: two 10-bit pieces of one multiplicative hash. */
+static inline void path_buckets(const void *p, unsigned *b1, unsigned *b2)
 {
-    return (unsigned)(((uint64_t)(uintptr_t)p >> 4) * UINT64_C(0x9E3779B97F4A7C15) >> 56);
+    uint64_t h = ((uint64_t)(uintptr_t)p >> 4) * UINT64_C(0x9E3779B97F4A7C15);
+    *b1 = (unsigned)(h >> 54);
+    *b2 = (unsigned)(h >> 44) & (PATH_BUCKETS - 1);
 }
 
 static int enc_table(enc *e, int t)
@@ -1191,9 +1198,10 @@ static int enc_table(enc *e, int t)
     lua_State *L = e->L;
     const void *self = lua_topointer(L, t);
     const void **path = (const void **)(void *)e->path->data;
-    unsigned bucket = path_bucket(self);
+    unsigned b1, b2;
     int i, rc;
-    if (e->on_path[bucket] != 0)
+    path_buckets(self, &b1, &b2);
+    if (e->on_path[b1] != 0 && e->on_path[b2] != 0)
         for (i = 0; i < e->depth; i++)
             if (path[i] == self)
                 return fail(e, "cycle: a table contains itself");
@@ -1204,7 +1212,8 @@ static int enc_table(enc *e, int t)
     e->path->len = (size_t)e->depth * sizeof self;
     fx_buffer_reserve(L, e->path, sizeof self);
     ((const void **)(void *)e->path->data)[e->depth++] = self;
-    e->on_path[bucket]++;
+    e->on_path[b1]++;
+    e->on_path[b2]++;
 
     if (lua_getmetatable(L, t)) {
         int marked = lua_topointer(L, -1) == e->array_mt;
@@ -1226,7 +1235,8 @@ static int enc_table(enc *e, int t)
     }
 done:
     e->depth--;
-    e->on_path[bucket]--;
+    e->on_path[b1]--;
+    e->on_path[b2]--;
     return rc;
 }
 
