@@ -1316,6 +1316,20 @@ static inline int sel_recall(const decoder *d, const uchar **pp, uint32_t node, 
     return SK_PLAIN;
 }
 
+/* Remembers the key [name, name + len) of the text, position pos of an
+ * object at node, and what its value becomes (kind: V_* or MEMO_SKIP). */
+static inline void sel_remember(const decoder *d, uint32_t node, uint32_t pos, const uchar *name, size_t len,
+                                int kind, uint32_t vn)
+{
+    sel_memo *m = sel_memo_at(d, node, pos);
+    m->key = name;
+    m->len = len;
+    m->node = node;
+    m->pos = pos;
+    m->vk = kind;
+    m->vn = vn;
+}
+
 /* A key of an object that has a place in the selection (*pp at its
  * opening quote): sets what its value becomes (*vk, *vn), and returns
  * SK_SKIP when it is not selected (*pp then past the key, nothing
@@ -1348,22 +1362,16 @@ static int select_key(decoder *d, const uchar **pp, int ctx, uint32_t node, uint
         *vn = 0;
     } else {
         const uint32_t *kid = sel_find(d->sel, node, name, len);
-        if (!pushed) { /* a key with no escape: its bytes in the text are its name */
-            sel_memo *m = sel_memo_at(d, node, pos);
-            m->key = name;
-            m->node = node;
-            m->pos = pos;
-            m->len = len;
-            m->vk = kid == NULL ? MEMO_SKIP : kid[2] == SEL_WHOLE ? V_FULL : V_SUB;
-            m->vn = kid == NULL ? 0 : kid[2];
-        }
+        int kind = kid == NULL ? MEMO_SKIP : kid[2] == SEL_WHOLE ? V_FULL : V_SUB;
+        if (!pushed) /* a key with no escape: its bytes in the text are its name */
+            sel_remember(d, node, pos, name, len, kind, kid == NULL ? 0 : kid[2]);
         if (kid == NULL) {
             if (pushed)
                 lua_pop(d->L, 1);
             *pp = q;
             return SK_SKIP;
         }
-        *vk = kid[2] == SEL_WHOLE ? V_FULL : V_SUB;
+        *vk = kind;
         *vn = kid[2];
     }
     if (!pushed)
