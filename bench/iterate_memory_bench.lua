@@ -40,19 +40,8 @@ local function run_row(name)
     sim.plan = { name = "FRA-" .. i, id = "plan-" .. i, price = { amount_minor = 100 * i, currency = "EUR" } }
   end
   page.page_key = "PAGE_KEY"
-  local template = assert(json.encode(page))
+  local body_of = require("spec.support.paged_text")(assert(json.encode(page)), PAGES)
   page = nil -- luacheck: ignore 311 (dropped so that the live set is the text alone)
-  -- The text around the page key, cut once: a gsub per page scanned the
-  -- megabyte before it whenever the encoder wrote page_key last (the order
-  -- of pairs changes from process to process), a second a run.
-  local at = assert(template:find('"PAGE_KEY"', 1, true))
-  local before, after = template:sub(1, at - 1), template:sub(at + #'"PAGE_KEY"')
-  template = nil -- luacheck: ignore 311
-
-  local function body_of(url)
-    local p = tonumber(url:match("page_key=k(%d+)") or "0") + 1
-    return before .. (p < PAGES and ('"k' .. p .. '"') or "null") .. after
-  end
   local transport = { request = function(_, req) return { status = 200, headers = {}, body = body_of(req.url) } end }
   local client = flexiroam.new { api_key = "k-bench", base_url = "https://bench.test", transport = transport }
 

@@ -272,16 +272,11 @@ describe("selective decode", function()
       end
       -- One page's text, its page_key filled in per request: the live set
       -- stays one page, so the peak measures the client, not the fixture.
-      -- The text is cut once around the key: a gsub per page would scan the
-      -- page whenever the encoder put page_key last, and its result would
-      -- be one more page alive.
-      local template = json.encode { items = json.array(items), page_key = "PAGE_KEY" }
-      local at = assert(template:find('"PAGE_KEY"', 1, true))
-      local before, after = template:sub(1, at - 1), template:sub(at + #'"PAGE_KEY"')
-      items, template = nil, nil
+      local page_of = require("spec.support.paged_text")(
+        json.encode { items = json.array(items), page_key = "PAGE_KEY" }, PAGES)
+      items = nil
       local transport = { request = function(_, req)
-        local p = tonumber(req.url:match("page_key=k(%d+)") or "0") + 1
-        return { status = 200, headers = {}, body = before .. (p < PAGES and ('"k' .. p .. '"') or "null") .. after }
+        return { status = 200, headers = {}, body = page_of(req.url) }
       end }
       local client = flexiroam.new { api_key = "k-selective", base_url = "https://x.test", transport = transport }
       local memory = require "spec.support.memory"
