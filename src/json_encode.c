@@ -778,13 +778,14 @@ __attribute__((target("ssse3"))) static inline __m128i short_block(const uchar *
     return _mm_shuffle_epi8(v, idx);
 }
 
-/* Strings of 1 to 15 bytes with a byte >= 0x80 (a name, a word in another
- * script) and nothing to escape, where the CPU has SSSE3: checked as one
- * block (the zeros after the string end any character it cuts short) and
- * stored whole at out, which has 16 bytes of room; put_string_scan's
- * character-at-a-time check took three times as long on the benchmark's
- * strings. Returns 1 when the string has bytes to escape (put_string_scan
- * goes on), else 0 or put_string_scan's UTF-8 failure. */
+/* Strings of 1 to 15 bytes that put_string sends on (a byte >= 0x80 or
+ * one to escape), where the CPU has SSSE3. Those with nothing to escape (a
+ * name, a word in another script) are checked as one block (the zeros
+ * after the string end any character it cuts short) and stored whole at
+ * out, which has 16 bytes of room; put_string_scan's character-at-a-time
+ * check took three times as long on the benchmark's strings. Returns 1
+ * when the string has bytes to escape (put_string_scan goes on), else 0 or
+ * put_string_scan's UTF-8 failure. */
 __attribute__((target("ssse3"))) static int put_short_ssse3(enc *e, const uchar *s, size_t len, int is_key, char *out)
 {
     __m128i v = short_block(s, len);
