@@ -388,6 +388,22 @@ describe("json.decode", function()
       assert.is_nil(next(ok("{}")))
     end)
 
+    it("json.first_non_object names the first element of a list that is no object", function()
+      assert.is_nil(json.first_non_object(ok('[{}, {"a": 1}, {"b": [2]}]')))
+      assert.is_nil(json.first_non_object(ok("[]")))
+      for i, text in ipairs { '[{}, 7, {}]', '[{}, "x"]', '[{}, [], {}]', '[{}, null]', '[{}, true]', '[{}, [{}]]' } do
+        assert.equal(2, json.first_non_object(ok(text)), "case " .. i)
+      end
+      assert.equal(1, json.first_non_object({ json.array({}) })) -- marked by json.array, not by a decode
+      -- a table with a metatable of its own (a model) is an object; the list's own metatable is not asked
+      local model = {}
+      local list = json.array { setmetatable({}, model), {}, setmetatable({}, model) }
+      assert.is_nil(json.first_non_object(list))
+      list[4] = "x"
+      assert.equal(4, json.first_non_object(list))
+      assert.has_error(function() json.first_non_object("x") end)
+    end)
+
     it("keeps array order and length", function()
       local a = ok('[1, "two", true, false, null, 6.5, [7], {"8": 8}]')
       assert.equal(8, #a)

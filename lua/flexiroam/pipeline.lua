@@ -46,7 +46,6 @@ local DEFAULT_CORRELATION_HEADER = "x-correlation-id"
 local MAX_LOOKUP_PAGES = 10
 local LOOKUP_PAGE_SIZE = 100 -- the contract's largest `limit`
 local NULL = json.null
-local getmetatable = getmetatable
 
 --- pipeline.new(settings) -> pipeline. Settings, checked by flexiroam.new:
 -- base_url, headers (a function returning the request headers: the key
@@ -275,21 +274,17 @@ local function not_record(name, i)
   return errors.new("decode", string.format("%s: unexpected answer: items[%d] is not an object", name, i))
 end
 
--- With `record_mt`, the metatable the decoder gave every record that is an
--- object (a selective decode: models.select_meta), a record is one that has it.
-local function list_shape(name, record_mt)
+-- A list answer: an items array of objects (json.first_non_object; in a
+-- selective decode the decoder gives each object record its model's
+-- metatable, still an object to it) and a string page_key or none.
+local function list_shape(name)
   return function(data)
     local items, page_key = data.items, data.page_key
     if type(items) ~= "table" or (next(items) ~= nil and not json.is_array(items)) then
       return nil, errors.new("decode", name .. ": unexpected answer: no items array")
     end
-    for i = 1, #items do
-      if record_mt then
-        if getmetatable(items[i]) ~= record_mt then return nil, not_record(name, i) end
-      elseif not_object(items[i]) then
-        return nil, not_record(name, i)
-      end
-    end
+    local bad = json.first_non_object(items)
+    if bad then return nil, not_record(name, bad) end
     if page_key == NULL then page_key = nil end
     if page_key ~= nil and type(page_key) ~= "string" then
       return nil, errors.new("decode", name .. ": unexpected answer: page_key is not a string")
@@ -327,7 +322,7 @@ local function build(call)
     if not body then return nil, err end
     call.body = body
   end
-  call.shape = op.answer == "list" and list_shape(call.name, call.select_meta and call.select_meta[call.selection.tree])
+  call.shape = op.answer == "list" and list_shape(call.name)
     or item_shape(call.name)
   return true
 end
