@@ -444,6 +444,9 @@ function json.array(t) end
 ---@param t any
 ---@return boolean
 function json.is_array(t) end
+---@param list table
+---@return integer|nil index
+function json.first_non_object(list) end
 
 ---The error type (flexiroam.errors).
 ---@class flexiroam.errorslib

@@ -37,8 +37,8 @@
 --- The index of the first element of a list that is not a JSON object, or nil: an element that is not a
 -- table, or is a table marked as an array. Elements 1 to the list's raw length.
 -- @function first_non_object
--- @tparam table list
--- @treturn ?integer
+-- @tparam table list a list (the items of a list answer, say)
+-- @treturn ?integer the index of its first element that is no object
 -- @raise when list is not a table
 
 --- JSON null: a light userdata NULL, the same value as lua-cjson's cjson.null.
