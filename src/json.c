@@ -20,15 +20,24 @@ static int json_array(lua_State *L)
     return 1;
 }
 
-static int json_is_array(lua_State *L)
+/* Whether the value at idx is a table whose metatable is the one at
+ * array_mt (FX_JSON_ARRAY_MT's): json.is_array's answer, and what tells a
+ * decoded array from an object in json.first_non_object. */
+static int marked_array(lua_State *L, int idx, int array_mt)
 {
     int yes = 0;
-    if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
-        luaL_getmetatable(L, FX_JSON_ARRAY_MT);
-        yes = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
+    if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
+        yes = lua_rawequal(L, -1, array_mt);
+        lua_pop(L, 1);
     }
-    lua_pushboolean(L, yes);
+    return yes;
+}
+
+static int json_is_array(lua_State *L)
+{
+    lua_settop(L, 1);
+    luaL_getmetatable(L, FX_JSON_ARRAY_MT); /* 2 */
+    lua_pushboolean(L, marked_array(L, 1, 2));
     return 1;
 }
 
@@ -45,12 +54,8 @@ static int json_first_non_object(lua_State *L)
     n = (lua_Integer)lua_rawlen(L, 1);
     for (i = 1; i <= n; i++) {
         int object;
-        lua_rawgeti(L, 1, i); /* its type is no return value on Lua 5.1 */
-        object = lua_type(L, -1) == LUA_TTABLE;
-        if (object && lua_getmetatable(L, -1)) {
-            object = !lua_rawequal(L, -1, 2);
-            lua_pop(L, 1);
-        }
+        lua_rawgeti(L, 1, i);
+        object = lua_type(L, -1) == LUA_TTABLE && !marked_array(L, -1, 2);
         lua_pop(L, 1);
         if (!object) {
             lua_pushinteger(L, i);
