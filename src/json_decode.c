@@ -849,21 +849,33 @@ static inline const uchar *parse_literal(decoder *d, const uchar *p, const char 
 #define PENDING_MAX 64
 #define PENDING_TOP 1024
 
-static inline void push_level(decoder *d, size_t state)
+/* The levels buffer is a stack of 64-bit words (a container's level word,
+ * the selection's words above it) and, in skip_value, of bytes. */
+static inline void levels_push(decoder *d, uint64_t word)
 {
     fx_buffer *b = d->levels;
-    fx_buffer_reserve(d->L, b, sizeof state);
-    memcpy(b->data + b->len, &state, sizeof state);
-    b->len += sizeof state;
+    fx_buffer_reserve(d->L, b, sizeof word);
+    memcpy(b->data + b->len, &word, sizeof word);
+    b->len += sizeof word;
+}
+
+static inline uint64_t levels_pop(decoder *d)
+{
+    uint64_t word;
+    fx_buffer *b = d->levels;
+    b->len -= sizeof word;
+    memcpy(&word, b->data + b->len, sizeof word);
+    return word;
+}
+
+static inline void push_level(decoder *d, size_t state)
+{
+    levels_push(d, (uint64_t)state);
 }
 
 static inline size_t pop_level(decoder *d)
 {
-    size_t state;
-    fx_buffer *b = d->levels;
-    b->len -= sizeof state;
-    memcpy(&state, b->data + b->len, sizeof state);
-    return state;
+    return (size_t)levels_pop(d);
 }
 
 /* The n elements on top of the stack become a new array table of size
@@ -1179,20 +1191,7 @@ static inline void push_sel(decoder *d, int ctx, uint32_t node, uint32_t pos)
 {
     /* pos, a key's position (sel_memo), only names a memo entry: past 2^24
      * it may stand for another, which then only misses more */
-    uint64_t v = (uint64_t)(pos < 0xFFFFFF ? pos : 0xFFFFFF) << 40 | (uint64_t)node << 8 | (uint64_t)ctx;
-    fx_buffer *b = d->levels;
-    fx_buffer_reserve(d->L, b, sizeof v);
-    memcpy(b->data + b->len, &v, sizeof v);
-    b->len += sizeof v;
-}
-
-static inline uint64_t pop_sel(decoder *d)
-{
-    uint64_t v;
-    fx_buffer *b = d->levels;
-    b->len -= sizeof v;
-    memcpy(&v, b->data + b->len, sizeof v);
-    return v;
+    levels_push(d, (uint64_t)(pos < 0xFFFFFF ? pos : 0xFFFFFF) << 40 | (uint64_t)node << 8 | (uint64_t)ctx);
 }
 
 /* Checks the value at p as decode_text would parse it, building nothing:
@@ -1626,7 +1625,7 @@ close:
                 lua_setmetatable(L, -2);
             }
         }
-        saved = pop_sel(d);
+        saved = levels_pop(d);
         ctx = (int)(saved & 0xFF);
         node = (uint32_t)(saved >> 8);
         sel_pos = (uint32_t)(saved >> 40);
