@@ -483,7 +483,7 @@ static inline void push_value_string(decoder *d, const uchar *p, size_t len)
         lua_rawgeti(L, d->keys, (lua_Integer)(KEY_SLOTS + way0 + 2));
         return;
     }
-    fp = (uint32_t)h | 1;
+    fp = (uint32_t)(h >> 32) | 1; /* the bits that every byte of the value reaches */
     if (c->seen[set] != fp) {
         c->seen[set] = fp;
         lua_pushlstring(L, (const char *)p, len);
@@ -684,6 +684,10 @@ static const double pow10_exact[23] = {
 #define EXACT_POS (UINT64_C(1) << 53)
 #define EXACT_NEG (UINT64_C(1) << 53)
 #endif
+/* Integer literals of up to this many digits are always within them:
+ * 18 for int64, 15 for doubles (2^53 has 16), 9 for a 32-bit lua_Integer. */
+#define EXACT_DIGITS (EXACT_POS >= UINT64_C(999999999999999999) ? 18 : EXACT_POS >= UINT64_C(999999999999999) ? 15 \
+                      : EXACT_POS >= UINT64_C(999999999) ? 9 : 0)
 
 /* A number literal at p: pushed, or (without `push`, a skipped value) only
  * checked, the same checks in the same order. */
@@ -821,6 +825,32 @@ static const uchar *parse_number(decoder *d, const uchar *p)
 static const uchar *skip_number(decoder *d, const uchar *p)
 {
     return number_at(d, p, 0);
+}
+
+/* skip_number for the usual skipped number, an integer of up to
+ * EXACT_DIGITS digits (exact in this build: no big_integers rule applies),
+ * checked without number_at's arithmetic; anything else (a fraction, an
+ * exponent, more digits, a leading zero, no digit) goes to skip_number,
+ * which takes or refuses it as it always has. */
+static inline const uchar *skip_integer(decoder *d, const uchar *p)
+{
+    const uchar *q = p + (*p == '-'), *digits = q;
+    if (*q >= '1' && *q <= '9') {
+        do
+            q++;
+        while (is_digit(*q));
+        if (q - digits > EXACT_DIGITS)
+            return skip_number(d, p);
+    } else if (*q == '0') {
+        q++;
+        if (is_digit(*q))
+            return skip_number(d, p);
+    } else {
+        return skip_number(d, p);
+    }
+    if (*q == '.' || (*q | 0x20) == 'e')
+        return skip_number(d, p);
+    return q;
 }
 
 static inline const uchar *parse_literal(decoder *d, const uchar *p, const char *word, size_t n)
@@ -1233,7 +1263,7 @@ value:
         break;
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':
-        p = skip_number(d, p);
+        p = skip_integer(d, p);
         break;
     case 't':
         p = parse_literal(d, p, "true", 4);
@@ -1303,8 +1333,26 @@ static inline int sel_recall(const decoder *d, const uchar **pp, uint32_t node, 
     const sel_memo *m = sel_memo_at(d, node, pos);
     const uchar *p = *pp;
     size_t n = m->len;
-    if (m->key == NULL || m->node != node || m->pos != pos || (size_t)(d->end - p) <= n + 1 || p[n + 1] != '"' ||
-        !sel_same(m->key, p + 1, n))
+    if (m->key == NULL || m->node != node || m->pos != pos)
+        return SK_MISS;
+#if FX_JSON_SSE2
+    if (n <= 30 && d->end - p >= 32) {
+        /* the key and its quotes against the remembered one's, as two
+         * blocks each: that one stands before p in the same text, so its
+         * 32 bytes are there too */
+        const uchar *q = m->key - 1;
+        unsigned same = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+                            _mm_loadu_si128((const __m128i *)(const void *)p),
+                            _mm_loadu_si128((const __m128i *)(const void *)q))) |
+                        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+                            _mm_loadu_si128((const __m128i *)(const void *)(p + 16)),
+                            _mm_loadu_si128((const __m128i *)(const void *)(q + 16)))) << 16;
+        uint32_t quoted = (uint32_t)((UINT64_C(1) << (n + 2)) - 1);
+        if ((same & quoted) != quoted)
+            return SK_MISS;
+    } else
+#endif
+    if ((size_t)(d->end - p) <= n + 1 || p[n + 1] != '"' || !sel_same(m->key, p + 1, n))
         return SK_MISS;
     if (m->vk == MEMO_SKIP) {
         *pp = p + n + 2;
@@ -1327,6 +1375,73 @@ static inline void sel_remember(const decoder *d, uint32_t node, uint32_t pos, c
     m->pos = pos;
     m->vk = kind;
     m->vn = vn;
+}
+
+#if defined(__GNUC__)
+#define FX_DECODE_NOINLINE __attribute__((noinline))
+#else
+#define FX_DECODE_NOINLINE
+#endif
+
+/* decode_text's skip_member, and the members after it for as long as the
+ * memo skips their keys: p is past a key outside the selection, in an
+ * object at `node` of it, *pos keys of which came before the next one.
+ * A list's records spell the same keys in the same order, so most of a
+ * record is such a run, and here it runs without going round decode_text's
+ * loop, whose many live variables cost more than the checks. Each value is
+ * checked by what skip_value would call for it, the same checks in the same
+ * order. Returns where decode_text goes on: with *at_key, p at what follows
+ * a ',' that is not a key the memo skips (its key path checks it, counts
+ * its position and asks the memo again); else p past a value, at what is
+ * not a ',' (its `next` path). NULL with d->err set: the error decode_text
+ * would have found at the same place. */
+static FX_DECODE_NOINLINE const uchar *skip_members(decoder *d, const uchar *p, uint32_t node, uint32_t *pos,
+                                                    int depth, int *at_key)
+{
+    /* Compact text, the usual, meets each expected byte at once: the
+     * whitespace is looked for only where that byte is not there. */
+    for (;;) {
+        const uchar *key;
+        int vk;
+        uint32_t vn;
+        if (*p != ':') {
+            p = skip_ws(d, p);
+            if (*p != ':')
+                return fail_char(d, p, "expected ':' but found");
+        }
+        p = skip_ws(d, p + 1);
+        if (*p == '"')
+            p = skip_string(d, p + 1);
+        else if (*p == 'n')
+            p = parse_literal(d, p, "null", 4);
+        else if (*p == '-' || is_digit(*p))
+            p = skip_integer(d, p);
+        else
+            p = skip_value(d, p, depth);
+        if (p == NULL)
+            return NULL;
+        if (*p != ',') {
+            p = skip_ws(d, p);
+            if (*p != ',') {
+                *at_key = 0;
+                return p;
+            }
+        }
+        p++;
+        if (*p != '"') {
+            p = skip_ws(d, p);
+            if (*p != '"') {
+                *at_key = 1;
+                return p;
+            }
+        }
+        key = p;
+        if (sel_recall(d, &p, node, *pos, &vk, &vn) != SK_SKIP) {
+            *at_key = 1;
+            return key;
+        }
+        (*pos)++;
+    }
 }
 
 /* A key of an object that has a place in the selection (*pp at its
@@ -1599,15 +1714,15 @@ key_pushed:
     goto value;
 
 skip_member: /* a key outside the selection (p past it): its value is checked, not kept */
-    p = skip_ws(d, p);
-    if (*p != ':') {
-        fail_char(d, p, "expected ':' but found");
-        return 0;
+    {
+        int at_key;
+        p = skip_members(d, p, node, &sel_pos, depth, &at_key);
+        if (p == NULL)
+            return 0;
+        last_key = KEY_NONE; /* learn no "next key" across the skipped ones */
+        if (at_key)
+            goto key;
     }
-    p = skip_value(d, skip_ws(d, p + 1), depth);
-    if (p == NULL)
-        return 0;
-    last_key = KEY_NONE; /* learn no "next key" across the skipped ones */
     goto next;
 
 close:
