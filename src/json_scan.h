@@ -125,12 +125,14 @@ static const uchar *scan_slow(const uchar *p, int *bad)
 #define FX_MASK(x) ((unsigned)_mm_movemask_epi8(x))
 #define FX_SPLAT(c) _mm_set1_epi8((char)(c))
 
-/* What stops the scan, and every byte >= 0x80: the signed compare with
- * ' ' flags both. */
+/* What stops the scan, and every byte >= 0x80. One signed compare flags
+ * the quote with them: XOR with 2 swaps 0x22 ('"') and 0x20, and keeps
+ * 0x00..0x1F among themselves and 0x80..0xFF negative, so below 0x21
+ * stand exactly the control bytes, the quote and the bytes >= 0x80. */
 static inline unsigned scan_flags(__m128i v)
 {
-    return FX_MASK(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, FX_SPLAT('"')), _mm_cmpeq_epi8(v, FX_SPLAT('\\'))),
-                                _mm_cmplt_epi8(v, FX_SPLAT(' '))));
+    return FX_MASK(_mm_or_si128(_mm_cmplt_epi8(_mm_xor_si128(v, FX_SPLAT(0x02)), FX_SPLAT(0x21)),
+                                _mm_cmpeq_epi8(v, FX_SPLAT('\\'))));
 }
 
 /* scan_run's blocks that hold bytes >= 0x80 (out of line: API strings are
