@@ -20,13 +20,14 @@ static int json_array(lua_State *L)
     return 1;
 }
 
-/* Whether the value at idx is a table whose metatable is the one at
- * array_mt (FX_JSON_ARRAY_MT's): json.is_array's answer, and what tells a
- * decoded array from an object in json.first_non_object. */
+/* Whether the table at idx has the metatable at array_mt
+ * (FX_JSON_ARRAY_MT's): what tells a decoded array from an object, in
+ * json.is_array and json.first_non_object (whose callers know it is a
+ * table: the type is asked once a value). */
 static int marked_array(lua_State *L, int idx, int array_mt)
 {
     int yes = 0;
-    if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
+    if (lua_getmetatable(L, idx)) {
         yes = lua_rawequal(L, -1, array_mt);
         lua_pop(L, 1);
     }
@@ -37,7 +38,7 @@ static int json_is_array(lua_State *L)
 {
     lua_settop(L, 1);
     luaL_getmetatable(L, FX_JSON_ARRAY_MT); /* 2 */
-    lua_pushboolean(L, marked_array(L, 1, 2));
+    lua_pushboolean(L, lua_type(L, 1) == LUA_TTABLE && marked_array(L, 1, 2));
     return 1;
 }
 

@@ -1416,6 +1416,8 @@ static FX_DECODE_NOINLINE const uchar *skip_members(decoder *d, const uchar *p, 
             p = parse_literal(d, p, "null", 4);
         else if (*p == '-' || is_digit(*p))
             p = skip_integer(d, p);
+        else if (*p == '[' && p[1] == ']' && depth < d->max_depth)
+            p += 2; /* an empty list, as skip_value takes it */
         else
             p = skip_value(d, p, depth);
         if (p == NULL)
