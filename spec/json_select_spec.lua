@@ -402,8 +402,10 @@ describe("json.decode with select", function()
       "-9223372036854775808", "9223372036854775808", "12345678901234567890", "1.5", "-0.0", "1e5", "1E+2",
       "2e-3", "0e0" }
     local OTHERS = { "null", "true", "false", '"s"', '""', '"caf\\u00e9"', "{}", "[]", '{"z":0,"y":[1,-2]}',
-      "[null, 0 ,-1]" }
-    local WRONG = { "01", "-01", "00", "-", "1.", "1e", ".5", "+1", "0x1", "1.5e", "--1", "-a", "nul", '"open' }
+      "[null, 0 ,-1]", '{ "a" : "x" ,"b":null,\n"c":true }', '{"d":{"e":[]},"f":-1.5}', "{ }", "[ ]" }
+    local WRONG = { "01", "-01", "00", "-", "1.", "1e", ".5", "+1", "0x1", "1.5e", "--1", "-a", "nul", '"open',
+      '{"a" 1}', '{"a":1,}', "{a:1}", '{"a":1 "b":2}', '{"a":1]', '{"a":01}', "{", '{"a":"\\x"}', "[1,]",
+      '{"a"=1}', '{"a";1}', '{"a":1;"b":2}' }
     local SPACE = { "", "", "", " ", "\n  ", "\t", "\r\n" }
     local function ws() return SPACE[rnd(#SPACE)] end
     local function value()
@@ -446,9 +448,12 @@ describe("json.decode with select", function()
 
   it("counts max_depth in skipped values as in kept ones", function()
     local deep = '{"items":[{"a":1,"b":' .. ("["):rep(6) .. ("]"):rep(6) .. "}]}"
+    local objects = '{"items":[{"a":1,"b":{"c":{"d":{},"e":[]},"f":null}},{"a":2,"b":{}}]}'
     for depth = 1, 10 do
-      check(deep, { a = true }, "items", { max_depth = depth })
-      check(deep, { b = true }, "items", { max_depth = depth })
+      for _, text in ipairs { deep, objects } do
+        check(text, { a = true }, "items", { max_depth = depth })
+        check(text, { b = true }, "items", { max_depth = depth })
+      end
     end
     local _, err = json.decode(deep, sel({ a = true }, "items", { max_depth = 6 }))
     assert.matches("nesting deeper than 6", err.message)

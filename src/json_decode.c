@@ -1377,6 +1377,72 @@ static inline void sel_remember(const decoder *d, uint32_t node, uint32_t pos, c
     m->vn = vn;
 }
 
+static const uchar *skip_object(decoder *d, const uchar *p, int depth);
+
+/* A skipped member's ':' and value (p past its key, `depth` containers open
+ * around the value): the usual values by a short path (a string, null, an
+ * integer, [], and with `objects` an object through skip_object, which
+ * passes 0 so that nothing recurses), anything else through skip_value.
+ * Whitespace is looked for only where the ':' is not there at once. The
+ * checks and errors are skip_value's. Returns past the value, or NULL. */
+static FX_ALWAYS_INLINE const uchar *skip_member_value(decoder *d, const uchar *p, int depth, int objects)
+{
+    if (*p != ':') {
+        p = skip_ws(d, p);
+        if (*p != ':')
+            return fail_char(d, p, "expected ':' but found");
+    }
+    p = skip_ws(d, p + 1);
+    if (*p == '"')
+        return skip_string(d, p + 1);
+    if (*p == 'n')
+        return parse_literal(d, p, "null", 4);
+    if (*p == '-' || is_digit(*p))
+        return skip_integer(d, p);
+    if (objects && *p == '{')
+        return skip_object(d, p, depth);
+    if (*p == '[' && p[1] == ']' && depth < d->max_depth)
+        return p + 2; /* an empty list, as skip_value takes it */
+    return skip_value(d, p, depth);
+}
+
+/* skip_value for an object (p at its '{', `depth` containers open around
+ * it) as a loop of its own: the objects a record skips are mostly flat
+ * (a SIM's device_info, balances, auto_topup_settings), and their members
+ * need none of skip_value's state. A value that is itself a container (or
+ * true, false, anything else) goes to skip_value one level down. The same
+ * checks in the same order, so the same errors at the same places. */
+static const uchar *skip_object(decoder *d, const uchar *p, int depth)
+{
+    if (depth >= d->max_depth) {
+        d->err_at = p;
+        snprintf(d->err, sizeof d->err, "nesting deeper than %d", d->max_depth);
+        return NULL;
+    }
+    p = skip_ws(d, p + 1);
+    if (*p == '}')
+        return p + 1;
+    for (;;) {
+        if (*p != '"')
+            return fail_char(d, p, "expected string key but found");
+        p = skip_string(d, p + 1);
+        if (p == NULL)
+            return NULL;
+        p = skip_member_value(d, p, depth + 1, 0);
+        if (p == NULL)
+            return NULL;
+        if (*p != ',') {
+            p = skip_ws(d, p);
+            if (*p != ',')
+                break;
+        }
+        p = skip_ws(d, p + 1);
+    }
+    if (*p == '}')
+        return p + 1;
+    return fail_char(d, p, "expected ',' or '}' but found");
+}
+
 #if defined(__GNUC__)
 #define FX_DECODE_NOINLINE __attribute__((noinline))
 #else
@@ -1404,22 +1470,7 @@ static FX_DECODE_NOINLINE const uchar *skip_members(decoder *d, const uchar *p, 
         const uchar *key;
         int vk;
         uint32_t vn;
-        if (*p != ':') {
-            p = skip_ws(d, p);
-            if (*p != ':')
-                return fail_char(d, p, "expected ':' but found");
-        }
-        p = skip_ws(d, p + 1);
-        if (*p == '"')
-            p = skip_string(d, p + 1);
-        else if (*p == 'n')
-            p = parse_literal(d, p, "null", 4);
-        else if (*p == '-' || is_digit(*p))
-            p = skip_integer(d, p);
-        else if (*p == '[' && p[1] == ']' && depth < d->max_depth)
-            p += 2; /* an empty list, as skip_value takes it */
-        else
-            p = skip_value(d, p, depth);
+        p = skip_member_value(d, p, depth, 1);
         if (p == NULL)
             return NULL;
         if (*p != ',') {
