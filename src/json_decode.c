@@ -223,6 +223,14 @@ static const uchar *fail_char(decoder *d, const uchar *at, const char *what)
     return NULL;
 }
 
+/* A container opened past max_depth (at its '{' or '['). */
+static const uchar *too_deep(decoder *d, const uchar *at)
+{
+    d->err_at = at;
+    snprintf(d->err, sizeof d->err, "nesting deeper than %d", d->max_depth);
+    return NULL;
+}
+
 /* A hex digit's value already in its place of a \\u escape's four: one
  * table a place, 0x10000 marking anything else (the NUL sentinel too), so
  * that the four digits are three ORs and a compare (with one table of
@@ -898,16 +906,6 @@ static inline uint64_t levels_pop(decoder *d)
     return word;
 }
 
-static inline void push_level(decoder *d, size_t state)
-{
-    levels_push(d, (uint64_t)state);
-}
-
-static inline size_t pop_level(decoder *d)
-{
-    return (size_t)levels_pop(d);
-}
-
 /* The n elements on top of the stack become a new array table of size
  * `size` (>= n), left on top in their place. */
 static void make_array(decoder *d, int n, int size)
@@ -1241,11 +1239,8 @@ value:
     switch (*p) {
     case '{':
     case '[':
-        if (level >= d->max_depth) {
-            d->err_at = p;
-            snprintf(d->err, sizeof d->err, "nesting deeper than %d", d->max_depth);
-            return NULL;
-        }
+        if (level >= d->max_depth)
+            return too_deep(d, p);
         if (level > depth)
             fx_buffer_addchar(d->L, b, (char)in_object);
         level++;
@@ -1414,11 +1409,8 @@ static FX_ALWAYS_INLINE const uchar *skip_member_value(decoder *d, const uchar *
  * checks in the same order, so the same errors at the same places. */
 static const uchar *skip_object(decoder *d, const uchar *p, int depth)
 {
-    if (depth >= d->max_depth) {
-        d->err_at = p;
-        snprintf(d->err, sizeof d->err, "nesting deeper than %d", d->max_depth);
-        return NULL;
-    }
+    if (depth >= d->max_depth)
+        return too_deep(d, p);
     p = skip_ws(d, p + 1);
     if (*p == '}')
         return p + 1;
@@ -1443,12 +1435,6 @@ static const uchar *skip_object(decoder *d, const uchar *p, int depth)
     return fail_char(d, p, "expected ',' or '}' but found");
 }
 
-#if defined(__GNUC__)
-#define FX_DECODE_NOINLINE __attribute__((noinline))
-#else
-#define FX_DECODE_NOINLINE
-#endif
-
 /* decode_text's skip_member, and the members after it for as long as the
  * memo skips their keys: p is past a key outside the selection, in an
  * object at `node` of it, *pos keys of which came before the next one.
@@ -1461,8 +1447,8 @@ static const uchar *skip_object(decoder *d, const uchar *p, int depth)
  * its position and asks the memo again); else p past a value, at what is
  * not a ',' (its `next` path). NULL with d->err set: the error decode_text
  * would have found at the same place. */
-static FX_DECODE_NOINLINE const uchar *skip_members(decoder *d, const uchar *p, uint32_t node, uint32_t *pos,
-                                                    int depth, int *at_key)
+static FX_NOINLINE const uchar *skip_members(decoder *d, const uchar *p, uint32_t node, uint32_t *pos, int depth,
+                                             int *at_key)
 {
     /* Compact text, the usual, meets each expected byte at once: the
      * whitespace is looked for only where that byte is not there. */
@@ -1583,8 +1569,7 @@ value:
     case '{':
     case '[':
         if (depth >= d->max_depth) {
-            d->err_at = p;
-            snprintf(d->err, sizeof d->err, "nesting deeper than %d", d->max_depth);
+            too_deep(d, p);
             return 0;
         }
         if (!lua_checkstack(L, 4)) {
@@ -1601,7 +1586,7 @@ value:
                 inner = HINT_ELEM + slot;
             else
                 inner = HINT_DEPTH + 2 * (depth < HINT_LEVELS ? depth : HINT_LEVELS) + is_obj;
-            push_level(d, count << LEVEL_SHIFT | (size_t)(last_key + 2) << 13 | (size_t)slot << 2 |
+            levels_push(d, count << LEVEL_SHIFT | (size_t)(last_key + 2) << 13 | (size_t)slot << 2 |
                               (size_t)pending << 1 | (size_t)in_object);
             slot = inner;
             if (depth == sel_depth) {
@@ -1801,7 +1786,7 @@ close:
     }
     depth--;
     {
-        size_t state = pop_level(d);
+        size_t state = (size_t)levels_pop(d);
         in_object = (int)(state & 1);
         pending = (int)(state >> 1) & 1;
         slot = (int)(state >> 2) & 0x7FF;

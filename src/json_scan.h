@@ -20,6 +20,12 @@
 
 typedef unsigned char uchar;
 
+#if defined(__GNUC__)
+#define FX_NOINLINE __attribute__((noinline))
+#else
+#define FX_NOINLINE
+#endif
+
 /* Byte classes inside a string: 0 = copied as is. */
 enum { S_PLAIN = 0, S_QUOTE, S_ESCAPE, S_CONTROL, S_UTF8 };
 
@@ -116,11 +122,6 @@ static const uchar *scan_slow(const uchar *p, int *bad)
  * mixed blocks one character at a time, branch-free, was no faster than
  * scan_slow: it waits on a load per character.) */
 #if FX_JSON_SSE2
-#if defined(__GNUC__)
-#define FX_NOINLINE __attribute__((noinline))
-#else
-#define FX_NOINLINE
-#endif
 
 #define FX_MASK(x) ((unsigned)_mm_movemask_epi8(x))
 #define FX_SPLAT(c) _mm_set1_epi8((char)(c))
