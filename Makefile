@@ -22,16 +22,17 @@ BUILD_STATIC := build/static/libflexiroam_core.a
 STATIC_OBJS  := $(patsubst src/%.c,build/static/obj/%.o,$(SOURCES))
 BUILD_EMBED  := build/embed/embed
 
-PKGS_BASE    := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev pkg-config \
-                gcc make lua-socket openssl curl locales redis-server lua-redis $(PKGS_QR) $(PKGS_CLI)
 # The QR codes of the eSIM install kit (flexiroam.qr): encoder and PNG writer.
 PKGS_QR      := libqrencode-dev libpng-dev
-# What the QR specs check with: a real scanner, an SVG rasteriser and a
-# headless browser (the specs skip, saying which is missing, without them).
-PKGS_SCAN    := zbar-tools librsvg2-bin chromium-headless-shell
 # The command line (bin/flexiroam): its argument parser. Its specs also use
 # util-linux's `script` (a pseudo-terminal) and bash, both always in Debian.
 PKGS_CLI     := lua-argparse
+# PKGS_BASE is expanded where it is defined (:=), so what it names must be defined above it.
+PKGS_BASE    := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev pkg-config \
+                gcc make lua-socket openssl curl locales redis-server lua-redis $(PKGS_QR) $(PKGS_CLI)
+# What the QR specs check with: a real scanner, an SVG rasteriser and a
+# headless browser (the specs skip, saying which is missing, without them).
+PKGS_SCAN    := zbar-tools librsvg2-bin chromium-headless-shell
 # The shells whose completion the command line's specs drive (bash is always there).
 PKGS_SHELLS  := zsh
 PKGS_LUAJIT  := luajit2 libluajit2-5.1-dev
