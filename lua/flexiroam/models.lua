@@ -77,8 +77,14 @@ end
 local function selected_class(client, c, selection)
   local base = bound_class(client, c)
   local classes = rawget(client, BOUND)
-  local key = c._model .. "|" .. selection.key
-  local b = classes[key]
+  -- keyed by the selection itself (compiled once per list of fields), then
+  -- by class: no key string to build on every call
+  local of_selection = classes[selection]
+  if not of_selection then
+    of_selection = {}
+    classes[selection] = of_selection
+  end
+  local b = of_selection[c]
   if not b then
     local tree = selection.tree
     b = {}
@@ -90,7 +96,7 @@ local function selected_class(client, c, selection)
       if type(k) == "string" and tree[k] == nil then fields.not_selected(c._model, k, selection) end
       return nil
     end
-    classes[key] = b
+    of_selection[c] = b
   end
   return b
 end

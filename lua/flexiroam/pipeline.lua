@@ -46,6 +46,7 @@ local DEFAULT_CORRELATION_HEADER = "x-correlation-id"
 local MAX_LOOKUP_PAGES = 10
 local LOOKUP_PAGE_SIZE = 100 -- the contract's largest `limit`
 local NULL = json.null
+local NONE = {} -- iterated in place of an absent table; never written
 
 --- pipeline.new(settings) -> pipeline. Settings, checked by flexiroam.new:
 -- base_url, headers (a function returning the request headers: the key
@@ -104,11 +105,24 @@ end
 -- 1. validate
 ----------------------------------------------------------------------
 
+-- Each operation's parameter names as a set, made on its first call (weak
+-- keys: an operations table a client drops takes its sets with it).
+local accepted_sets = setmetatable({}, { __mode = "k" })
+
+local function accepted_of(op)
+  local accepted = accepted_sets[op]
+  if not accepted then
+    accepted = {}
+    for _, p in ipairs(op.params or {}) do accepted[p] = true end
+    accepted_sets[op] = accepted
+  end
+  return accepted
+end
+
 local function check_params(name, op, params)
   if params == nil then return {} end
   if type(params) ~= "table" then raise("%s: parameters must be a table (got %s)", name, type(params)) end
-  local accepted = {}
-  for _, p in ipairs(op.params or {}) do accepted[p] = true end
+  local accepted = accepted_of(op)
   for k in pairs(params) do
     if not accepted[k] then
       local near = options.nearest(k, accepted)
@@ -134,7 +148,8 @@ local OWN_HEADERS = {
 -- fresh one. -> headers (lowercased names) or nil, request id
 function Pipeline:call_headers(where, own)
   local extra, request_id = nil, own and own.request_id
-  for name, value in pairs(own and own.headers or {}) do
+  local headers = own and own.headers
+  for name, value in next, headers or NONE do
     local problem = http_head.field_problem(name, value)
     if problem then raise("%s: %s", where, problem) end
     local lower = name:lower()
@@ -277,7 +292,7 @@ end
 -- A list answer: an items array of objects (json.first_non_object; in a
 -- selective decode the decoder gives each object record its model's
 -- metatable, still an object to it) and a string page_key or none.
-local function list_shape(name)
+local function make_list_shape(name)
   return function(data)
     local items, page_key = data.items, data.page_key
     if type(items) ~= "table" or (next(items) ~= nil and not json.is_array(items)) then
@@ -293,7 +308,7 @@ local function list_shape(name)
   end
 end
 
-local function item_shape(name)
+local function make_item_shape(name)
   return function(data)
     if not_object(data.item) then
       return nil, errors.new("decode", name .. ": unexpected answer: no item object")
@@ -301,6 +316,20 @@ local function item_shape(name)
     return data.item
   end
 end
+
+-- One checker per operation name and kind, made once: a call only looks it up.
+local function memo_by_name(make)
+  local made = {}
+  return function(name)
+    local f = made[name]
+    if not f then
+      f = make(name)
+      made[name] = f
+    end
+    return f
+  end
+end
+local list_shape, item_shape = memo_by_name(make_list_shape), memo_by_name(make_item_shape)
 
 -- The request of a call: nil, err for an ICCID that is not one (nothing sent).
 local function build(call)
