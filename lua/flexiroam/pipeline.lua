@@ -592,8 +592,7 @@ function Pipeline:reconcile(call, sched)
   -- found too); else by the SIM as well, whose few records are matched on
   -- their reference here (the contract's list_subscriptions does not say it
   -- filters by reference).
-  local by_reference = false
-  for _, p in ipairs(op.params or {}) do by_reference = by_reference or p == "reference" end
+  local by_reference = accepted_of(op).reference == true
   local filter = by_reference and { "reference", "page_key", "limit" } or { "iccid", "reference", "page_key", "limit" }
   local page_key
   for _ = 1, MAX_LOOKUP_PAGES do
