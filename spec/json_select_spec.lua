@@ -435,6 +435,61 @@ describe("json.decode with select", function()
     check_pages(1500, page, function(n) return trees[n % 3 + 1] end, writer(rnd).mutate, 4, 300, 300)
   end)
 
+  it("skips an object by its bytes only when they are the ones skipped at that place before", function()
+    -- A SIM's device_info, balances and auto_topup_settings have the same bytes in record after record,
+    -- and the decoder skips such an object by comparing it with the one skipped at that place of the
+    -- record before (src/json_decode.c, value_memo), and a run of keys by comparing ,"key": at once
+    -- (member_recall). Pages here draw each member's object from a few, with near misses of them: a
+    -- byte off inside, one longer or shorter, the same prefix, spaces, a nested object one level
+    -- deeper, an error inside an otherwise equal one; keys now and then spelled with spaces. Valid and
+    -- mutated, with max_depth taking turns, the selective decode equals the full one, error for error.
+    local rnd = rng(6151)
+    local OBJECTS = { '{"imei":null,"id":null,"email":null,"name":null}', '{"main_data":0,"billing_cycle_id":null}',
+      '{"main_data":1,"billing_cycle_id":null}', '{"main_data":0,"billing_cycle_id":null,"x":1}',
+      '{"main_data":0}', '{"main_data":0,"billing_cycle_id":nul}', '{"main_data":0,"billing_cycle_id":null ',
+      '{"main_data":0,"billing_cycle_id":{"a":{}}}', '{"main_data":0,"billing_cycle_id":"\\u00e9"}',
+      '{"main_data":0,"billing_cycle_id":"\\ud800"}', '{"main_data":0, "billing_cycle_id":null}',
+      '{"threshold_in_percentage":true,"threshold":0,"quantity":1,"enabled":false}',
+      '{"threshold_in_percentage":true,"threshold":0,"quantity":1,"enabled":fals}', '{}', '{ }', "null",
+      '[{"a":1}]', '{"a":[1,2,{"b":[]}]}', '{"a":[1,2,{"b":[}]}' }
+    local WEIGHTS = { 12, 12, 3, 2, 2, 1, 1, 2, 2, 1, 2, 12, 1, 2, 1, 2, 2, 2, 1 }
+    local function object()
+      local r = rnd(63)
+      for i, w in ipairs(WEIGHTS) do
+        if r <= w then return OBJECTS[i] end
+        r = r - w
+      end
+      return OBJECTS[1]
+    end
+    local ORDER = { "id", "device_info", "state", "balances", "paused_balances", "iccid", "auto_topup_settings",
+      "status", "chip_type" }
+    local function page()
+      local records = {}
+      for r = 1, rnd(2, 8) do
+        local members = {}
+        for i, k in ipairs(ORDER) do
+          local v = k:find("_") and object() or ('"' .. k .. r .. '"')
+          local sep = rnd(25) == 1 and " : " or ":"
+          members[i] = (rnd(30) == 1 and " " or "") .. '"' .. k .. '"' .. sep .. v
+        end
+        records[r] = "{" .. table.concat(members, ",") .. "}"
+      end
+      return '{"items":[' .. table.concat(records, ",") .. '],"page_key":null}'
+    end
+    local trees = { { iccid = true, status = true }, { id = true }, { balances = { main_data = true } },
+      { nothing = true } }
+    local mutate = writer(rnd).mutate
+    local accepted, refused = 0, 0
+    for n = 1, 2000 do
+      local text = page()
+      if n % 4 == 0 then text = mutate(text) end
+      local ok = check(text, trees[n % 4 + 1], "items", { max_depth = n % 5 == 0 and 3 or nil },
+        "page " .. n .. " " .. ("%q"):format(text))
+      if ok then accepted = accepted + 1 else refused = refused + 1 end
+    end
+    assert.is_true(accepted > 300 and refused > 300, accepted .. " accepted, " .. refused .. " refused")
+  end)
+
   it("tells a key from the same key at the same place of an object elsewhere in the selection", function()
     -- What a key at a place became is remembered with the node of the selection it was under: "a" of a
     -- record (skipped) and "a" of its "sub" (kept) share a place, and, for some length of the other
@@ -449,10 +504,13 @@ describe("json.decode with select", function()
   it("counts max_depth in skipped values as in kept ones", function()
     local deep = '{"items":[{"a":1,"b":' .. ("["):rep(6) .. ("]"):rep(6) .. "}]}"
     local objects = '{"items":[{"a":1,"b":{"c":{"d":{},"e":[]},"f":null}},{"a":2,"b":{}}]}'
+    -- the same skipped object, at the same place of a subtree's objects, one level deeper the second time
+    local deeper = '{"items":[{"sub":[{"k":{"c":{}}},[{"k":{"c":{}}}]]}]}'
     for depth = 1, 10 do
-      for _, text in ipairs { deep, objects } do
+      for _, text in ipairs { deep, objects, deeper } do
         check(text, { a = true }, "items", { max_depth = depth })
         check(text, { b = true }, "items", { max_depth = depth })
+        check(text, { sub = { a = true } }, "items", { max_depth = depth })
       end
     end
     local _, err = json.decode(deep, sel({ a = true }, "items", { max_depth = 6 }))

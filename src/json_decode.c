@@ -980,8 +980,10 @@ typedef struct sel_memo {
     uint32_t node, pos;
     int vk;      /* what its value becomes (V_*), or MEMO_SKIP */
     uint32_t vn; /* and at which node */
+    int member;  /* a skipped key written ,"key": with nothing between (see skip_members) */
 } sel_memo;
 #define MEMO_SKIP (-1)
+#define MEMBER_MAX 28 /* a key whose ,"key": fits 32 bytes */
 
 /* Where the open container stands in the selection. */
 enum { C_NONE, C_ROOT, C_OBJ, C_ARR, C_ITEMS };
@@ -1358,6 +1360,50 @@ static inline int sel_recall(const decoder *d, const uchar **pp, uint32_t node, 
     return SK_PLAIN;
 }
 
+#if FX_JSON_SSE2
+/* A skipped member's key when the text spells it as memo entry m's member
+ * does, p at the ',' before it: the bytes ,"key": against the remembered
+ * ones, as two 16-byte blocks each (the remembered ones stand before p in
+ * the same text, so their 32 bytes are there too). Equal bytes are the
+ * same ',', the same key, as valid as before and as skipped, and the ':'
+ * after it: what the separate checks would have found. Returns past the
+ * ':', or NULL (another key, other bytes, or too near the end to compare
+ * at once) for those checks to decide. */
+static inline const uchar *member_recall(const decoder *d, const sel_memo *m, const uchar *p)
+{
+    const uchar *q = m->key - 2;
+    uint32_t same, spelled;
+    if (!m->member || d->end - p < 32)
+        return NULL;
+    same = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+                                                      _mm_loadu_si128((const __m128i *)(const void *)q))) |
+           (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)),
+                                                      _mm_loadu_si128((const __m128i *)(const void *)(q + 16))))
+               << 16;
+    spelled = (uint32_t)((UINT64_C(1) << (m->len + 4)) - 1);
+    if ((same & spelled) != spelled)
+        return NULL;
+    return p + m->len + 4;
+}
+
+/* member_recall for the key at position pos of an object at node. */
+static inline const uchar *sel_recall_member(const decoder *d, const uchar *p, uint32_t node, uint32_t pos)
+{
+    const sel_memo *m = sel_memo_at(d, node, pos);
+    if (m->node != node || m->pos != pos)
+        return NULL;
+    return member_recall(d, m, p);
+}
+#endif
+
+/* Whether the key [name, name + len), skipped, is written ,"key": in the
+ * text (the byte before its opening quote is there: a key follows a '{'
+ * or a ','; the one after its closing quote too, the NUL at worst). */
+static inline int spelled_as_member(const uchar *name, size_t len)
+{
+    return len <= MEMBER_MAX && name[-2] == ',' && name[len + 1] == ':';
+}
+
 /* Remembers the key [name, name + len) of the text, position pos of an
  * object at node, and what its value becomes (kind: V_* or MEMO_SKIP). */
 static inline void sel_remember(const decoder *d, uint32_t node, uint32_t pos, const uchar *name, size_t len,
@@ -1370,9 +1416,25 @@ static inline void sel_remember(const decoder *d, uint32_t node, uint32_t pos, c
     m->pos = pos;
     m->vk = kind;
     m->vn = vn;
+    m->member = kind == MEMO_SKIP && spelled_as_member(name, len);
 }
 
-static const uchar *skip_object(decoder *d, const uchar *p, int depth);
+/* The objects a record skips whole have the same bytes in record after
+ * record, more often than not: a SIM's device_info all null, its balances
+ * and auto_topup_settings as the reseller set them, in the published
+ * sample as in the sandbox. So the last object skipped as the value of each
+ * member (node, pos) is remembered (value_memo) and the next one is first
+ * compared with it: the same bytes, at the same depth, are the same valid
+ * object, and skipping them would end just past them (an object ends at its
+ * own '}', read from nothing after it). A different object costs a compare
+ * that mostly stops in its first bytes. Entries reuse sel_memo: key and len
+ * are the object's bytes, vk the depth it was skipped at. */
+static inline sel_memo *value_memo_at(const decoder *d, uint32_t node, uint32_t pos)
+{
+    return d->memo + SEL_MEMO + (((node >> 2) * 7u + pos) & (SEL_MEMO - 1));
+}
+
+static const uchar *skip_object_memo(decoder *d, const uchar *p, int depth, uint32_t node, uint32_t pos);
 
 /* A skipped member's ':' and value (p past its key, `depth` containers open
  * around the value): the usual values by a short path (a string, null, an
@@ -1380,14 +1442,25 @@ static const uchar *skip_object(decoder *d, const uchar *p, int depth);
  * passes 0 so that nothing recurses), anything else through skip_value.
  * Whitespace is looked for only where the ':' is not there at once. The
  * checks and errors are skip_value's. Returns past the value, or NULL. */
-static FX_ALWAYS_INLINE const uchar *skip_member_value(decoder *d, const uchar *p, int depth, int objects)
+static FX_ALWAYS_INLINE const uchar *skip_after_colon(decoder *d, const uchar *p, int depth, int objects,
+                                                     uint32_t node, uint32_t pos);
+
+static FX_ALWAYS_INLINE const uchar *skip_member_value(decoder *d, const uchar *p, int depth, int objects,
+                                                      uint32_t node, uint32_t pos)
 {
     if (*p != ':') {
         p = skip_ws(d, p);
         if (*p != ':')
             return fail_char(d, p, "expected ':' but found");
     }
-    p = skip_ws(d, p + 1);
+    return skip_after_colon(d, p + 1, depth, objects, node, pos);
+}
+
+/* skip_member_value from just past the ':'. */
+static FX_ALWAYS_INLINE const uchar *skip_after_colon(decoder *d, const uchar *p, int depth, int objects,
+                                                     uint32_t node, uint32_t pos)
+{
+    p = skip_ws(d, p);
     if (*p == '"')
         return skip_string(d, p + 1);
     if (*p == 'n')
@@ -1395,7 +1468,7 @@ static FX_ALWAYS_INLINE const uchar *skip_member_value(decoder *d, const uchar *
     if (*p == '-' || is_digit(*p))
         return skip_integer(d, p);
     if (objects && *p == '{')
-        return skip_object(d, p, depth);
+        return skip_object_memo(d, p, depth, node, pos);
     if (*p == '[' && p[1] == ']' && depth < d->max_depth)
         return p + 2; /* an empty list, as skip_value takes it */
     return skip_value(d, p, depth);
@@ -1420,7 +1493,7 @@ static const uchar *skip_object(decoder *d, const uchar *p, int depth)
         p = skip_string(d, p + 1);
         if (p == NULL)
             return NULL;
-        p = skip_member_value(d, p, depth + 1, 0);
+        p = skip_member_value(d, p, depth + 1, 0, 0, 0);
         if (p == NULL)
             return NULL;
         if (*p != ',') {
@@ -1433,6 +1506,25 @@ static const uchar *skip_object(decoder *d, const uchar *p, int depth)
     if (*p == '}')
         return p + 1;
     return fail_char(d, p, "expected ',' or '}' but found");
+}
+
+/* skip_object for the value of member (node, pos), through its value_memo. */
+static const uchar *skip_object_memo(decoder *d, const uchar *p, int depth, uint32_t node, uint32_t pos)
+{
+    sel_memo *m = value_memo_at(d, node, pos);
+    const uchar *end;
+    if (m->key != NULL && m->node == node && m->pos == pos && m->vk == depth && (size_t)(d->end - p) >= m->len &&
+        memcmp(p, m->key, m->len) == 0)
+        return p + m->len;
+    end = skip_object(d, p, depth);
+    if (end != NULL) {
+        m->key = p;
+        m->len = (size_t)(end - p);
+        m->node = node;
+        m->pos = pos;
+        m->vk = depth;
+    }
+    return end;
 }
 
 /* decode_text's skip_member, and the members after it for as long as the
@@ -1456,9 +1548,23 @@ static FX_NOINLINE const uchar *skip_members(decoder *d, const uchar *p, uint32_
         const uchar *key;
         int vk;
         uint32_t vn;
-        p = skip_member_value(d, p, depth, 1);
+        p = skip_member_value(d, p, depth, 1, node, *pos);
         if (p == NULL)
             return NULL;
+#if FX_JSON_SSE2
+        {
+            /* the run itself: ,"key": compared at once with the same bytes
+             * where the memo last saw this key (the checks that follow
+             * them are for text written otherwise, or another key) */
+            const uchar *after;
+            while ((after = sel_recall_member(d, p, node, *pos)) != NULL) {
+                (*pos)++;
+                p = skip_after_colon(d, after, depth, 1, node, *pos);
+                if (p == NULL)
+                    return NULL;
+            }
+        }
+#endif
         if (*p != ',') {
             p = skip_ws(d, p);
             if (*p != ',') {
@@ -1933,7 +2039,7 @@ static void compile_select(lua_State *L, decoder *d, fx_buffer *out)
     {
         /* the memo after the tree, at a pointer's alignment (the buffer's
          * data is malloc's), empty */
-        size_t at = (out->len + 7) & ~(size_t)7, size = SEL_MEMO * sizeof(sel_memo);
+        size_t at = (out->len + 7) & ~(size_t)7, size = 2 * SEL_MEMO * sizeof(sel_memo); /* and value_memo's */
         fx_buffer_reserve(L, out, at - out->len + size);
         memset(out->data + out->len, 0, at - out->len + size);
         out->len = at + size;
