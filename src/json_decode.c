@@ -1371,10 +1371,11 @@ static inline int sel_recall(const decoder *d, const uchar **pp, uint32_t node, 
  * at once) for those checks to decide. */
 static inline const uchar *member_recall(const decoder *d, const sel_memo *m, const uchar *p)
 {
-    const uchar *q = m->key - 2;
+    const uchar *q;
     uint32_t same, spelled;
     if (!m->member || d->end - p < 32)
         return NULL;
+    q = m->key - 2;
     same = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
                                                       _mm_loadu_si128((const __m128i *)(const void *)q))) |
            (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)),
