@@ -439,7 +439,7 @@ describe("json.decode with select", function()
     -- A SIM's device_info, balances and auto_topup_settings have the same bytes in record after record,
     -- and the decoder skips such an object by comparing it with the one skipped at that place of the
     -- record before (src/json_decode.c, value_memo), and a run of keys by comparing ,"key": at once
-    -- (member_recall). Pages here draw each member's object from a few, with near misses of them: a
+    -- (sel_recall_member). Pages here draw each member's object from a few, with near misses of them: a
     -- byte off inside, one longer or shorter, the same prefix, spaces, a nested object one level
     -- deeper, an error inside an otherwise equal one; keys now and then spelled with spaces. Valid and
     -- mutated, with max_depth taking turns, the selective decode equals the full one, error for error.

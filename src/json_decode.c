@@ -158,6 +158,7 @@ typedef struct decoder {
     key_cache *cache;
     const uchar *sel; /* the compiled opts.select (see SELECT), or NULL */
     struct sel_memo *memo; /* SEL_MEMO entries after it (see sel_recall) */
+    struct value_memo *values; /* SEL_MEMO entries after those (see skip_object_memo) */
     int metas;        /* stack index of the select_meta metatables by number, or 0 */
     const char *at_name; /* opts.select_at: "items" or "item" */
     size_t at_len;
@@ -982,6 +983,15 @@ typedef struct sel_memo {
     uint32_t vn; /* and at which node */
     int member;  /* a skipped key written ,"key": with nothing between (see skip_members) */
 } sel_memo;
+
+/* The last object skipped as the value of member (node, pos): its bytes in
+ * this call's text and the depth it was skipped at (see skip_object_memo). */
+typedef struct value_memo {
+    const uchar *bytes; /* or NULL */
+    size_t len;
+    uint32_t node, pos;
+    int depth;
+} value_memo;
 #define MEMO_SKIP (-1)
 #define MEMBER_MAX 28 /* a key whose ,"key": fits 32 bytes */
 
@@ -1325,6 +1335,22 @@ static inline sel_memo *sel_memo_at(const decoder *d, uint32_t node, uint32_t po
  * it is the key remembered there (see sel_memo): SK_SKIP (*pp past it) or
  * SK_PLAIN (*vk, *vn set, *pp unchanged), as select_key would answer; else
  * SK_MISS. */
+#if FX_JSON_SSE2
+/* Whether the first n bytes (n <= 32) at p and at q are the same, as two
+ * 16-byte blocks each: 32 bytes are readable at both. */
+static inline int same_head32(const uchar *p, const uchar *q, size_t n)
+{
+    uint32_t same = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+                                                               _mm_loadu_si128((const __m128i *)(const void *)q))) |
+                    (uint32_t)_mm_movemask_epi8(
+                        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)),
+                                       _mm_loadu_si128((const __m128i *)(const void *)(q + 16))))
+                        << 16;
+    uint32_t wanted = (uint32_t)((UINT64_C(1) << n) - 1);
+    return (same & wanted) == wanted;
+}
+#endif
+
 static inline int sel_recall(const decoder *d, const uchar **pp, uint32_t node, uint32_t pos, int *vk, uint32_t *vn)
 {
     const sel_memo *m = sel_memo_at(d, node, pos);
@@ -1334,18 +1360,9 @@ static inline int sel_recall(const decoder *d, const uchar **pp, uint32_t node, 
         return SK_MISS;
 #if FX_JSON_SSE2
     if (n <= 30 && d->end - p >= 32) {
-        /* the key and its quotes against the remembered one's, as two
-         * blocks each: that one stands before p in the same text, so its
-         * 32 bytes are there too */
-        const uchar *q = m->key - 1;
-        unsigned same = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
-                            _mm_loadu_si128((const __m128i *)(const void *)p),
-                            _mm_loadu_si128((const __m128i *)(const void *)q))) |
-                        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
-                            _mm_loadu_si128((const __m128i *)(const void *)(p + 16)),
-                            _mm_loadu_si128((const __m128i *)(const void *)(q + 16)))) << 16;
-        uint32_t quoted = (uint32_t)((UINT64_C(1) << (n + 2)) - 1);
-        if ((same & quoted) != quoted)
+        /* the key and its quotes against the remembered one's, which
+         * stands before p in the same text */
+        if (!same_head32(p, m->key - 1, n + 2))
             return SK_MISS;
     } else
 #endif
@@ -1361,39 +1378,20 @@ static inline int sel_recall(const decoder *d, const uchar **pp, uint32_t node, 
 }
 
 #if FX_JSON_SSE2
-/* A skipped member's key when the text spells it as memo entry m's member
- * does, p at the ',' before it: the bytes ,"key": against the remembered
- * ones, as two 16-byte blocks each (the remembered ones stand before p in
- * the same text, so their 32 bytes are there too). Equal bytes are the
- * same ',', the same key, as valid as before and as skipped, and the ':'
- * after it: what the separate checks would have found. Returns past the
- * ':', or NULL (another key, other bytes, or too near the end to compare
- * at once) for those checks to decide. */
-static inline const uchar *member_recall(const decoder *d, const sel_memo *m, const uchar *p)
-{
-    const uchar *q;
-    uint32_t same, spelled;
-    if (!m->member || d->end - p < 32)
-        return NULL;
-    q = m->key - 2;
-    same = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
-                                                      _mm_loadu_si128((const __m128i *)(const void *)q))) |
-           (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)),
-                                                      _mm_loadu_si128((const __m128i *)(const void *)(q + 16))))
-               << 16;
-    spelled = (uint32_t)((UINT64_C(1) << (m->len + 4)) - 1);
-    if ((same & spelled) != spelled)
-        return NULL;
-    return p + m->len + 4;
-}
-
-/* member_recall for the key at position pos of an object at node. */
+/* The key at position pos of an object at node, p at the ',' before it,
+ * when the memo's entry there is a skipped key spelled ,"key": (its
+ * `member`): the bytes ,"key": against the remembered ones, which stand
+ * before p in the same text. Equal bytes are the same ',', the same key,
+ * as valid as before and as skipped, and the ':' after it: what the
+ * separate checks would have found. Returns past the ':', or NULL
+ * (another key, other bytes, or too near the end to compare at once) for
+ * those checks to decide. */
 static inline const uchar *sel_recall_member(const decoder *d, const uchar *p, uint32_t node, uint32_t pos)
 {
     const sel_memo *m = sel_memo_at(d, node, pos);
-    if (m->node != node || m->pos != pos)
+    if (!m->member || m->node != node || m->pos != pos || d->end - p < 32 || !same_head32(p, m->key - 2, m->len + 4))
         return NULL;
-    return member_recall(d, m, p);
+    return p + m->len + 4;
 }
 #endif
 
@@ -1420,44 +1418,9 @@ static inline void sel_remember(const decoder *d, uint32_t node, uint32_t pos, c
     m->member = kind == MEMO_SKIP && spelled_as_member(name, len);
 }
 
-/* The objects a record skips whole have the same bytes in record after
- * record, more often than not: a SIM's device_info all null, its balances
- * and auto_topup_settings as the reseller set them, in the published
- * sample as in the sandbox. So the last object skipped as the value of each
- * member (node, pos) is remembered (value_memo) and the next one is first
- * compared with it: the same bytes, at the same depth, are the same valid
- * object, and skipping them would end just past them (an object ends at its
- * own '}', read from nothing after it). A different object costs a compare
- * that mostly stops in its first bytes. Entries reuse sel_memo: key and len
- * are the object's bytes, vk the depth it was skipped at. */
-static inline sel_memo *value_memo_at(const decoder *d, uint32_t node, uint32_t pos)
-{
-    return d->memo + SEL_MEMO + (((node >> 2) * 7u + pos) & (SEL_MEMO - 1));
-}
-
 static const uchar *skip_object_memo(decoder *d, const uchar *p, int depth, uint32_t node, uint32_t pos);
 
-/* A skipped member's ':' and value (p past its key, `depth` containers open
- * around the value): the usual values by a short path (a string, null, an
- * integer, [], and with `objects` an object through skip_object, which
- * passes 0 so that nothing recurses), anything else through skip_value.
- * Whitespace is looked for only where the ':' is not there at once. The
- * checks and errors are skip_value's. Returns past the value, or NULL. */
-static FX_ALWAYS_INLINE const uchar *skip_after_colon(decoder *d, const uchar *p, int depth, int objects,
-                                                     uint32_t node, uint32_t pos);
-
-static FX_ALWAYS_INLINE const uchar *skip_member_value(decoder *d, const uchar *p, int depth, int objects,
-                                                      uint32_t node, uint32_t pos)
-{
-    if (*p != ':') {
-        p = skip_ws(d, p);
-        if (*p != ':')
-            return fail_char(d, p, "expected ':' but found");
-    }
-    return skip_after_colon(d, p + 1, depth, objects, node, pos);
-}
-
-/* skip_member_value from just past the ':'. */
+/* skip_member_value (below) from just past the ':'. */
 static FX_ALWAYS_INLINE const uchar *skip_after_colon(decoder *d, const uchar *p, int depth, int objects,
                                                      uint32_t node, uint32_t pos)
 {
@@ -1473,6 +1436,24 @@ static FX_ALWAYS_INLINE const uchar *skip_after_colon(decoder *d, const uchar *p
     if (*p == '[' && p[1] == ']' && depth < d->max_depth)
         return p + 2; /* an empty list, as skip_value takes it */
     return skip_value(d, p, depth);
+}
+
+/* A skipped member's ':' and value (p past its key, `depth` containers open
+ * around the value): the usual values by a short path (a string, null, an
+ * integer, [], and with `objects` an object through skip_object_memo,
+ * whose skip_object passes 0 so that nothing recurses), anything else
+ * through skip_value; (node, pos) name the member for skip_object_memo.
+ * Whitespace is looked for only where the ':' is not there at once. The
+ * checks and errors are skip_value's. Returns past the value, or NULL. */
+static FX_ALWAYS_INLINE const uchar *skip_member_value(decoder *d, const uchar *p, int depth, int objects,
+                                                      uint32_t node, uint32_t pos)
+{
+    if (*p != ':') {
+        p = skip_ws(d, p);
+        if (*p != ':')
+            return fail_char(d, p, "expected ':' but found");
+    }
+    return skip_after_colon(d, p + 1, depth, objects, node, pos);
 }
 
 /* skip_value for an object (p at its '{', `depth` containers open around
@@ -1509,21 +1490,30 @@ static const uchar *skip_object(decoder *d, const uchar *p, int depth)
     return fail_char(d, p, "expected ',' or '}' but found");
 }
 
-/* skip_object for the value of member (node, pos), through its value_memo. */
+/* skip_object for the value of member (node, pos). The objects a record
+ * skips whole have the same bytes in record after record, more often than
+ * not: a SIM's device_info all null, its balances and auto_topup_settings
+ * as the reseller set them, in the published sample as in the sandbox. So
+ * the last one skipped at each place is remembered (value_memo, in the
+ * slot sel_memo_at gives that place) and the next one is first compared
+ * with it: the same bytes, at the same depth, are the same valid object,
+ * and skipping them would end just past them (an object ends at its own
+ * '}', read from nothing after it). A different object costs a compare
+ * that mostly stops in its first bytes. */
 static const uchar *skip_object_memo(decoder *d, const uchar *p, int depth, uint32_t node, uint32_t pos)
 {
-    sel_memo *m = value_memo_at(d, node, pos);
+    value_memo *m = d->values + (sel_memo_at(d, node, pos) - d->memo);
     const uchar *end;
-    if (m->key != NULL && m->node == node && m->pos == pos && m->vk == depth && (size_t)(d->end - p) >= m->len &&
-        memcmp(p, m->key, m->len) == 0)
+    if (m->bytes != NULL && m->node == node && m->pos == pos && m->depth == depth &&
+        (size_t)(d->end - p) >= m->len && memcmp(p, m->bytes, m->len) == 0)
         return p + m->len;
     end = skip_object(d, p, depth);
     if (end != NULL) {
-        m->key = p;
+        m->bytes = p;
         m->len = (size_t)(end - p);
         m->node = node;
         m->pos = pos;
-        m->vk = depth;
+        m->depth = depth;
     }
     return end;
 }
@@ -1972,6 +1962,7 @@ static int read_opts(lua_State *L, decoder *d)
     d->big = BIG_FLOAT;
     d->sel = NULL;
     d->memo = NULL;
+    d->values = NULL;
     d->metas = 0;
     if (lua_isnoneornil(L, 2))
         return 0;
@@ -2040,12 +2031,13 @@ static void compile_select(lua_State *L, decoder *d, fx_buffer *out)
     {
         /* the memo after the tree, at a pointer's alignment (the buffer's
          * data is malloc's), empty */
-        size_t at = (out->len + 7) & ~(size_t)7, size = 2 * SEL_MEMO * sizeof(sel_memo); /* and value_memo's */
+        size_t at = (out->len + 7) & ~(size_t)7, size = SEL_MEMO * (sizeof(sel_memo) + sizeof(value_memo));
         fx_buffer_reserve(L, out, at - out->len + size);
         memset(out->data + out->len, 0, at - out->len + size);
         out->len = at + size;
         d->sel = (const uchar *)out->data;
         d->memo = (sel_memo *)(void *)(out->data + at);
+        d->values = (value_memo *)(void *)(d->memo + SEL_MEMO); /* sel_memo's size is a pointer's multiple */
     }
 }
 
