@@ -108,8 +108,10 @@ $(BUILD_ASAN): $(SOURCES) $(HEADERS) Makefile
 	$(CC) $(CORE_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	  $$(pkg-config --cflags lua5.4 $(CORE_PKGS)) -shared -o $@ $(SOURCES) $(CORE_LIBS)
 
+# Every spec runs on a fresh machine: nginx with its Lua module (the nginx rows of the transport
+# contract, the fleet specs) and LDoc (the reference manual's specs) are installed too.
 test: deps
-	$(call ensure_packages,$(PKGS_SCAN) $(PKGS_SHELLS))
+	$(call ensure_packages,$(PKGS_SCAN) $(PKGS_SHELLS) $(PKGS_NGINX) $(PKGS_DOCS))
 	@$(MAKE) --no-print-directory build $(LOCALE_DIR)/de_DE.UTF-8
 	@$(SPEC_ENV) .ci/busted $(LUA) $(call BUSTED_PATHS,$(BUILD_54)) $(SPECS)
 
@@ -271,14 +273,17 @@ types: build
 	$(LUA) tools/types.lua
 
 bench: deps
-	$(call ensure_packages,$(PKGS_BENCH))
-	@$(MAKE) --no-print-directory build
+	$(call ensure_packages,$(PKGS_BENCH) $(PKGS_LUAJIT))
+	@# The LuaJIT build too: qr_bench reports LuaJIT's figures beside Lua 5.4's.
+	@$(MAKE) --no-print-directory build $(BUILD_JIT)
 	@mkdir -p build/bench
 	@# The API floor json_bench measures cjson against (bench/api_floor.c): bench-only, Lua 5.4.
 	$(CC) -std=gnu99 $(WARNINGS) -O2 -fPIC -shared $$(pkg-config --cflags lua5.4) -o build/bench/api_floor.so \
 	  bench/api_floor.c
 	@# Each bench's output is kept in build/bench/NAME.out and shown; the README's tables are then
-	@# regenerated from those files (bench/readme.lua), never typed by hand.
+	@# regenerated from those files (bench/readme.lua), never typed by hand. machine.out first: which
+	@# machine the tables come from.
+	@$(LUA) bench/machine.lua > build/bench/machine.out && cat build/bench/machine.out
 	@for b in bench/*_bench.lua; do n=$$(basename $$b .lua); echo "== $$b"; \
 	  $(LUA) $$b > build/bench/$$n.out || { cat build/bench/$$n.out; exit 1; }; cat build/bench/$$n.out; done
 	@# The same HTTP run with the client and nginx on one CPU: no idle CPU to wake per request.

@@ -38,6 +38,29 @@ describe("bench/readme.lua", function()
     }, "\n"), readme)
   end)
 
+  it("bench/machine.lua prints one table row naming the machine the run measured", function()
+    local p = assert(io.popen(procs.interpreter() .. " bench/machine.lua 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    local lines = {}
+    for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.equals(3, #lines, out)
+    assert.matches("^| measured | CPU | CPUs | widest SIMD | kernel | Debian | Lua | libcurl |$", lines[1])
+    assert.matches("^|[-:|]+|$", lines[2])
+    local cells = {}
+    for cell in lines[3]:gmatch("|%s*([^|]-)%s*%f[|]") do cells[#cells + 1] = cell end
+    assert.equals(8, #cells, lines[3])
+    assert.matches("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d UTC$", cells[1])
+    assert.equals(_VERSION, cells[7])
+    -- on Linux the CPU count is read from /proc/cpuinfo, one "processor" line each
+    local info = procs.slurp("/proc/cpuinfo")
+    if info then
+      local n = 0
+      for _ in info:gmatch("processor%s*: %d+") do n = n + 1 end
+      assert.equals(tostring(n), cells[3])
+    end
+  end)
+
   it("marks every table of the project's README, so none is typed by hand", function()
     local readme = procs.slurp("README.md")
     local section = readme:match("\n## Benchmarks.-\n## ")
