@@ -15,10 +15,11 @@ local function first_line(command)
   return line
 end
 
-local cpuinfo = files.slurp("/proc/cpuinfo") or ""
+-- A newline first, so that every field, the first one too, follows one.
+local cpuinfo = "\n" .. (files.slurp("/proc/cpuinfo") or "")
 
 local function cpu_field(name)
-  return cpuinfo:match("\n" .. name .. "%s*: ([^\n]*)") or cpuinfo:match("^" .. name .. "%s*: ([^\n]*)")
+  return cpuinfo:match("\n" .. name .. "%s*: ([^\n]*)")
 end
 
 local function count_cpus()
