@@ -4,7 +4,9 @@
 -- status check). The difference is the pipeline: validation, the request's
 -- building, the limiter and retry bookkeeping, the answer's shape, models
 -- and hooks. The two alternate round by round; figures are medians (CPU
--- time, os.clock).
+-- time, os.clock). A last column gives the pipeline's cost with the CPU's
+-- caches evicted before each call, as a request over the network leaves
+-- them (see `evicted` below).
 --
 -- A second table: the same call with fields = { "iccid", "status",
 -- "plan.name" } (selective decode, models that hold those fields only)
