@@ -1331,10 +1331,6 @@ static inline sel_memo *sel_memo_at(const decoder *d, uint32_t node, uint32_t po
     return d->memo + (((node >> 2) * 7u + pos) & (SEL_MEMO - 1));
 }
 
-/* The key at *pp (its opening quote), position pos of an object at node, if
- * it is the key remembered there (see sel_memo): SK_SKIP (*pp past it) or
- * SK_PLAIN (*vk, *vn set, *pp unchanged), as select_key would answer; else
- * SK_MISS. */
 #if FX_JSON_SSE2
 /* Whether the first n bytes (n <= 32) at p and at q are the same, as two
  * 16-byte blocks each: 32 bytes are readable at both. */
@@ -1351,6 +1347,10 @@ static inline int same_head32(const uchar *p, const uchar *q, size_t n)
 }
 #endif
 
+/* The key at *pp (its opening quote), position pos of an object at node, if
+ * it is the key remembered there (see sel_memo): SK_SKIP (*pp past it) or
+ * SK_PLAIN (*vk, *vn set, *pp unchanged), as select_key would answer; else
+ * SK_MISS. */
 static inline int sel_recall(const decoder *d, const uchar **pp, uint32_t node, uint32_t pos, int *vk, uint32_t *vn)
 {
     const sel_memo *m = sel_memo_at(d, node, pos);
