@@ -32,10 +32,10 @@ build = {
   modules = {
     ["flexiroam.core"] = {
       sources = {
-        "src/buffer.c", "src/clock.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/handle.c", "src/json.c",
-        "src/json_decode.c", "src/json_encode.c", "src/lock.c", "src/multi.c", "src/options.c", "src/private_file.c",
-        "src/qr.c", "src/qr_png.c", "src/qr_svg.c", "src/qr_text.c", "src/session.c", "src/session_response.c",
-        "src/terminal.c", "src/utf8_check.c",
+        "src/buffer.c", "src/clock.c", "src/core.c", "src/curl_global.c", "src/error.c", "src/fsync.c", "src/handle.c",
+        "src/json.c", "src/json_decode.c", "src/json_encode.c", "src/lock.c", "src/multi.c", "src/options.c",
+        "src/private_file.c", "src/qr.c", "src/qr_png.c", "src/qr_svg.c", "src/qr_text.c", "src/session.c",
+        "src/session_response.c", "src/terminal.c", "src/utf8_check.c",
       },
       libraries = { "curl", "qrencode", "png", "m" },
       incdirs = { "$(CURL_INCDIR)", "$(QRENCODE_INCDIR)", "$(PNG_INCDIR)" },

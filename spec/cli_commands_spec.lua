@@ -150,6 +150,16 @@ describe("flexiroam commands", function()
       "%(.*total [%d.]+ ms.*%) request %x+%-%d+"), line)
   end)
 
+  it("--verbose has a line for every attempt, one that got no answer too", function()
+    fault("/v1/public-v2/list-plans", "reset", 2)
+    local r = run { "--verbose", "plans", "list", "--max-pages", "1" }
+    assert.equals(0, r.code, r.err)
+    local out = lines(r.err)
+    assert.equals(3, #out, r.err)
+    for i = 1, 2 do assert.truthy(out[i]:find("^! GET /v1/public%-v2/list%-plans network after"), out[i]) end
+    assert.truthy(out[3]:find("^< GET /v1/public%-v2/list%-plans 200 in"), out[3])
+  end)
+
   it("prints manual pages: `help COMMAND`, `help exit-codes`", function()
     local r = run { "help", "sims", "show" }
     assert.equals(0, r.code, r.err)

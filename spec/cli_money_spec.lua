@@ -210,11 +210,17 @@ describe("flexiroam money commands", function()
     end
 
     it("refuses a file with a bad line before anything is sent", function()
-      local path = job_file(2, "8910,FRA-1GB-7D,order-x\n")
-      local r = run { "jobs", "run", path, "--yes" }
-      assert.equals(2, r.code)
-      assert.truthy(r.err:find(":4: ", 1, true), r.err)
-      assert.equals(0, stats().orders)
+      -- a value the SDK refuses is a validation error (exit 10, as from `buy`), a line
+      -- that does not parse a usage one (exit 2); either names its line
+      for _, case in ipairs { { "8910,FRA-1GB-7D,order-x\n", 10, "validation: " },
+        { "89852350820000131081,FRA-1GB-7D\n", 2, "usage: " } } do
+        local path = job_file(2, case[1])
+        local r = run { "jobs", "run", path, "--yes" }
+        assert.equals(case[2], r.code, r.err)
+        assert.truthy(r.err:find(case[3], 1, true), r.err)
+        assert.truthy(r.err:find(":4: ", 1, true), r.err)
+        assert.equals(0, stats().orders)
+      end
     end)
 
     it("runs with a journal, prints each reference before sending it, and a rerun buys nothing again", function()
@@ -264,8 +270,8 @@ describe("flexiroam money commands", function()
       assert.falsy(procs.alive(child.pid))
     end)
 
-    local function write_job(rows)
-      local path = home .. "/job-" .. tostring(math.random(1e9)) .. ".csv"
+    local function write_job(rows, path)
+      path = path or (home .. "/job-" .. tostring(math.random(1e9)) .. ".csv")
       local f = assert(io.open(path, "w"))
       f:write(rows[1].key and "iccid,plan_id,key\n" or "iccid,plan_id\n")
       for _, r in ipairs(rows) do f:write(r.iccid, ",", r.plan_id, r.key and ("," .. r.key) or "", "\n") end
@@ -296,6 +302,24 @@ describe("flexiroam money commands", function()
       assert.equals("done before", out[4][6])
     end)
 
+    it("a changed file without --extend is refused (exit 12), sending nothing, with the flags to go on", function()
+      local sims = free(3)
+      local rows = { { iccid = sims[1], plan_id = "FRA-1GB-7D" }, { iccid = sims[2], plan_id = "FRA-1GB-7D" } }
+      local path = write_job(rows)
+      assert.equals(0, run({ "jobs", "run", path, "--yes" }).code)
+      local before = stats()
+      rows[#rows + 1] = { iccid = sims[3], plan_id = "FRA-1GB-7D" }
+      write_job(rows, path)
+      local r = run { "jobs", "run", path, "--yes" }
+      assert.equals(12, r.code, r.err)
+      assert.truthy(r.err:find("belongs to another job: of its 2 entries, 2 match " .. path .. " and 0 do not",
+        1, true), r.err)
+      assert.truthy(r.err:find("`flexiroam jobs run " .. path .. " --extend`", 1, true), r.err)
+      assert.falsy(r.err:find("journal_mode", 1, true), r.err)
+      assert.falsy(r.err:find("journal: journal", 1, true), r.err)
+      assert.equals(before.orders, stats().orders)
+    end)
+
     it("--extend refuses, sending nothing, a purchase that matches one the journal shows done under another key",
       function()
         local sims = free(2)
@@ -314,6 +338,21 @@ describe("flexiroam money commands", function()
         local s = stats()
         assert.equals(2, s.orders)
         assert.is_true(s.requests - before <= 1, "only the catalogue may be read") -- no purchase
+        -- given the old entry's reference, as the refusal suggests, it is that order: answered
+        -- again by the API, nothing charged
+        local ref
+        for line in io.lines(path .. ".journal") do
+          local rec = json.decode(line)
+          if type(rec) == "table" and rec.key == "order-1" and rec.state == "started" then ref = rec.reference end
+        end
+        assert.truthy(ref)
+        f = assert(io.open(path, "w"))
+        f:write("iccid,plan_id,key,reference\n", sims[1], ",FRA-1GB-7D,order-1-renamed,", ref, "\n",
+          sims[2], ",FRA-1GB-7D,order-2,\n")
+        f:close()
+        r = run { "jobs", "run", path, "--extend", "--yes" }
+        assert.equals(0, r.code, r.err)
+        assert.equals(2, stats().orders)
       end)
 
     it("the same file run again without its journal (deleted, or another --journal) charges nothing again",

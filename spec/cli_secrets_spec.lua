@@ -142,6 +142,45 @@ describe("flexiroam profiles and keys", function()
     assert.truthy(r.err:find("holds the API key", 1, true), r.err)
   end)
 
+  it("never quotes the key when a word that holds it fails a check before anything connects", function()
+    -- A command checks its words (an ICCID, a file, a field path), and the
+    -- parser its options and commands, before the key is loaded: a message
+    -- quoting such a word must become the key's refusal (exit 2).
+    local runs = {
+      { "sims", "show", KEY }, { "usage", KEY }, { "topup", KEY, "FRA-1GB-7D", "--yes" },
+      { "--" .. KEY }, { KEY }, { "sims", KEY }, { "help", KEY }, { "jobs", "run", KEY .. ".csv" },
+      { "sims", "list", "--fields", KEY .. "." }, { "-p", "commanded", "sims", "show", "x" .. KEY },
+    }
+    for _, args in ipairs(runs) do
+      local r = run(args)
+      local what = table.concat(args, " ")
+      assert_no_key(r, what)
+      assert.equals(2, r.code, what .. ": " .. tostring(r.err))
+      assert.truthy(r.err:find("holds the API key", 1, true), what .. ": " .. tostring(r.err))
+    end
+    -- a word that is not the key is still quoted as it was
+    local r = run { "sims", "show", "89852350820000131082" }
+    assert.equals(10, r.code)
+    assert.truthy(r.err:find("89852350820000131082", 1, true), r.err)
+  end)
+
+  it("--dry-run writes the key as the variable that holds it, or says where it comes from", function()
+    local buy = { "--dry-run", "buy", "89852350820000131081", "FRA-1GB-7D" }
+    local r = run(buy) -- the default profile: a key file
+    assert.equals(0, r.code, r.err)
+    assert.truthy(r.out:find('-H "x-api-key: $FLEXIROAM_API_KEY"', 1, true), r.out)
+    assert.truthy(r.out:find("# $FLEXIROAM_API_KEY stands for the key in the key file " .. config_dir ..
+      "/prod.key", 1, true), r.out)
+    assert_no_key(r, "--dry-run, key file")
+    local env_run = { "-p", "env" }
+    for _, word in ipairs(buy) do env_run[#env_run + 1] = word end
+    r = run(env_run, { SPEC_FLEXIROAM_KEY = KEY })
+    assert.equals(0, r.code, r.err)
+    assert.truthy(r.out:find('-H "x-api-key: $SPEC_FLEXIROAM_KEY"', 1, true), r.out)
+    assert.falsy(r.out:find("stands for", 1, true), r.out)
+    assert_no_key(r, "--dry-run, key_env")
+  end)
+
   it("never prints the key: --debug, --verbose, --dry-run, errors, config show", function()
     local runs = {
       { "--debug", "plans", "show", "FRA-1GB-7D" },

@@ -34,6 +34,16 @@ describe("flexiroam.new", function()
     assert.matches("FLEXIROAM_API_KEY", msg)
   end)
 
+  it("refuses a key holding a control character, without quoting it", function()
+    for _, bad in ipairs { KEY .. "\n", KEY .. "\r\nX-Evil: 1", "\0" .. KEY, KEY .. "\t" } do
+      local ok, msg = pcall(flexiroam.new, { base_url = "https://x.test", transport = fake_transport.new(),
+        api_key = bad })
+      assert.is_false(ok)
+      assert.matches("control character", msg)
+      assert.is_nil(msg:find(KEY, 1, true))
+    end
+  end)
+
   it("refuses plain http to a remote host but allows loopback and the explicit opt-in", function()
     local ok, msg = pcall(flexiroam.new,
       { api_key = KEY, base_url = "http://api.example.test", transport = fake_transport.new() })
@@ -44,6 +54,19 @@ describe("flexiroam.new", function()
     assert.truthy(flexiroam.new { api_key = KEY, base_url = "http://localhost:9/", transport = fake_transport.new() })
     assert.truthy(flexiroam.new { api_key = KEY, base_url = "http://api.example.test", allow_insecure_http = true,
       transport = fake_transport.new() })
+  end)
+
+  it("refuses user info in base_url: the host after its '@' would get the key in clear", function()
+    -- http://127.0.0.1:x@elsewhere reads as loopback to a check that stops
+    -- at the first ':', while libcurl connects to elsewhere
+    for _, base in ipairs { "http://127.0.0.1:x@evil.example", "http://localhost:1@evil.example/v1",
+      "https://user:" .. KEY .. "@api.example.test", "http://127.0.0.1\\@evil.example" } do
+      local ok, msg = pcall(flexiroam.new, { api_key = KEY, base_url = base, transport = fake_transport.new() })
+      assert.is_false(ok, base)
+      assert.matches("user info", msg)
+      assert.is_nil(msg:find(KEY, 1, true))
+      assert.is_nil(msg:find("evil", 1, true))
+    end
   end)
 
   it("rejects a base_url that is not http(s)", function()
@@ -178,6 +201,25 @@ describe("client:list_inventory", function()
     assert.equals("Insufficient balance", err.message)
   end)
 
+  it("makes a server's message and request id one printable line, capped", function()
+    -- a newline would forge a log line of its own, an escape would drive the terminal
+    local forged = "denied\nflexiroam: info fake-event\r\n\27[2J" .. string.rep("é", 1000)
+    local client = client_with({ { status = 403, body = json.encode { message = forged },
+      headers = { ["x-request-id"] = "abc\27[31m\ndef" } } })
+    local _, err = client:list_inventory()
+    assert.equals("forbidden", err.kind)
+    assert.is_nil(err.message:find("[%z\1-\31\127]"), err.message)
+    assert.is_nil(tostring(err):find("\n", 1, true))
+    assert.equals(1, err.message:find("denied flexiroam: info fake-event \\x1B[2Jé", 1, true), err.message)
+    assert.is_true(#err.message <= 1024 + 3)
+    assert.equals("...", err.message:sub(-3))
+    assert.truthy(json.encode(err.message), "cut inside a character") -- the encoder checks UTF-8
+    assert.equals("abc\\x1B[31m def", err.server_request_id)
+    local c2 = client_with({ { status = 200, body = json.encode { success = false, msg = "no\n\27[0mthanks" } } })
+    local _, e2 = c2:list_inventory()
+    assert.equals("no \\x1B[0mthanks", e2.message)
+  end)
+
   it("rejects a 200 of the wrong shape", function()
     local client = client_with({ { status = 200, body = '{"item":{}}' } })
     local _, err = client:list_inventory()
@@ -286,5 +328,18 @@ describe("tostring of an error", function()
       " after 3 attempts [reference ref-42]", tostring(many))
     local once = flexiroam.errors.new("server", "boom", { attempts = 1, status = 500 })
     assert.equals("flexiroam: server: boom [status 500]", tostring(once))
+  end)
+end)
+
+describe("query values", function()
+  it("writes a float as the shortest text that reads back exactly, and integers as they are", function()
+    -- %.17g alone wrote 0.1 as 0.10000000000000001
+    local client, transport = client_with({ { status = 200, body = "{}" }, page({}) })
+    assert(client:request("GET", "/x", { query = { a = 0.1, b = 0.1 + 0.2, c = 1 / 3, d = 5, e = 2.0, f = -2.5e-7,
+      g = 123456789.125, h = 2 ^ 53 } }))
+    assert.equals("https://api.example.test/x?a=0.1&b=0.30000000000000004&c=0.3333333333333333&d=5&e=2&f=-2.5e-07" ..
+      "&g=123456789.125&h=9007199254740992", transport.requests[1].url)
+    assert(client:list_inventory { limit = 0.5, search = 1e-300 })
+    assert.matches("?search=1e-300&limit=0.5", transport.requests[2].url, 1, true)
   end)
 end)

@@ -184,6 +184,7 @@ describe("a hostile server", function()
           { path = "/hostile/huge_string,100,chunked", kind = "too_large" },
           { path = "/hostile/header_line,1048576", kind = "too_large" },
           { path = "/hostile/many_headers,100000", kind = "too_large" },
+          { path = "/hostile/interim_flood,2000", kind = "too_large" }, -- 1 MB of 100 Continue heads
         }
         for _, case in ipairs(cases) do case.opts = { max_response_bytes = 1024 * 1024 } end
         local results = run_child(row, server.port, cases)
@@ -267,6 +268,13 @@ describe("a hostile server", function()
           -- A hang guard, far over the bounds: the call came back at all.
           assert.is_true(rec.elapsed < 15, case.path .. " took " .. rec.elapsed .. " s")
         end
+      end)
+
+      it("an answer cut inside its head is a network error (sent), the same on every transport", function()
+        local cases = { { path = "/hostile/head_cut" } }
+        local rec = run_child(row, server.port, cases)["/hostile/head_cut"]
+        assert.equals("network", rec.kind, cjson.encode(rec))
+        assert_no_key(rec)
       end)
 
       it("a head whose first line is a fold is an invalid answer, the same on every transport", function()

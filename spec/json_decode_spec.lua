@@ -619,6 +619,28 @@ describe("json.decode", function()
       assert.equal(1, ok("1", nil))
       assert.equal(1, ok("1", {}))
     end)
+
+    it("raises on an unknown option, naming it and the ones it takes, instead of dropping it", function()
+      local takes = "json.decode takes max_depth, null_as_nil, big_integers, select, select_at and select_meta"
+      for name, opts in pairs { bogus = { bogus = true }, sort_keys = { sort_keys = true },
+        nul_as_nil = { nul_as_nil = true }, Select = { big_integers = "string", Select = { a = true } } } do
+        local done, err = pcall(json.decode, '{"a": null}', opts)
+        assert.is_false(done)
+        assert.matches("unknown option '" .. name .. "': " .. takes, err, 1, true)
+      end
+      local done, err = pcall(json.decode, "1", { true })
+      assert.is_false(done)
+      assert.matches("option names are strings, found a number key", err, 1, true)
+    end)
+
+    it("takes every option the SDK itself passes", function()
+      -- response.lua's, and a selective decode's (flexiroam.fields)
+      local tree = { a = true }
+      local all = { max_depth = 5, null_as_nil = true, big_integers = "string", select = tree, select_at = "item",
+        select_meta = { [tree] = {} } }
+      assert.same({ item = { a = 1 } }, ok('{"item": {"a": 1, "b": 2}}', all))
+      assert.same({ a = 1 }, ok('{"a": 1, "b": null}', { null_as_nil = true, big_integers = "string" }))
+    end)
   end)
 
   describe("robustness", function()

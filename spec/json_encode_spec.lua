@@ -771,5 +771,19 @@ describe("json.encode", function()
       assert.equal("1", enc(1, {}))
       assert.equal("[1]", enc({ 1 }, { max_depth = 10, sort_keys = false }))
     end)
+
+    it("raises on an unknown option, naming it and the ones it takes, instead of dropping it", function()
+      -- a typo (sort_key) would otherwise leave the keys unsorted without a word
+      for name, opts in pairs { bogus = { bogus = 1 }, sort_key = { sort_key = true },
+        maxdepth = { sort_keys = true, maxdepth = 3 } } do
+        local ok, err = pcall(json.encode, { b = 1, a = 2 }, opts)
+        assert.is_false(ok)
+        assert.matches("unknown option '" .. name .. "': json.encode takes sort_keys and max_depth", err, 1, true)
+      end
+      local ok, err = pcall(json.encode, 1, { [1] = true })
+      assert.is_false(ok)
+      assert.matches("option names are strings, found a number key", err, 1, true)
+      assert.equal('{"a":2,"b":1}', enc({ b = 1, a = 2 }, { sort_keys = true, max_depth = 2 }))
+    end)
   end)
 end)

@@ -16,6 +16,12 @@ local function assert_blames_caller(what, fn, ...)
   local err, where = blame.raised_at(fn, ...)
   assert.is_string(err, what .. " did not raise")
   assert.equals(where, err:sub(1, #where), what .. " blamed the wrong place: " .. err)
+  return err
+end
+
+-- Asserts that err says `text` (plainly, anywhere).
+local function assert_says(text, err, what)
+  assert.is_truthy(err:find(text, 1, true), (what or "") .. ": expected " .. text .. " in: " .. err)
 end
 
 local function new_client(responses)
@@ -69,6 +75,16 @@ describe("misuse raises at the caller's line", function()
     end
   end)
 
+  it("naming the method the caller called (collect, inventory), and a string where a number goes", function()
+    local c = new_client()
+    assert_says("collect: 'nope' is not a list operation",
+      assert_blames_caller("collect of no list", c.collect, c, "nope", {}))
+    assert_says('inventory: unknown option "bogus"',
+      assert_blames_caller("inventory unknown option", c.inventory, c, {}, { bogus = 1 }))
+    assert_says('plans: max_pages must be an integer >= 0 (got the string "3")',
+      assert_blames_caller("plans max_pages string", c.plans, c, {}, { max_pages = "3" }))
+  end)
+
   it("for every operation method: bad parameters, an unknown option, a missing required parameter", function()
     local client = new_client()
     for name, op in pairs(flexiroam.operations) do
@@ -78,6 +94,82 @@ describe("misuse raises at the caller's line", function()
       if #op.required > 0 then assert_blames_caller(name .. " missing", client[name], client, {}) end
     end
     assert_blames_caller("iccid as a number", client.get_sim, client, { iccid = 8901260882310000005 })
+  end)
+
+  it("for a client method called with '.' instead of ':', naming the ':' form", function()
+    -- client.get_sim{iccid = "1"} hands the parameters over as the client;
+    -- client.close() hands nothing over
+    local client = new_client()
+    for name, f in pairs(Client) do
+      if type(f) == "function" and name ~= "new" and name:sub(1, 2) ~= "__" then
+        local text = "client:" .. name .. " must be called with ':'"
+        assert_says(text, assert_blames_caller("client." .. name .. "{...}", client[name], { iccid = "1" }), name)
+        assert_says(text, assert_blames_caller("client." .. name .. "()", client[name]), name)
+        assert_says(text, assert_blames_caller("client." .. name .. '("x")', client[name], "list_plans"), name)
+      end
+    end
+    -- an operation this client added has a method of its own, checked the same way
+    local own = flexiroam.new { api_key = "k", base_url = "https://api.example.test", retries = 0,
+      transport = fake_transport.new {},
+      operations = { get_invoice = { method = "GET", path = "/x", params = { "n" }, required = { "n" } } } }
+    assert_says("client:get_invoice must be called with ':'",
+      assert_blames_caller("client.get_invoice", own.get_invoice, { n = "1" }))
+    assert_blames_caller("client:get_invoice missing", own.get_invoice, own)
+  end)
+
+  it("for an operation called without a parameter table, as with an empty one: nothing is sent", function()
+    local transport = fake_transport.new {}
+    local client = flexiroam.new { api_key = "k", base_url = "https://api.example.test", retries = 0,
+      transport = transport }
+    for name, op in pairs(flexiroam.operations) do
+      if #op.required > 0 then
+        local missing = "missing required parameter '" .. op.required[1] .. "'"
+        assert_says(missing, assert_blames_caller(name .. "()", client[name], client), name)
+        assert_says(missing, assert_blames_caller(name .. "(nil, opts)", client[name], client, nil, { retries = 1 }))
+        assert_says(missing, assert_blames_caller("call " .. name, client.call, client, name))
+      end
+    end
+    assert.same({}, transport.requests)
+    -- one that requires nothing still takes nothing
+    local page = { status = 200, body = json.encode { items = json.array(), page_key = json.null } }
+    local lists = flexiroam.new { api_key = "k", base_url = "https://api.example.test", retries = 0,
+      transport = fake_transport.new { page, page } }
+    assert.same({}, assert(lists:list_plans()).items)
+    assert.same({}, assert(lists:call("list_orders")).items)
+  end)
+
+  it("for client:request's query and json: names, values and bodies that cannot go out", function()
+    local transport = fake_transport.new {}
+    local client = flexiroam.new { api_key = "k", base_url = "https://api.example.test", retries = 0,
+      transport = transport }
+    local cycle = {}
+    cycle.again = cycle
+    local cases = {
+      { "query = {\"x\"}", "GET", { query = { "x" } }, "query must map names to values" },
+      { "mixed query keys", "GET", { query = { a = 1, [2] = "b" } }, "query must map names to values" },
+      { "a boolean query key", "GET", { query = { [true] = 1 } }, "query must map names to values" },
+      { "a table query value", "GET", { query = { a = {} } }, "parameter 'a' must be a string, number or boolean" },
+      { "a NaN query value", "GET", { query = { a = 0 / 0 } }, "parameter 'a' must be a finite number" },
+      { "an infinite query value", "GET", { query = { a = -math.huge } }, "parameter 'a' must be a finite number" },
+      { "a json cycle", "POST", { json = cycle }, "json cannot be encoded at $.again" },
+      { "a json NaN", "POST", { json = { n = 0 / 0 } }, "json cannot be encoded at $.n" },
+      { "a json function", "PUT", { json = { f = print } }, "json cannot be encoded at $.f" },
+      { "json on a GET", "GET", { json = {} }, "a GET request carries no body" },
+      { "json on a HEAD", "head", { json = { a = 1 } }, "a HEAD request carries no body" },
+    }
+    for _, case in ipairs(cases) do
+      local err = assert_blames_caller("request: " .. case[1], client.request, client, case[2], "/x", case[3])
+      assert_says("request: " .. case[4], err, case[1])
+    end
+    assert.same({}, transport.requests)
+  end)
+
+  it("for an operation's query value that has no text (NaN, an infinity)", function()
+    local client = new_client()
+    for _, bad in ipairs { 0 / 0, math.huge, -math.huge } do
+      assert_says("list_inventory: parameter 'limit' must be a finite number",
+        assert_blames_caller("limit " .. tostring(bad), client.list_inventory, client, { limit = bad }))
+    end
   end)
 
   it("covers every public function of the client", function()
@@ -111,10 +203,37 @@ describe("misuse raises at the caller's line", function()
     assert_blames_caller("a model without a client", models.SIM.usage, orphan)
   end)
 
+  it("for a model method called with '.' instead of ':', naming the ':' form", function()
+    local client = new_client()
+    local sim = sim_model()
+    local plan = models.new(client, "Plan", { id = "FRA-3GB-7D" })
+    -- the audit's: sim.usage(), sim.purchase("FRA-3GB-7D"), and a plan handed over as the SIM
+    assert_says("sim:usage must be called with ':'", assert_blames_caller("sim.usage()", sim.usage))
+    assert_says("sim:purchase must be called with ':'",
+      assert_blames_caller("sim.purchase(id)", sim.purchase, "FRA-3GB-7D"))
+    assert_says("sim:purchase must be called with ':'", assert_blames_caller("sim.purchase(plan)", sim.purchase, plan))
+    for _, class in ipairs { "SIM", "Plan", "Order", "Usage", "Subscription", "Activation" } do
+      for name, f in pairs(models[class]) do
+        if type(f) == "function" and name:sub(1, 2) ~= "__" then
+          local text = class:lower() .. ":" .. name .. " must be called with ':'"
+          assert_says(text, assert_blames_caller(class .. "." .. name .. "()", f), class)
+          assert_says(text, assert_blames_caller(class .. "." .. name .. '("x")', f, "x"), class)
+          assert_says(text, assert_blames_caller(class .. "." .. name .. "{}", f, { iccid = ICCID }), class)
+        end
+      end
+    end
+    -- a model called as its class's function still works, bound or not
+    assert.is_true(models.SIM.is_esim(setmetatable({ chip_type = "esim" }, models.SIM)))
+    assert.same({ iccid = ICCID }, models.SIM.raw(sim))
+  end)
+
   it("for the esim toolkit", function()
     assert_blames_caller("luhn_digit", esim.luhn_digit, 42)
     assert_blames_caller("build_lpa", esim.build_lpa, 42)
     assert_blames_caller("build_lpa smdp", esim.build_lpa, { smdp_address = "not a host", matching_id = "x" })
+    assert_says('build_lpa: unknown option "bogus"', assert_blames_caller("build_lpa unknown option", esim.build_lpa,
+      { smdp_address = "a.b", matching_id = "x", bogus = 1 }))
+    assert_blames_caller("build_lpa format", esim.build_lpa, { smdp_address = "a.b", matching_id = "x", format = 2 })
     assert_blames_caller("bytes_to_gb", esim.bytes_to_gb, "x")
     assert_blames_caller("bytes_to_mb", esim.bytes_to_mb, "x")
     assert_blames_caller("gb_to_bytes", esim.gb_to_bytes, 0 / 0)
@@ -135,6 +254,12 @@ describe("misuse raises at the caller's line", function()
   it("for the codec, the transports and the sandbox transport", function()
     assert_blames_caller("json.decode", json.decode, {})
     assert_blames_caller("json.encode options", json.encode, {}, 42)
+    assert_says("unknown option 'bogus'", assert_blames_caller("json.encode unknown option", json.encode, {},
+      { bogus = 1 }))
+    assert_says("unknown option 'bogus'", assert_blames_caller("json.decode unknown option", json.decode, "{}",
+      { bogus = true }))
+    assert_says("unknown option 'sort_key'", assert_blames_caller("json.decode encode's option", json.decode, "{}",
+      { sort_key = true }))
     assert_blames_caller("transport.ngx.new", ngx_transport.new, { no_such_option = 1 })
     if _VERSION ~= "Lua 5.1" then -- the sandbox is a Lua 5.4 program
       assert_blames_caller("sandbox transport", require("flexiroam.sandbox.transport").new, 42)

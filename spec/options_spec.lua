@@ -59,7 +59,7 @@ describe("options", function()
     raises('batch: unknown option "concurency" (did you mean "concurrency"?)',
       client.batch, client, {}, { concurency = 4 })
     raises('unknown option "jornal" (did you mean "journal"?)', client.usage_many, client, { ICCID }, { jornal = "x" })
-    raises('each: unknown option "max_page" (did you mean "max_pages"?)',
+    raises('inventory: unknown option "max_page" (did you mean "max_pages"?)',
       client.inventory, client, nil, { max_page = 2 })
     raises('collect: unknown option "max_item" (did you mean "max_items"?)',
       client.collect, client, "list_plans", nil, { max_item = 2 })

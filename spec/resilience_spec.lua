@@ -212,6 +212,18 @@ describe("Retry-After", function()
     assert.same({}, clk.slept)
   end)
 
+  it("ends the call when a Retry-After too large for an integer wait is given (no wrap to a negative)", function()
+    -- 9223372036854776 s times 1000 wraps past 2^63 on Lua 5.4; compared so,
+    -- it slept for ever
+    for _, value in ipairs { "9223372036854776", "9223372036854775807", "99999999999999999999999" } do
+      local client, t, clk = setup({ status(429, "", { ["retry-after"] = value }), page({}) })
+      local _, err = client:list_inventory()
+      assert.equals("rate_limited", err and err.kind, value)
+      assert.equals(1, #t.requests)
+      assert.same({}, clk.slept)
+    end
+  end)
+
   it("ends the call when the wait passes max_retry_after_ms", function()
     local client, t, clk = setup({ status(429, "", { ["retry-after"] = "3600" }) })
     local _, err = client:list_inventory()
@@ -495,16 +507,50 @@ describe("purchase_plan", function()
     assert.equals(2, #t.requests)
   end)
 
-  it("ends with the error and its reference when every attempt proved absent", function()
+  it("ends with the error and its reference when no attempt can have landed", function()
+    local client, t = setup({ E("network", { sent = false }), status(429), status(422) }, { retries = 2 })
+    local _, err = buy(client)
+    assert.equals(3, #t.requests)
+    assert.equals("validation", err.kind)
+    assert.equals(3, err.attempts)
+    assert.equals(body_of(t.requests[1]).reference, err.reference)
+    assert.equals(body_of(t.requests[1]).reference, body_of(t.requests[3]).reference)
+    assert.is_true(err.safe_to_retry)
+  end)
+
+  it("ends indeterminate after 5xx answers, even when every lookup found nothing", function()
+    -- A 5xx may come from a gateway that gave up while the API goes on
+    -- with the purchase: nothing found yet does not prove it will not land.
     local client, t = setup({ status(500), page({}), status(500), page({}) }, { retries = 1 })
     local _, err = buy(client)
     assert.equals(4, #t.requests)
-    assert.equals("server", err.kind)
+    assert.equals("indeterminate", err.kind)
+    assert.equals("server", err.cause.kind)
     assert.equals(2, err.attempts)
     assert.equals(body_of(t.requests[1]).reference, err.reference)
     assert.equals(body_of(t.requests[1]).reference, body_of(t.requests[3]).reference)
     assert.is_true(err.safe_to_retry)
   end)
+
+  -- The audit's case: a 504 (the gateway gave up, the API still working),
+  -- nothing found yet, the same reference sent again and refused with a 429
+  -- too long to wait. A plain rate_limited would read "nothing bought" to
+  -- sell_plan (which gives the SIM's claim back), the journal and the CLI,
+  -- while the first attempt may still land.
+  for _, case in ipairs {
+    { "a 504", status(504) },
+    { "an unreadable 2xx", status(201, "<html>") },
+  } do
+    it("ends indeterminate when a later attempt is refused after " .. case[1], function()
+      local client, t = setup({ case[2], page({}), status(429, "", { ["retry-after"] = "3600" }) }, { retries = 1 })
+      local _, err = buy(client)
+      assert.equals(3, #t.requests)
+      assert.equals("indeterminate", err.kind)
+      assert.equals("rate_limited", err.cause.kind)
+      assert.is_true(err.safe_to_retry)
+      assert.equals(body_of(t.requests[1]).reference, err.reference)
+    end)
+  end
 
   it("ends indeterminate when an attempt timed out, even if later lookups found nothing", function()
     -- The timed-out request may still be in process on the server: nothing

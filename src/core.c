@@ -2,6 +2,7 @@
 #include "clock.h"
 #include "compat.h"
 #include "error.h"
+#include "fsync.h"
 #include "json.h"
 #include "lock.h"
 #include "multi.h"
@@ -40,6 +41,7 @@ int luaopen_flexiroam_core(lua_State *L)
     fx_terminal_register(L, module);
     fx_clock_register(L, module);
     fx_lock_register(L, module);
+    fx_fsync_register(L, module);
     fx_private_file_register(L, module);
     fx_qr_register(L, module);
 

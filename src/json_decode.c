@@ -1956,6 +1956,9 @@ static int read_opts(lua_State *L, decoder *d)
 {
     static const char *const big_names[] = {"float", "string", "error", NULL};
     static const char *const at_names[] = {"items", "item", NULL};
+    /* big_integers first: the client passes it on every call */
+    static const char *const option_names[] = {"big_integers", "select", "select_at", "select_meta",
+                                               "null_as_nil", "max_depth", NULL};
     int has_select, at;
     d->max_depth = FX_JSON_DEFAULT_MAX_DEPTH;
     d->null_as_nil = 0;
@@ -1967,6 +1970,8 @@ static int read_opts(lua_State *L, decoder *d)
     if (lua_isnoneornil(L, 2))
         return 0;
     luaL_checktype(L, 2, LUA_TTABLE);
+    fx_opt_check_names(L, 2, option_names, "option",
+                       "json.decode takes max_depth, null_as_nil, big_integers, select, select_at and select_meta");
 
     d->max_depth = (int)fx_opt_integer(L, 2, "max_depth", d->max_depth, 1, INT_MAX);
     d->null_as_nil = fx_opt_boolean(L, 2, "null_as_nil", d->null_as_nil);

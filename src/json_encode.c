@@ -1366,11 +1366,13 @@ static int enc_value(enc *e)
 
 static void read_opts(lua_State *L, enc *e)
 {
+    static const char *const option_names[] = {"sort_keys", "max_depth", NULL};
     e->max_depth = FX_JSON_DEFAULT_MAX_DEPTH;
     e->sort_keys = 0;
     if (lua_isnoneornil(L, 2))
         return;
     luaL_checktype(L, 2, LUA_TTABLE);
+    fx_opt_check_names(L, 2, option_names, "option", "json.encode takes sort_keys and max_depth");
 
     e->sort_keys = fx_opt_boolean(L, 2, "sort_keys", 0);
     e->max_depth = (int)fx_opt_integer(L, 2, "max_depth", FX_JSON_DEFAULT_MAX_DEPTH, 1, ENC_DEPTH_CEILING);

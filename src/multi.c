@@ -290,7 +290,7 @@ static void finish(lua_State *L, fx_multi *m, transfer *t, CURLcode code, int re
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, id);
     lua_setfield(L, -2, "id");
-    if (code == CURLE_OK) {
+    if (code == CURLE_OK && !o.head_cut) {
         lua_pushstring(L, t->url);
         fx_session_push_response(L, &o, &t->s.head, &t->s.body, lua_gettop(L), 0);
         lua_setfield(L, -3, "res");

@@ -83,19 +83,29 @@ int fx_opt_choice(lua_State *L, int arg, const char *field, const char *const na
     return luaL_argerror(L, arg, lua_tostring(L, -1));
 }
 
-void fx_opt_check_keys(lua_State *L, int arg, const char *const known[])
+void fx_opt_check_names(lua_State *L, int arg, const char *const known[], const char *noun, const char *takes)
 {
+    const char *sep = takes != NULL ? ": " : "";
+    if (takes == NULL)
+        takes = "";
     lua_pushnil(L);
     while (lua_next(L, arg)) {
         const char *key;
         int i;
         lua_pop(L, 1);
+        /* before lua_tostring, which would turn a number key into a string under lua_next */
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_argerror(L, arg, "field names must be strings");
+            luaL_argerror(L, arg, lua_pushfstring(L, "%s names are strings, found a %s key%s%s", noun,
+                                                   luaL_typename(L, -1), sep, takes));
         key = lua_tostring(L, -1);
         for (i = 0; known[i] != NULL && strcmp(known[i], key) != 0; i++)
             ;
         if (known[i] == NULL)
-            luaL_argerror(L, arg, lua_pushfstring(L, "unknown field '%s'", key));
+            luaL_argerror(L, arg, lua_pushfstring(L, "unknown %s '%s'%s%s", noun, key, sep, takes));
     }
+}
+
+void fx_opt_check_keys(lua_State *L, int arg, const char *const known[])
+{
+    fx_opt_check_names(L, arg, known, "field", NULL);
 }

@@ -24,7 +24,13 @@ const char *fx_opt_string(lua_State *L, int arg, const char *field);
 int fx_opt_choice(lua_State *L, int arg, const char *field, const char *const names[], int def);
 
 /* Raises on a key `known` (NULL-terminated) does not list: a misspelt
- * `timeout` would otherwise be silently ignored. */
+ * `timeout` would otherwise be silently ignored. "unknown field 'x'". */
 void fx_opt_check_keys(lua_State *L, int arg, const char *const known[]);
+
+/* The same, naming the keys `noun`s ("unknown option 'x'") and adding
+ * `takes` (what the function does take; NULL for nothing) to the message.
+ * luaL_argerror is luaL_error at level 1: the message names the Lua line
+ * that called the C function. */
+void fx_opt_check_names(lua_State *L, int arg, const char *const known[], const char *noun, const char *takes);
 
 #endif

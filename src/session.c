@@ -637,12 +637,12 @@ static int session_request(lua_State *L)
      * other transport failure (kind "network"), with `sent`, rather than
      * raised: the caller must still learn whether a write may have gone
      * through. */
-    if (code == CURLE_OK)
+    if (code == CURLE_OK && !o.head_cut)
         fx_session_push_response(L, &o, head, resp, 4, decode);
     else
         fx_session_return_error(L, &o, method_names[r.method], r.url);
     give_back(s, head, resp);
-    return code == CURLE_OK ? 1 : 2;
+    return code == CURLE_OK && !o.head_cut ? 1 : 2;
 }
 
 static int session_close(lua_State *L)

@@ -83,6 +83,7 @@ typedef struct fx_outcome {
     int sent, too_large, out_of_memory, stalled;
     int resend_blocked, refused_all, refused;
     int head_too_large, line_too_large, bad_fold;
+    int head_cut; /* libcurl said done, but the final answer's head never ended (no blank line) */
     size_t max_response;
     long low_speed_bytes, low_speed_ms;
     char errbuf[CURL_ERROR_SIZE];

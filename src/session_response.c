@@ -435,6 +435,11 @@ void fx_session_capture(fx_session *s, CURLcode code, fx_outcome *o)
     /* libcurl 7.x refuses a fold first in a head itself, before our
      * callback sees it, as a bad function argument mid-head. */
     o->bad_fold = s->bad_fold || (code == CURLE_BAD_FUNCTION_ARGUMENT && s->answering && !s->head_done);
+    /* A connection closed after a status line and some headers, before the
+     * blank line: libcurl 7.88 takes that for an answer with an empty body.
+     * It is a cut answer, as the cosocket transport says. (Over HTTP/2
+     * libcurl ends a head with the same blank line.) */
+    o->head_cut = code == CURLE_OK && !s->head_done;
     o->out_of_memory = s->out_of_memory;
     o->stalled = s->stalled;
     o->max_response = s->max_response;
@@ -575,6 +580,9 @@ int fx_session_return_error(lua_State *L, const fx_outcome *o, const char *metho
         lua_pushfstring(L, "response headers larger than %d bytes", (int)FX_MAX_HEAD_BYTES);
     else if (o->line_too_large)
         lua_pushfstring(L, "a response header line longer than libcurl takes (%d bytes)", (int)FX_MAX_HEAD_LINE);
+    else if (o->head_cut)
+        lua_pushliteral(L, "the connection closed in the middle of the answer's head (before the blank line "
+                           "that ends it)");
     else if (o->bad_fold)
         lua_pushliteral(L, "invalid answer: a header line starts with whitespace (an obsolete fold) "
                            "with no header before it");

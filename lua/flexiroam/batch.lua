@@ -179,7 +179,7 @@ local function run(pipe, items, results, o, j, skipped)
     end
   end
 
-  local function start(item)
+  local function start(item, starting)
     -- Recorded before it is first sent: a crash from here on leaves the
     -- reference for the rerun, which looks it up or sends it again.
     local ref = item.call.reference
@@ -187,10 +187,36 @@ local function run(pipe, items, results, o, j, skipped)
       local ok, why = j:started(item.key, ref, item.name, item.call.params)
       if not ok then return record(ok, why) end
     end
-    running = running + 1
-    local state = { item = item }
-    state.co = coroutine.create(function() return pipe:run(item.call, sched) end)
-    resume(state)
+    starting[#starting + 1] = item
+  end
+
+  -- Sends what start() took on: first their started lines go to the disk
+  -- (Journal:sync, one fsync for all of them, not one an item); a sync the
+  -- disk refuses fails those items with a journal error, unsent, and
+  -- cancels the rest.
+  local function launch(starting)
+    if j then
+      local ok, why = j:sync()
+      if not ok then
+        local err = errors.new("journal", string.format("journal %s: cannot be synced to disk (%s); this call " ..
+          "was not sent", j.path, tostring(why)), { safe_to_retry = true, sent = false })
+        for _, item in ipairs(starting) do
+          results[item.index] = { ok = false, err = err }
+          done, failed = done + 1, failed + 1
+        end
+        stop("the journal could not be synced to disk (" .. tostring(why) .. "); this call was not started")
+        return report()
+      end
+    end
+    for _, item in ipairs(starting) do
+      -- on_progress may cancel as an earlier one ends at once: the rest
+      -- were never sent (a rerun looks their started lines up first).
+      if cancelled then break end
+      running = running + 1
+      local state = { item = item }
+      state.co = coroutine.create(function() return pipe:run(item.call, sched) end)
+      resume(state)
+    end
   end
 
   local function wake_due()
@@ -214,11 +240,17 @@ local function run(pipe, items, results, o, j, skipped)
 
   local function loop()
     while true do
-      while not cancelled and running < o.concurrency and next_index <= total do
-        local item = items[next_index]
-        next_index = next_index + 1
-        if not item.skip then start(item) end
-      end
+      -- Again while there is room: a call may end as it starts (a
+      -- validation error), freeing its place at once.
+      repeat
+        local starting = {}
+        while not cancelled and running + #starting < o.concurrency and next_index <= total do
+          local item = items[next_index]
+          next_index = next_index + 1
+          if not item.skip then start(item, starting) end
+        end
+        if #starting > 0 then launch(starting) end
+      until cancelled or running >= o.concurrency or next_index > total
       if running == 0 then return end
       local woke, earliest, t = wake_due()
       if not woke then
@@ -312,6 +344,23 @@ local function reconcile_unsettled(client, pipe, j)
   return n
 end
 
+-- "extend": a purchase of the new list that is one the journal shows
+-- done or unsettled under a key no longer in the list (it only moved, and
+-- the default key holds its position) is refused before anything is
+-- bought (Journal:refuse_rebuys). -> true | nil, err
+local function refuse_rebuys(items, j)
+  if #j.orphans == 0 then return true end
+  local purchases = {}
+  for _, item in ipairs(items) do
+    local call = item.call
+    if call.reference_param then
+      purchases[#purchases + 1] = { index = item.index, key = item.key, operation = item.name,
+        iccid = call.params.iccid, plan_id = call.params.plan_id, reference = call.params[call.reference_param] }
+    end
+  end
+  return j:refuse_rebuys(purchases)
+end
+
 local function execute(client, pipe, calls, opts)
   local o = read_options(opts)
   local items = read_calls(client, pipe, calls, o)
@@ -321,7 +370,9 @@ local function execute(client, pipe, calls, opts)
     j, err = open_journal(items, o)
     if not j then return nil, err end
     reconciled, err = reconcile_unsettled(client, pipe, j)
-    if not reconciled then
+    local ok
+    if reconciled then ok, err = refuse_rebuys(items, j) end
+    if not (reconciled and ok) then
       j:close()
       return nil, err
     end
@@ -335,7 +386,9 @@ local function execute(client, pipe, calls, opts)
     j:close()
     if ok then
       summary.reconciled = reconciled
-      -- In the journal, no longer in the list ("extend"): reported, never bought again.
+      -- In the journal, no longer in the list ("extend"): reported, never
+      -- sent again under their keys (and refuse_rebuys kept the list from
+      -- buying them again under new ones).
       summary.orphaned = j.orphans
       summary.repaired = j.repaired
     end

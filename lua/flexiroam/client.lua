@@ -32,6 +32,23 @@ local raise = require("flexiroam.misuse").raise
 local Client = {}
 Client.__index = Client
 
+-- Every public method checks its self: client.get_sim{...}, a '.' for a
+-- ':', would hand the parameters over as the client and fail deep inside
+-- the SDK. One metatable comparison, no allocation (it runs on every call);
+-- the message is made only when it raises.
+local function not_a_client(name, example)
+  raise("client:%s must be called with ':' (client:%s%s), not '.'", name, name, example)
+end
+
+-- The method of an operation: client:call(name, ...), through the client's
+-- own call (a stand-in set on the client sees every operation).
+local function operation_method(name)
+  return function(self, params, opts)
+    if getmetatable(self) ~= Client then not_a_client(name, "{...}") end
+    return self:call(name, params, opts)
+  end
+end
+
 local DEFAULT_BASE_URL = "https://solutions-api.flexiroam.com"
 
 local function user_agent(extra, transport_detail)
@@ -94,9 +111,15 @@ local function base_url_of(opts)
   if base:find("[%z\1-\32\127?#]") then
     raise("flexiroam.new: base_url must not contain spaces, control characters, '?' or '#'")
   end
+  -- User info would name the host libcurl connects to after an '@' that
+  -- the loopback check below does not see (http://127.0.0.1:x@elsewhere),
+  -- and the key travels in a header anyway.
+  if base:find("[@\\]") then
+    raise("flexiroam.new: base_url must not contain user info ('@') or backslashes")
+  end
   base = base:gsub("/+$", "")
   local scheme, host = url.split(base)
-  if not scheme then raise("flexiroam.new: base_url must be an http:// or https:// URL: %s", base) end
+  if not scheme then raise("flexiroam.new: base_url must be an http:// or https:// URL") end
   if scheme == "http" and not url.is_loopback(host) and not opts.allow_insecure_http then
     raise("flexiroam.new: refusing plain http:// to %s (the API key would travel in clear); use https, or " ..
       "allow_insecure_http = true", host)
@@ -128,6 +151,11 @@ function Client.new(opts)
   if key == nil then key = os.getenv("FLEXIROAM_API_KEY") end
   if type(key) ~= "string" or key == "" then
     raise("flexiroam.new: no API key: pass api_key or set FLEXIROAM_API_KEY")
+  end
+  -- It goes out as a header value: a CR, LF or other control byte would
+  -- be refused by every request, or split the header. Never echoed.
+  if key:find("[%z\1-\31\127]") then
+    raise("flexiroam.new: the API key holds a control character (a newline read with it from a file?)")
   end
   local base = base_url_of(opts)
   local correlation_header = opts.correlation_header
@@ -218,9 +246,7 @@ function Client.new(opts)
   -- An operation this client added has a method of its own, as the
   -- table's operations have on the class.
   for name in pairs(operations) do
-    if Client[name] == nil then
-      self[name] = function(client, params, call_opts) return client:call(name, params, call_opts) end
-    end
+    if Client[name] == nil then self[name] = operation_method(name) end
   end
   return self
 end
@@ -257,24 +283,17 @@ end
 
 local EACH_KEYS = { max_pages = true }
 
---- An iterator over every item of a list operation, page after page.
--- The call options apply to each page's request. A failure half-way RAISES the
--- error object, so a loop never mistakes a failure for the end of the list;
--- a page_key the API already gave raises too instead of looping forever.
--- @string name a list operation
--- @tparam table params its parameters (page_key excepted)
--- @tparam[opt] table opts max_pages, and the per-call options
--- @treturn function the iterator: for item in client:each(...) do ... end
--- @raise the error object of a page that failed; misuse before the first page
-function Client:each(name, params, opts)
+-- each's body; `where` names the method the caller called (each, inventory,
+-- collect, ...) in a misuse message.
+local function iterate(self, where, name, params, opts)
   local pipe = self._pipeline
   local op = pipe.operations[name]
-  if not op or op.answer ~= "list" then raise("each: '%s' is not a list operation", tostring(name)) end
+  if not op or op.answer ~= "list" then raise("%s: '%s' is not a list operation", where, tostring(name)) end
   if opts ~= nil and type(opts) == "table" then
-    options.check_keys("each", opts, options.union(options.PER_CALL, EACH_KEYS))
+    options.check_keys(where, opts, options.union(options.PER_CALL, EACH_KEYS))
   end
-  local own, call_opts = options.split("each", opts, EACH_KEYS)
-  if own.max_pages ~= nil then options.number("each", "max_pages", own.max_pages, 0, nil, true) end
+  local own, call_opts = options.split(where, opts, EACH_KEYS)
+  if own.max_pages ~= nil then options.number(where, "max_pages", own.max_pages, 0, nil, true) end
   local max_pages = own.max_pages
   -- Misuse raises here, before the first page is asked for.
   local request = options.copy(pipe:prepare(self, name, params, call_opts).params)
@@ -305,29 +324,42 @@ function Client:each(name, params, opts)
   end
 end
 
+--- An iterator over every item of a list operation, page after page.
+-- The call options apply to each page's request. A failure half-way RAISES the
+-- error object, so a loop never mistakes a failure for the end of the list;
+-- a page_key the API already gave raises too instead of looping forever.
+-- @string name a list operation
+-- @tparam table params its parameters (page_key excepted)
+-- @tparam[opt] table opts max_pages, and the per-call options
+-- @treturn function the iterator: for item in client:each(...) do ... end
+-- @raise the error object of a page that failed; misuse before the first page
+function Client:each(name, params, opts) return iterate(self, "each", name, params, opts) end
+
 --- Every SIM of the inventory: for sim in client:inventory{chip_type = "esim"} do ... end
 -- @tparam[opt] table params list_inventory's parameters
 -- @tparam[opt] table opts as Client:each's
 -- @treturn function an iterator over SIM models (raises on a failed page)
-function Client:inventory(params, opts) return self:each("list_inventory", params, opts) end
+function Client:inventory(params, opts) return iterate(self, "inventory", "list_inventory", params, opts) end
 
 --- Every plan of the catalogue: for plan in client:plans{country = "FRA"} do ... end
 -- @tparam[opt] table params list_plans's parameters
 -- @tparam[opt] table opts as Client:each's
 -- @treturn function an iterator over Plan models (raises on a failed page)
-function Client:plans(params, opts) return self:each("list_plans", params, opts) end
+function Client:plans(params, opts) return iterate(self, "plans", "list_plans", params, opts) end
 
 --- Every order: for order in client:orders{iccid = iccid} do ... end
 -- @tparam[opt] table params list_orders's parameters
 -- @tparam[opt] table opts as Client:each's
 -- @treturn function an iterator over Order models (raises on a failed page)
-function Client:orders(params, opts) return self:each("list_orders", params, opts) end
+function Client:orders(params, opts) return iterate(self, "orders", "list_orders", params, opts) end
 
 --- Every subscription: for sub in client:subscriptions{status = "active"} do ... end
 -- @tparam[opt] table params list_subscriptions's parameters
 -- @tparam[opt] table opts as Client:each's
 -- @treturn function an iterator over Subscription models (raises on a failed page)
-function Client:subscriptions(params, opts) return self:each("list_subscriptions", params, opts) end
+function Client:subscriptions(params, opts)
+  return iterate(self, "subscriptions", "list_subscriptions", params, opts)
+end
 
 --- Every item of a list operation in one array, bounded by max_items and max_pages.
 -- Other options go to each page's call, as with each. A failure half-way
@@ -350,7 +382,7 @@ function Client:collect(name, params, opts)
   end
   local items = json.array()
   if max_items == 0 then return items end
-  local next_item = self:each(name, params, each_opts) -- misuse raises here, before any request
+  local next_item = iterate(self, "collect", name, params, each_opts) -- misuse raises here, before any request
   local ok, err = pcall(function()
     for item in next_item do
       items[#items + 1] = item
@@ -437,11 +469,24 @@ function Client:__tostring()
   return "flexiroam.client: " .. self.base_url
 end
 
+-- Every other public method checks its self too (see not_a_client), by
+-- one wrapper made here rather than a line in each. No method takes more
+-- than three arguments besides self: fixed ones, not `...`, which LuaJIT
+-- compiles worse. (__close stays the bare close: Lua passes it the client.)
+for name, f in pairs(Client) do
+  if type(f) == "function" and name ~= "new" and name:sub(1, 2) ~= "__" then
+    Client[name] = function(self, a, b, c)
+      if getmetatable(self) ~= Client then not_a_client(name, "(...)") end
+      return f(self, a, b, c)
+    end
+  end
+end
+
 -- A method for every operation of the table, client:list_inventory(params,
 -- opts) and the others, made once here: pairs(Client), LDoc and editors see
 -- them all. Each goes through client:call.
 for name in pairs(default_operations) do
-  Client[name] = function(self, params, opts) return self:call(name, params, opts) end
+  Client[name] = operation_method(name)
 end
 
 return Client

@@ -179,6 +179,25 @@ function errors.scrub(err, redact, seen)
 end
 
 local EXCERPT_BYTES = 200
+local SERVER_TEXT_BYTES = 1024
+
+--- Text a server wrote (an error's message, its request id), made safe to
+-- print as one line: a terminal would obey an escape in it, and a newline
+-- would forge a log line of its own. Whitespace runs become one space, other
+-- control bytes `\xNN`; past `max` bytes (1024) it is cut at a character's
+-- start, with "...". UTF-8 text in any script stays as it is.
+-- @local
+function errors.server_text(text, max)
+  if type(text) ~= "string" then return text end
+  max = max or SERVER_TEXT_BYTES
+  local s = text:gsub("[\t\n\v\f\r ]+", " "):gsub("[%z\1-\31\127]", function(c)
+    return string.format("\\x%02X", c:byte())
+  end)
+  if #s <= max then return s end
+  local cut = max
+  while cut > 0 and s:byte(cut + 1) >= 0x80 and s:byte(cut + 1) < 0xC0 do cut = cut - 1 end
+  return s:sub(1, cut) .. "..."
+end
 
 --- A short, printable excerpt of an undecodable body, for diagnostics.
 -- @local

@@ -11,6 +11,7 @@
 -- @module flexiroam.esim
 local errors = require("flexiroam.errors")
 local raise = require("flexiroam.misuse").raise
+local options = require("flexiroam.options")
 
 local esim = {}
 
@@ -167,12 +168,21 @@ function esim.parse_lpa(text)
   }
 end
 
+-- What build_lpa takes: what parse_lpa answers (format included), so that
+-- build_lpa(parse_lpa(s)) is s. Any other key raises: a misspelt `oid`
+-- would silently leave the OID out of the code.
+local LPA_PARTS = { smdp_address = true, matching_id = true, oid = true, confirmation_code_required = true,
+  format = true }
+
 --- The LPA string of its parts: esim.build_lpa{smdp_address =, matching_id =} -> "LPA:1$...".
--- @tparam table parts smdp_address, matching_id, oid, confirmation_code_required
+-- @tparam table parts smdp_address, matching_id, oid, confirmation_code_required (and format, 1, as
+-- parse_lpa answers it)
 -- @treturn string the LPA string
--- @raise parts that would not parse back
+-- @raise parts that would not parse back, an unknown key
 function esim.build_lpa(parts)
   if type(parts) ~= "table" then raise("build_lpa: expects a table") end
+  options.check_keys("build_lpa", parts, LPA_PARTS)
+  if parts.format ~= nil and parts.format ~= 1 then raise("build_lpa: format must be 1 (the only one there is)") end
   local smdp, matching_id = parts.smdp_address, parts.matching_id or ""
   if type(smdp) ~= "string" or not valid_host(smdp) then raise("build_lpa: smdp_address must be a host name") end
   if type(matching_id) ~= "string" or matching_id:find("$", 1, true) or not printable(matching_id) then

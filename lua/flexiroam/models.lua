@@ -615,4 +615,28 @@ function Activation:__tostring()
   return string.format("Activation %s (SM-DP+ %s, matching id hidden)", field(self.iccid), field(self.smdp_address))
 end
 
+-- Every method checks its self, by one wrapper made here rather than a line
+-- in each: sim.usage() or sim.purchase("FRA-3GB-7D"), a '.' for a ':',
+-- would otherwise fail inside the SDK ("this nil has no client") or act on
+-- the wrong table. Its self must be a model of the class (bound to a
+-- client or not, selected or whole): models.SIM.usage(sim) still works.
+-- No method takes more than two arguments besides self: fixed ones, not
+-- `...`, which LuaJIT compiles worse. Metamethods are Lua's to call.
+for model, c in pairs(CLASSES) do
+  local label = model:lower()
+  local methods = {}
+  for name, f in pairs(c) do
+    if type(f) == "function" and name:sub(1, 2) ~= "__" then methods[name] = f end
+  end
+  for name, f in pairs(methods) do
+    c[name] = function(self, a, b)
+      local mt = getmetatable(self)
+      if mt ~= c and (type(mt) ~= "table" or rawget(mt, "_base") ~= c) then
+        raise("%s:%s must be called with ':' (%s:%s(...)), not '.'", label, name, label, name)
+      end
+      return f(self, a, b)
+    end
+  end
+end
+
 return models

@@ -109,7 +109,7 @@ function options.number(where, name, value, min, max, integer)
   if not finite(value) or value < min or (max and value > max) or (integer and value ~= math.floor(value)) then
     raise("%s: %s must be %s %s (got %s)", where, name, integer and "an integer" or "a number",
       max and string.format("from %s to %s", tostring(min), tostring(max)) or (">= " .. tostring(min)),
-      tostring(value))
+      type(value) == "string" and string.format("the string %q", value) or tostring(value))
   end
   return value
 end

@@ -120,19 +120,25 @@ local function accepted_of(op)
 end
 
 local function check_params(name, op, params)
-  if params == nil then return {} end
-  if type(params) ~= "table" then raise("%s: parameters must be a table (got %s)", name, type(params)) end
+  -- No table is an empty one: client:get_sim() misses its iccid as much as
+  -- client:get_sim{} does, and must raise before anything is sent.
+  local given = params
+  if given == nil then
+    given = NONE
+  elseif type(given) ~= "table" then
+    raise("%s: parameters must be a table (got %s)", name, type(given))
+  end
   local accepted = accepted_of(op)
-  for k in pairs(params) do
+  for k in pairs(given) do
     if not accepted[k] then
       local near = options.nearest(k, accepted)
       raise("%s: unknown parameter '%s'%s", name, tostring(k), near and (" (did you mean '" .. near .. "'?)") or "")
     end
   end
-  for _, p in ipairs(op.required or {}) do
-    if params[p] == nil or params[p] == "" then raise("%s: missing required parameter '%s'", name, p) end
+  for _, p in ipairs(op.required or NONE) do
+    if given[p] == nil or given[p] == "" then raise("%s: missing required parameter '%s'", name, p) end
   end
-  return params
+  return params or {}
 end
 
 -- Headers a call may not set itself: the SDK's own, and those that frame
@@ -229,18 +235,38 @@ function Pipeline:prepare_request(owner, method, path, opts)
   local policy, own = options.per_call("request", opts, self.policy, RAW_KEYS)
   if own and own.fields ~= nil then raise("request: fields selects what an operation returns, not a raw request") end
   if own and own.cache then raise("request: a raw request is never cached") end
-  opts = opts or {}
+  opts = opts or NONE
   local query
   if type(opts.query) == "table" then
+    -- Names in a fixed (sorted) order; a name that is no string would fail
+    -- in the sort or the encoding, inside the SDK.
     local names = {}
-    for k in pairs(opts.query) do names[#names + 1] = k end
+    for k in pairs(opts.query) do
+      if type(k) ~= "string" then
+        raise("request: query must map names to values (found a %s key: %s)", type(k), tostring(k))
+      end
+      names[#names + 1] = k
+    end
     table.sort(names)
-    query = url.query(names, opts.query)
+    query = url.query(names, opts.query, "request")
   elseif opts.query ~= nil then
     raise("request: query must be a table")
   end
+  -- The body is encoded here, not when the call runs: a value JSON cannot
+  -- hold (a cycle, NaN, a function) is the caller's mistake, and raises
+  -- with the encoder's message instead of returning an error of no kind
+  -- the README lists.
+  local body
+  if opts.json ~= nil then
+    if method == "GET" or method == "HEAD" then
+      raise("request: a %s request carries no body: json is for POST, PUT, PATCH or DELETE", method)
+    end
+    local err
+    body, err = json.encode(opts.json)
+    if not body then raise("request: json cannot be encoded at %s: %s", tostring(err.path), tostring(err.message)) end
+  end
   return self:new_call("request", own, {
-    owner = owner, method = method, path = path, query = query, json = opts.json, policy = policy,
+    owner = owner, method = method, path = path, query = query, body = body, policy = policy,
     mode = opts.idempotent and "idempotent" or pipeline.mode_of { method = method },
   })
 end
@@ -334,18 +360,11 @@ local list_shape, item_shape = memo_by_name(make_list_shape), memo_by_name(make_
 -- The request of a call: nil, err for an ICCID that is not one (nothing sent).
 local function build(call)
   local op = call.op
-  if not op then -- a raw request
-    if call.json ~= nil then
-      local body, err = json.encode(call.json)
-      if not body then return nil, err end
-      call.body = body
-    end
-    return true
-  end
+  if not op then return true end -- a raw request: prepare_request encoded its body
   if call.invalid then return nil, call.invalid end
   pipeline.reference(call)
   if op.method == "GET" or op.method == "DELETE" then
-    call.query = url.query(op.params or {}, call.params)
+    call.query = url.query(op.params or {}, call.params, call.name)
   else
     local body, err = body_of(op, call.params)
     if not body then return nil, err end
@@ -517,7 +536,8 @@ local function indeterminate(call, cause, lookup_err)
   if lookup_err then
     why = string.format("looking it up failed (%s: %s)", tostring(lookup_err.kind), tostring(lookup_err.message))
   else
-    why = "nothing is recorded under it yet, but an attempt that timed out or was cut may still be in process"
+    why = "nothing is recorded under it yet, but an attempt that timed out, was cut or got a 5xx or an " ..
+      "unreadable answer may still be in process"
   end
   return errors.new("indeterminate", string.format(
     "%s may or may not have been done under reference %s (%s: %s); %s; calling again with the same reference" ..
@@ -529,9 +549,11 @@ end
 -- knows, and whether the same call may be repeated (by its mode: a
 -- transport's own safe_to_retry speaks of the raw request only). A
 -- reference write that had an attempt in flight when it failed ends
--- indeterminate whatever came after: that attempt may still land.
+-- indeterminate whatever came after: that attempt may still land. (Not a
+-- reference that names another purchase: none of this call's can land.)
 function Pipeline:fail(call, attempt, err, why, elapsed)
-  if call.in_doubt and call.mode == "reference" and err.kind ~= "indeterminate" then
+  if call.in_doubt and call.mode == "reference" and err.kind ~= "indeterminate" and
+    err.kind ~= "reference_reused" then
     err = indeterminate(call, err)
   end
   self.observe:emit("on_error", "info", error_event(call, attempt, err, why, true, elapsed))
@@ -651,8 +673,11 @@ function Pipeline:send(call, sched)
 
     local decision, reason = retry.classify(call.mode, err)
     if decision == "reconcile" then
-      -- No answer at all: the server may still be working on it.
-      if err.status == nil then call.in_doubt = true end
+      -- No answer, a 5xx (a gateway that gave up while the API works on)
+      -- or a 2xx that could not be read: the attempt may still land, so the
+      -- call cannot end in a plain failure whatever comes after. Only a
+      -- 409 is the API's own refusal.
+      if err.status ~= 409 then call.in_doubt = true end
       -- A 409 was a refusal: the reference names another purchase, or the
       -- SIM cannot take this one. Nothing was done, so nothing is sent again.
       local refused = err.status == 409

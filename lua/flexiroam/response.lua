@@ -53,7 +53,7 @@ end
 --- The id the server gave its answer (x-request-id or request-id), if any:
 -- what its operators can look up; the SDK's own is the call's request_id.
 function response.server_request_id(res)
-  return header(res, "x-request-id") or header(res, "request-id")
+  return errors.server_text(header(res, "x-request-id") or header(res, "request-id"), 128)
 end
 
 local function base_fields(res, ctx)
@@ -90,7 +90,8 @@ local function http_error(res, ctx)
   fields.retry_after = retry.parse_retry_after(header(res, "retry-after"), ctx.time and ctx.time() or os.time())
   message = message or string.format("HTTP %d%s", res.status,
     body and "" or (res.body == "" and " with an empty body" or " with a body that is not JSON"))
-  return errors.new(kind, ctx.redact(message), fields)
+  -- redacted before it is cut, so a key across the cut leaves no prefix
+  return errors.new(kind, errors.server_text(ctx.redact(message)), fields)
 end
 
 --- response.options(ctx) -> the json.decode options of a 2xx answer, and
@@ -132,7 +133,8 @@ function response.decode(res, ctx)
   if data.success == false then
     local fields = base_fields(res, ctx)
     if data.code ~= nil and data.code ~= NULL then fields.code = data.code end
-    return nil, errors.new("api", ctx.redact(message_of(data) or "the API reported a failure"), fields)
+    return nil, errors.new("api", errors.server_text(ctx.redact(message_of(data) or "the API reported a failure")),
+      fields)
   end
   if restrict then return selective.restrict(data, ctx.selection, ctx.answer, ctx.select_meta) end
   return data

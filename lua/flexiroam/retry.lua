@@ -126,7 +126,8 @@ function retry.wait(policy, failed, err, now, deadline, random)
   if left and left < MIN_ATTEMPT_S then return nil, "deadline" end
   local after = err.retry_after
   if after then
-    if after * 1000 > policy.max_retry_after_ms then return nil, "retry_after" end
+    -- compared in seconds: a huge integer Retry-After times 1000 would wrap
+    if after > policy.max_retry_after_ms / 1000 then return nil, "retry_after" end
     if left and after + MIN_ATTEMPT_S > left then return nil, "deadline" end
     return after
   end

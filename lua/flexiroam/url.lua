@@ -13,7 +13,28 @@ function url.encode(value)
   return (value:gsub("[^%w%-%._~]", encode_byte))
 end
 
-local function to_query_value(name, value)
+-- The shortest text that reads back as the very same double: 0.1 goes out
+-- as "0.1", not %.17g's "0.10000000000000001", and never as a neighbour
+-- (%.15g alone would round some). "%g" writes the C locale's decimal point,
+-- which a host may have set to ','; the query wants '.' whatever it is.
+local FLOAT_FORMATS = { "%.15g", "%.16g", "%.17g" }
+
+local function float_text(value)
+  local text
+  for i = 1, #FLOAT_FORMATS do
+    text = (string.format(FLOAT_FORMATS[i], value):gsub(",", "."))
+    if tonumber(text) == value then return text end
+  end
+  return text -- %.17g always reads back; this is never reached
+end
+
+-- Raises "<where>: parameter 'name' <why>"; the prefix only when where is
+-- given (made here, not on every call).
+local function bad_value(where, name, why, ...)
+  raise("%sparameter '%s' " .. why, where and (where .. ": ") or "", name, ...)
+end
+
+local function to_query_value(name, value, where)
   local t = compat.math_type(value)
   -- "%d", not tostring: LuaJIT writes integral doubles past 1e14 as "1e+15".
   if t == "integer" then return string.format("%d", value) end
@@ -21,21 +42,28 @@ local function to_query_value(name, value)
     if value == math.floor(value) and value >= -2^53 and value <= 2^53 then
       return string.format("%d", value)
     end
-    return string.format("%.17g", value)
+    -- NaN and the infinities have no text the API reads as a number ("-nan", "inf"): a bug upstream.
+    if value ~= value or value == math.huge or value == -math.huge then
+      bad_value(where, name, "must be a finite number (got %s)", value ~= value and "NaN" or
+        (value > 0 and "inf" or "-inf"))
+    end
+    return float_text(value)
   end
   if type(value) == "string" then return value end
   if type(value) == "boolean" then return value and "true" or "false" end
-  raise("parameter '%s' must be a string, number or boolean (got %s)", name, type(value))
+  bad_value(where, name, "must be a string, number or boolean (got %s)", type(value))
 end
 
---- query(names, params): "a=1&b=2" with the parameters in the order `names`
--- lists them, skipping absent ones; "" when none is present.
-function url.query(names, params)
+--- query(names, params [, where]): "a=1&b=2" with the parameters in the
+-- order `names` lists them, skipping absent ones; "" when none is present.
+-- A value that has no text (a table, NaN, an infinity) raises, its message
+-- starting with where (the function the caller called) when given.
+function url.query(names, params, where)
   local parts = {}
   for _, name in ipairs(names) do
     local value = params[name]
     if value ~= nil then
-      parts[#parts + 1] = url.encode(name) .. "=" .. url.encode(to_query_value(name, value))
+      parts[#parts + 1] = url.encode(name) .. "=" .. url.encode(to_query_value(name, value, where))
     end
   end
   return table.concat(parts, "&")
@@ -61,10 +89,11 @@ function url.path_problem(path)
 end
 
 --- Splits "scheme://host[:port]/prefix" into scheme, host and the rest;
--- nil when it is not an http(s) URL.
+-- nil when it is not an http(s) URL, or carries user info.
 function url.split(base)
   local scheme, authority, rest = base:match("^(%a[%w+.-]*)://([^/?#]+)(.*)$")
-  if not scheme then return nil end
+  -- user info: the host would be what follows its '@', which this does not read
+  if not scheme or authority:find("@", 1, true) then return nil end
   scheme = scheme:lower()
   if scheme ~= "http" and scheme ~= "https" then return nil end
   local host = authority:match("^%[(.-)%]") or authority:match("^([^:]+)")

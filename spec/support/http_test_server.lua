@@ -553,6 +553,23 @@ HOSTILE.trickle_head = function(conn, _, args)
   return send(conn, "{}")
 end
 
+-- interim_flood,<n>: <n> interim answers (100 Continue) of about 530 bytes each, then a 200:
+-- every head counts against the one limit of the head.
+HOSTILE.interim_flood = function(conn, req, args)
+  local interim = "HTTP/1.1 100 Continue\r\nX-Pad: " .. string.rep("p", 500) .. "\r\n\r\n"
+  for _ = 1, tonumber(args[1]) or 2000 do
+    if not send(conn, interim) then return false end
+  end
+  return json_answer(conn, req, 200, EMPTY_ANSWER)
+end
+
+-- head_cut: a status line and a header, then the connection closes before the blank line
+-- that ends the head (libcurl 7.88 took that for a 200 with an empty body).
+HOSTILE.head_cut = function(conn)
+  send(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+  return false
+end
+
 -- stall: reads the request, never answers.
 HOSTILE.stall = function(conn) return routes["/stall"](conn) end
 

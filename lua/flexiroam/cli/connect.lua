@@ -40,12 +40,55 @@ function connect.key(ctx)
   if #key >= 8 then
     for _, word in ipairs(ctx.argv or {}) do
       if word:find(key, 1, true) then
-        error({ kind = "usage", message = "a word of this command line holds the API key: nothing was sent; " ..
+        error({ kind = "usage", key_on_command_line = true,
+          message = "a word of this command line holds the API key: nothing was sent; " ..
           "it is in the shell's history now, so consider it exposed" }, 0)
       end
     end
   end
   return key
+end
+
+-- Whether text holds 8 bytes in a row of some word of argv that has 8 or
+-- more: a key (8 bytes or more) typed into the command line and quoted
+-- by a message shares at least that much with the word that holds it.
+local function quotes_a_word(text, argv)
+  for _, word in ipairs(argv) do
+    for i = 1, #word - 7 do
+      if text:find(word:sub(i, i + 7), 1, true) then return true end
+    end
+  end
+  return false
+end
+
+-- The options that pick the key, read off argv when it did not parse.
+local function args_of_argv(argv)
+  local args = {}
+  for i, word in ipairs(argv) do
+    local flag, value = word:match("^(%-%-[%w%-]+)=(.*)$")
+    if not flag then flag, value = word, argv[i + 1] end
+    if flag == "-p" or flag == "--profile" then args.profile = value end
+    if flag == "--base-url" then args.base_url = value end
+  end
+  return args
+end
+
+--- connect.refusal(ctx, argv, text) -> the key's refusal (an error table) | nil
+-- A message made before the key was loaded (argparse reads the options and
+-- a command checks its words before anything connects) may quote a word of
+-- the command line that holds the key. When text shares 8 bytes with such
+-- a word, the key is loaded as the command would have loaded it (ctx's
+-- profile, or the one argv names when ctx is nil), and connect.key's
+-- refusal, if the key is there, is what to report instead; ctx (or
+-- `probe`, returned second) then has the redactor. Any other failure to
+-- load the key: nothing known to hide.
+function connect.refusal(ctx, argv, text)
+  if (ctx and ctx.redact) or type(text) ~= "string" or not quotes_a_word(text, argv) then return nil, ctx end
+  local probe = ctx or { args = args_of_argv(argv), argv = argv }
+  if not probe.argv then probe.argv = argv end
+  local ok, err = pcall(connect.key, probe)
+  if not ok and type(err) == "table" and err.key_on_command_line then return err, probe end
+  return nil, probe
 end
 
 --- A short, one-way fingerprint of the key (the first 12 hex digits of a

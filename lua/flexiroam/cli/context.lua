@@ -60,11 +60,13 @@ function Context:dry_run(f, notes)
   local ok, value, err = dry_run.run(self, f)
   if not ok and err then error(err, 0) end
   local redact = self.redact or function(s) return s end
+  local variable, where = dry_run.key_variable(self:settings().key_source)
   self.write("# --dry-run: nothing was sent. " .. #self.dry_requests .. " request" ..
     (#self.dry_requests == 1 and "" or "s") .. " it would send:\n")
+  if where then self.write("# " .. redact(where) .. "\n") end
   for i, req in ipairs(self.dry_requests) do
     if req.note then self.write("# " .. req.note .. "\n") end
-    self.write(dry_run.curl(req, redact) .. "\n")
+    self.write(dry_run.curl(req, redact, variable) .. "\n")
     if i < #self.dry_requests then self.write("\n") end
   end
   for _, note in ipairs(notes or {}) do self.write("# " .. note .. "\n") end

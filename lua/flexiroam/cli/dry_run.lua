@@ -46,20 +46,30 @@ local function quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
-local SECRET_HEADERS = { ["x-api-key"] = "FLEXIROAM_API_KEY" }
+local SECRET_HEADERS = { ["x-api-key"] = true }
 
---- dry_run.curl(req, redact) -> the request as a curl command (lines joined
--- with " \\\n  "). `redact` removes the key from anything else that could
--- hold it (nothing should).
-function dry_run.curl(req, redact)
+--- dry_run.key_variable(source) -> the shell variable the printed commands
+-- write for the key, and a note saying where the key really comes from
+-- when no such variable holds it (a key file, a key command, the sandbox).
+function dry_run.key_variable(source)
+  if source and source.kind == "env" then return source.name end
+  local what = source and (source.kind == "file" and ("the key in the key file " .. tostring(source.path)) or
+    source.kind == "command" and "the key the profile's key_command prints" or source.label)
+  return "FLEXIROAM_API_KEY", what and ("$FLEXIROAM_API_KEY stands for " .. what .. " (set it to run these)")
+end
+
+--- dry_run.curl(req, redact [, variable]) -> the request as a curl command
+-- (lines joined with " \\\n  "), the key written as $variable
+-- (FLEXIROAM_API_KEY). `redact` removes the key from anything else that
+-- could hold it (nothing should).
+function dry_run.curl(req, redact, variable)
   local parts = { "curl -X " .. (req.method or "GET") .. " " .. quote(redact(req.url)) }
   local names = {}
   for name in pairs(req.headers or {}) do names[#names + 1] = name end
   table.sort(names, function(a, b) return a:lower() < b:lower() end)
   for _, name in ipairs(names) do
-    local env = SECRET_HEADERS[name:lower()]
-    if env then
-      parts[#parts + 1] = '-H "' .. name .. ": $" .. env .. '"'
+    if SECRET_HEADERS[name:lower()] then
+      parts[#parts + 1] = '-H "' .. name .. ": $" .. (variable or "FLEXIROAM_API_KEY") .. '"'
     else
       parts[#parts + 1] = "-H " .. quote(name .. ": " .. redact(tostring(req.headers[name])))
     end

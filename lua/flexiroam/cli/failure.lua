@@ -5,6 +5,7 @@
 -- traceback only with --debug).
 local errors = require("flexiroam.errors")
 local exit_codes = require("flexiroam.cli.exit_codes")
+local connect = require("flexiroam.cli.connect")
 
 local failure = {}
 
@@ -51,10 +52,23 @@ local function sdk_line(err, hint)
   return err.kind .. ": " .. message .. ids(err) .. (hint and ("; " .. hint) or "")
 end
 
---- failure.report(ctx, thrown) -> exit status, having written the line.
--- ctx may be partial (an error before the command line was parsed).
-function failure.report(ctx, thrown)
-  local redact = ctx and ctx.redact or function(s) return s end
+-- The text an error prints, whatever raised it.
+local function text_of(thrown)
+  if type(thrown) ~= "table" then return tostring(thrown) end
+  return thrown.message or thrown.text
+end
+
+--- failure.report(ctx, thrown [, argv]) -> exit status, having written the line.
+-- ctx may be partial, or nil (an error before the command line was parsed).
+-- A message that quotes a word of argv holding the API key is never
+-- printed: the key's refusal is reported instead (connect.refusal).
+function failure.report(ctx, thrown, argv)
+  local refusal, probe
+  if not (type(thrown) == "table" and thrown.key_on_command_line) then -- already the refusal
+    refusal, probe = connect.refusal(ctx, argv or (ctx and ctx.argv) or {}, text_of(thrown))
+    if refusal then thrown = refusal end
+  end
+  local redact = (probe and probe.redact) or (ctx and ctx.redact) or function(s) return s end
   local debug_on = ctx and ctx.args and ctx.args.debug
   local function say(line)
     io.stderr:write("flexiroam: ", redact(line), "\n")

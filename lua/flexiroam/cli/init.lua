@@ -19,7 +19,8 @@ local function refuse_key_flags(argv)
   for _, word in ipairs(argv) do
     local flag = word:match("^(%-%-?[%w_%-]+)=") or word
     if KEY_FLAGS[flag] then
-      error({ kind = "usage", message = flag .. ": the API key is never taken on the command line (it would " ..
+      error({ kind = "usage", key_on_command_line = true,
+        message = flag .. ": the API key is never taken on the command line (it would " ..
         "stay in the shell's history and show in `ps` to every user): set FLEXIROAM_API_KEY, or give a profile " ..
         "a key_file or key_command (flexiroam help config). If you typed a real key, consider it exposed." }, 0)
     end
@@ -50,7 +51,7 @@ function cli.main(argv, argv0)
   local ctx = state.ctx
   if ctx and ctx._client then pcall(ctx._client.close, ctx._client) end
   if ok then return state.code or 0 end
-  return failure.report(ctx, thrown)
+  return failure.report(ctx, thrown, argv)
 end
 
 return cli

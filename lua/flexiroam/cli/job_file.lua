@@ -12,11 +12,20 @@ local operations = require("flexiroam.operations")
 local csv = require("flexiroam.cli.csv")
 local params = require("flexiroam.cli.params")
 local checks = require("flexiroam.cli.checks")
+local errors = require("flexiroam.errors")
 
 local job_file = {}
 
 local function bad(path, line, message)
   error({ kind = "usage", message = string.format("%s:%s: %s", path, tostring(line), message) }, 0)
+end
+
+-- A value the SDK would refuse (a bad ICCID or reference) stays a
+-- validation error, exit 10 as from any other command, with its line.
+local function refused(path, line, err)
+  if not errors.is_error(err) then bad(path, line, tostring(err)) end
+  error(errors.new(err.kind, string.format("%s:%s: %s", path, tostring(line), tostring(err.message)),
+    { fields = err.fields, sent = false }), 0)
 end
 
 local function read_text(path)
@@ -91,10 +100,10 @@ function job_file.read(path, default_operation)
       if call_params[p] == nil then bad(path, r.line, name .. " needs " .. p) end
     end
     local ok, err = pcall(checks.params, name, op, call_params)
-    if not ok then bad(path, r.line, tostring(err.message or err)) end
+    if not ok then refused(path, r.line, err) end
     if call_params.reference ~= nil then
       ok, err = pcall(checks.reference, tostring(call_params.reference))
-      if not ok then bad(path, r.line, tostring(err.message or err)) end
+      if not ok then refused(path, r.line, err) end
     end
     local key = r.fields.key
     if key ~= nil and (type(key) ~= "string" or key == "") then bad(path, r.line, "key must be text") end

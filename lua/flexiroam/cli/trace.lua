@@ -68,8 +68,10 @@ function trace.hooks(say, verbose, debug)
       tostring(e.request_id), e.server_request_id and (" server " .. e.server_request_id) or ""))
     if debug then header_lines(say, "<   ", e.headers) end
   end
+  -- A line per attempt under --verbose too: an attempt that got an answer
+  -- has its `<` line, one that got none (a reset, a timeout) only this.
   hooks.on_error = function(e)
-    if not (e.final or debug) then return end
+    if not (e.final or debug or e.status == nil) then return end
     say(string.format("! %s %s after %s: %s", target(e), tostring(e.kind), ms(e.elapsed),
       tostring(e.error and e.error.message or e.reason)))
   end

@@ -368,9 +368,10 @@ local has_token = http_head.has_token
 -- Header lines up to the blank one, read as the C session reads them
 -- (flexiroam.http_head): {lowercased name = value}. A line that is neither
 -- a field nor a fold (no colon), or a fold with no field before it, makes
--- the answer invalid, as libcurl has it ("Header without colon").
-local function read_headers(reader, cap)
-  local lines, size = {}, 0
+-- the answer invalid, as libcurl has it ("Header without colon"). `used`:
+-- the bytes of the heads before it; returns the fields and the new total.
+local function read_headers(reader, cap, used)
+  local lines, size = {}, used or 0
   cap = math.min(cap, MAX_HEAD_BYTES)
   while true do
     local line, err = reader:line(math.min(cap - size, MAX_HEAD_LINE))
@@ -399,7 +400,7 @@ local function content_length(value)
 end
 
 -- The body of a chunked answer: chunk after chunk, then the trailer lines.
-local function read_chunked(reader, parts, cap)
+local function read_chunked(reader, parts, cap, head_size)
   local size = 0
   while true do
     local line, err = reader:line(1024)
@@ -407,7 +408,7 @@ local function read_chunked(reader, parts, cap)
     local n = tonumber(line:match("^%s*(%x+)%s*[;]?") or "", 16)
     if not n then return nil, "bad chunk" end
     if n == 0 then
-      local trailer, terr = read_headers(reader, cap)
+      local trailer, terr = read_headers(reader, cap, head_size)
       if not trailer then return nil, terr end
       return size
     end
@@ -516,6 +517,10 @@ function Transport:_exchange(r, started, deadline)
   local reader = new_reader(sock, deadline, self.low_speed_bytes, self.low_speed_ms, connect_ms)
   local cap = self.max_response_bytes
   local status, version, headers, line, t_first
+  -- Every head's bytes count against one limit, the 1xx answers' and the
+  -- trailer's too, as libcurl counts them: endless interim answers are a
+  -- head too large, not a way around it.
+  local head_size = 0
   repeat
     line, err = reader:line(math.min(cap, MAX_HEAD_LINE))
     if err == "too_large" then err = "head_too_large" end
@@ -531,11 +536,13 @@ function Transport:_exchange(r, started, deadline)
     end
     version, status = major .. "." .. minor, tonumber(code)
     if status >= 200 or status == 101 then reader:start_window() end
-    headers, err = read_headers(reader, cap)
+    local size_or_err
+    headers, size_or_err = read_headers(reader, cap, head_size + #line + 2)
     if not headers then
       sock:close()
-      return nil, read_error(self, r, err, reader)
+      return nil, read_error(self, r, size_or_err, reader)
     end
+    head_size = size_or_err
     -- 1xx answers (103 Early Hints, a stray 100) come before the real one.
   until status >= 200 or status == 101
 
@@ -553,7 +560,7 @@ function Transport:_exchange(r, started, deadline)
   if no_body then -- luacheck: ignore 542
     -- no body, whatever the headers say
   elseif has_token(headers["transfer-encoding"], "chunked") then
-    local _, cerr = read_chunked(reader, parts, cap)
+    local _, cerr = read_chunked(reader, parts, cap, head_size)
     if cerr then
       sock:close()
       return nil, read_error(self, r, cerr, reader)

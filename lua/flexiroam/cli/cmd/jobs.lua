@@ -116,6 +116,12 @@ local function refuse_rebuys(ctx, calls, records, journal_path)
   for _, c in ipairs(calls) do
     local o = is_money(c.name) and not records[c.key] and
       orphans[string.format("%s|%s|%s", c.name, tostring(c.params.iccid), tostring(c.params.plan_id))]
+    -- Given the old entry's own reference (a `reference` column, as the
+    -- refusal suggests), it is that order: the API answers with it
+    -- (replayed) and charges nothing again.
+    if o and not c.derived and c.params[operations[c.name].reference or "reference"] == o.known.reference then
+      o = nil
+    end
     if o then
       clashes[#clashes + 1] = string.format("%s:%d (%s %s onto %s) matches journal entry %s, %s under reference %s",
         ctx.args.file, c.line, c.name, tostring(c.params.plan_id), tostring(c.params.iccid), o.key,
@@ -252,7 +258,19 @@ local function execute(ctx, args, mode)
     journal = journal_path, journal_mode = args.extend and "extend" or "resume", journal_repair = args.repair,
     concurrency = args.concurrency, rate = args.rate, progress = not ctx.args.no_progress,
   })
-  if not results then error(summary, 0) end
+  if not results then
+    local err = summary
+    -- The SDK's advice names its options; an operator has flags.
+    if type(err) == "table" and err.kind == "journal" and err.other_job then
+      err.message = string.format("%s belongs to another job: of its %d entries, %d match %s and %d do not; it " ..
+        "shows %d purchases done and %d whose outcome is unknown. Nothing was sent. `flexiroam jobs run %s " ..
+        "--extend` goes on with the changed file (what the journal shows bought or unclear is never bought " ..
+        "again); `--journal PATH` or `--new-job` starts a new job", journal_path,
+        (err.matching or 0) + (err.other or 0), err.matching or 0, args.file, err.other or 0, err.done or 0,
+        err.started_unknown or 0, args.file)
+    end
+    error(err, 0)
+  end
   local w = ctx:list { cols = RESULT_COLUMNS }
   for i, c in ipairs(calls) do w:add(row(c, results[i])) end
   w:finish()
