@@ -376,6 +376,7 @@ describe("model objects", function()
     local plan = models.new(client, "Plan", { data_bytes = 3 * GB, coverage = json.array { "FRA", "DEU" },
       type = "recurring", price = { amount_minor = 1299, currency = "EUR" } })
     assert.equals(3, plan:data_gb())
+    assert.equals("3", tostring(plan:data_gb())) -- "3 GB" in a listing, not "3.0 GB"
     assert.is_true(plan:covers("fra"))
     assert.is_false(plan:covers("USA"))
     assert.is_true(plan:is_recurring())

@@ -273,6 +273,8 @@ describe("the deadline", function()
     assert.near(0.2, clk.slept[2], 1e-9) -- the 0.5 s backoff cut to what is left
     assert.is_true(clk:elapsed() <= 1.5 + 1e-9)
     assert.equals(3, err.attempts)
+    -- the last attempt was cut by the deadline, and its error says so
+    assert.matches("the call's deadline_ms of 1500 left", err.message, 1, true)
   end)
 
   it("per call, as the issue writes it", function()
@@ -855,6 +857,9 @@ describe("retry.classify", function()
     for i, case in ipairs(cases) do
       assert.equals(case[3], (retry.classify(case[1], case[2])), "case " .. i)
     end
+    -- the reason a log line gives: a 2xx that failed by its kind, not "status 200"
+    assert.equals("decode", select(2, retry.classify("read", e("decode", { status = 200 }))))
+    assert.equals("status 404", select(2, retry.classify("read", e("not_found", { status = 404 }))))
   end)
 
   it("knows every write of the operations table", function()

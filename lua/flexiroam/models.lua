@@ -240,10 +240,10 @@ local function split_reference(where, opts)
   return own.reference, call_opts
 end
 
-local function plan_id_of(plan_or_id)
+local function plan_id_of(where, plan_or_id)
   if type(plan_or_id) == "table" then plan_or_id = plan_or_id.id end
   if type(plan_or_id) ~= "string" or plan_or_id == "" then
-    raise("expects a Plan or a plan id")
+    raise("%s: expects a Plan or a plan id (got %s)", where, type(plan_or_id))
   end
   return plan_or_id
 end
@@ -341,8 +341,8 @@ function SIM:activation(opts) return client(self):get_activation({ iccid = self.
 -- @return[2] an error object
 function SIM:purchase(plan, opts)
   local reference, call_opts = split_reference("sim:purchase", opts)
-  return client(self):purchase_plan({ iccid = self.iccid, plan_id = plan_id_of(plan), reference = reference },
-    call_opts)
+  return client(self):purchase_plan(
+    { iccid = self.iccid, plan_id = plan_id_of("sim:purchase", plan), reference = reference }, call_opts)
 end
 
 --- Subscribes the SIM to a recurring plan (create_subscription).
@@ -354,7 +354,7 @@ end
 function SIM:subscribe(plan, opts)
   local reference, call_opts = split_reference("sim:subscribe", opts)
   return client(self):create_subscription(
-    { iccid = self.iccid, plan_id = plan_id_of(plan), reference = reference }, call_opts)
+    { iccid = self.iccid, plan_id = plan_id_of("sim:subscribe", plan), reference = reference }, call_opts)
 end
 
 --- Sets the SIM's automatic top-up (update_auto_topup), and the model in place.
@@ -433,11 +433,13 @@ end
 --- A plan of the catalogue (list_plans): id, name, type, coverage, data_bytes, validity_days, price.
 -- @type Plan
 
---- The plan's data in (binary) GB: 3 for a "3 GB" plan.
+--- The plan's data in (binary) GB: 3 for a "3 GB" plan (an integer when
+-- whole, so that it prints "3", not "3.0"; 0.5 for half a GB).
 -- @treturn number|nil
 function Plan:data_gb()
   if compat.math_type(self.data_bytes) == nil then return nil end
-  return esim.bytes_to_gb(self.data_bytes)
+  local amount = esim.bytes_to_gb(self.data_bytes)
+  return math.tointeger and math.tointeger(amount) or amount -- 5.3+; LuaJIT prints 3 anyway
 end
 
 --- Whether the plan is a recurring (subscription) plan.

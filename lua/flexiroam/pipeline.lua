@@ -668,6 +668,11 @@ function Pipeline:send(call, sched)
     attempt = attempt + 1
     local data, err, elapsed = self:attempt(call, attempt, timeout_ms, sched)
     if data ~= nil then return data end
+    if err.kind == "timeout" and call.deadline and timeout_ms and timeout_ms < (policy.timeout_ms or DEFAULT_TIMEOUT_MS)
+    then -- the transport's words know nothing of the deadline that cut this attempt short
+      err.message = string.format("%s (this attempt had the %d ms the call's deadline_ms of %s left)",
+        tostring(err.message), timeout_ms, tostring(policy.deadline_ms))
+    end
     last_err = err
     pause_limiters(sched, err, policy)
 

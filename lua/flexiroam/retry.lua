@@ -77,6 +77,8 @@ function retry.classify(mode, err)
   if status >= 200 and status < 300 and mode == "lookup" and (kind == "decode" or kind == "api") then
     return "retry", kind
   end
+  -- a 2xx that failed: its kind (decode, api) says why, not its status
+  if status >= 200 and status < 300 then return "stop", kind end
   return "stop", reason
 end
 

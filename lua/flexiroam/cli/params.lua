@@ -59,7 +59,8 @@ end
 function params.object(text)
   local v, err = json.decode(text)
   if type(v) ~= "table" or json.is_array(v) then
-    return nil, "must be a JSON object of parameters" .. (err and (" (" .. tostring(err.message or err) .. ")") or "")
+    return nil, "--params must be a JSON object of parameters" ..
+      (err and (" (" .. tostring(err.message or err) .. ")") or "")
   end
   return v
 end
