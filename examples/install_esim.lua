@@ -32,6 +32,10 @@ local function options(args)
       o.iccid, i = a, i + 1
     end
   end
+  -- checked here, before any call to the API
+  if o.scheme ~= "dark" and o.scheme ~= "light" and o.scheme ~= "ansi" then
+    usage_error("--scheme must be dark, light or ansi (got " .. o.scheme .. ")")
+  end
   return o
 end
 

@@ -8,6 +8,10 @@ local flexiroam = require "flexiroam"
 local fmt = flexiroam.esim.format_bytes
 
 local PERCENT = tonumber(arg[1] or "10")
+if not PERCENT or PERCENT <= 0 or PERCENT > 100 then
+  io.stderr:write("usage: lua5.4 examples/usage_report.lua [PERCENT] (a number from 0 to 100, default 10)\n")
+  os.exit(2)
+end
 
 local function main()
   local client <close> = flexiroam.new {}

@@ -109,6 +109,18 @@ describe("examples against the sandbox", function()
     assert.equals(0, stats().orders)
   end)
 
+  it("usage_report and install_esim refuse a bad argument with their usage, before calling the API", function()
+    -- nothing listens on port 1: an example that called the API would fail with a network error
+    for _, case in ipairs { { "usage_report.lua", { "abc" } }, { "usage_report.lua", { "0" } },
+      { "install_esim.lua", { "--scheme", "blue" } } } do
+      local out, err, code = run("http://127.0.0.1:1", case[1], case[2])
+      assert.equals(2, code, case[1] .. ": " .. err)
+      assert.equals("", out)
+      assert.matches("usage: ", err)
+      assert.is_nil(err:find("network", 1, true), err)
+    end
+  end)
+
   it("iot_fleet subscribes 50 SIMs monthly; a rerun creates nothing new", function()
     local out, err, code = run(sb.url, "iot_fleet.lua")
     assert.equals(0, code, err)
