@@ -196,10 +196,8 @@ local function run(pipe, items, results, o, j, skipped)
   -- cancels the rest.
   local function launch(starting)
     if j then
-      local ok, why = j:sync()
+      local ok, err, why = j:sync()
       if not ok then
-        local err = errors.new("journal", string.format("journal %s: cannot be synced to disk (%s); this call " ..
-          "was not sent", j.path, tostring(why)), { safe_to_retry = true, sent = false })
         for _, item in ipairs(starting) do
           results[item.index] = { ok = false, err = err }
           done, failed = done + 1, failed + 1

@@ -523,13 +523,19 @@ function Journal:started(key, ref, operation, params)
     iccid = iccid, plan_id = plan_id }
 end
 
---- Journal:sync() -> true | nil, message: the started lines written so far
+--- Journal:sync() -> true | nil, err, why: the started lines written so far
 -- on the disk (fsync), so not even a power cut loses a reference that is
 -- about to be sent. Nothing to do when none was written since the last.
+-- err is the journal error each call started with them ends with (none of
+-- them is sent); why, the disk's own words.
 function Journal:sync()
   if not self.unsynced then return true end
   local ok, why = journal.fsync(self.file)
-  if not ok then return nil, why end
+  if not ok then
+    local _, err = fail(self.path, "cannot be synced to disk (" .. tostring(why) .. "); this call was not sent",
+      { safe_to_retry = true, sent = false })
+    return nil, err, why
+  end
   self.unsynced = false
   return true
 end
